@@ -1,0 +1,24 @@
+//! Traffic the dataplane answers itself: ARP, ICMP echo, NDP/ICMPv6, DNS. Each handler rewrites
+//! the received frame in place into the reply and returns [`crate::verdict::Verdict::Answer`].
+pub mod arp;
+pub mod dns;
+pub mod icmp;
+pub mod icmp6;
+
+use crate::snapshot::Mac;
+
+/// Turns the Ethernet header around: destination ← source, source ← `ours`.
+#[inline]
+pub fn reply_ethernet(frame: &mut [u8], ours: &Mac) {
+    frame.copy_within(6..12, 0);
+    frame[6..12].copy_from_slice(ours);
+}
+
+/// Swaps two equal-length, non-overlapping byte ranges of `buf` (addresses, ports).
+#[inline]
+pub fn swap_ranges(buf: &mut [u8], a: usize, b: usize, len: usize) {
+    debug_assert!(a + len <= b || b + len <= a);
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    let (first, second) = buf.split_at_mut(hi);
+    first[lo..lo + len].swap_with_slice(&mut second[..len]);
+}

@@ -1,0 +1,213 @@
+//! The TOML config: parsing, validation, and errors that name file, line and key.
+//!
+//! [`Config::load`] is the one entry point: `anycastd check`, `anycastd run` and reloads all call it,
+//! so what `check` accepts is exactly what the dataplane runs.
+mod raw;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+pub use raw::{Encap, IdleMode, Protocol};
+
+/// An error in a config file, located by file, line and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `port[0].addresses`, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One DPDK port as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Operator-chosen name (unique).
+    pub name: String,
+    /// A PCI address (`0000:01:00.0`) or a DPDK vdev string (`net_tap0,iface=anyc0`).
+    pub device: String,
+    /// The node's own addresses on this port, with prefix length.
+    pub addresses: Vec<IpNet>,
+}
+
+impl PortConfig {
+    /// True when `device` is a PCI address rather than a vdev string.
+    pub fn is_pci(&self) -> bool {
+        let head = self.device.split(',').next().unwrap_or("");
+        let parts: Vec<&str> = head.split([':', '.']).collect();
+        (parts.len() == 4 || parts.len() == 3)
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit()))
+    }
+
+    /// The ethdev name DPDK gives this device: the vdev name or the PCI address.
+    pub fn dpdk_name(&self) -> &str {
+        self.device.split(',').next().unwrap_or(&self.device)
+    }
+}
+
+/// A DNS answer service's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsServiceConfig {
+    /// Zone files (RFC 1035 master format), resolved against the config file's directory.
+    pub zones: Vec<PathBuf>,
+    /// The node's identity for NSID and CHAOS `id.server`/`hostname.bind`.
+    pub identity: String,
+}
+
+/// A backend of a forward service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendConfig {
+    /// The backend's address (the outer destination, or the L2 DSR neighbour).
+    pub address: IpAddr,
+    /// Relative share of new flows (≥ 1).
+    pub weight: u32,
+    /// Whether it takes new flows.
+    pub state: BackendState,
+}
+
+/// A backend's administrative state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendState {
+    /// Takes new and existing flows.
+    Active,
+    /// Keeps existing flows, takes no new ones.
+    Draining,
+    /// Out of the table; its flows rehash.
+    Down,
+}
+
+/// A forward service's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardServiceConfig {
+    /// How packets reach the backends.
+    pub encap: Encap,
+    /// Maglev lookup table size (prime).
+    pub table_size: u32,
+    /// UDP destination port of GUE encapsulation.
+    pub gue_port: u16,
+    /// Outer IPv4 source address for IPIP/GUE (default: the port's first IPv4 address).
+    pub source_v4: Option<std::net::Ipv4Addr>,
+    /// Outer IPv6 source address for IPIP/GUE (default: the port's first IPv6 address).
+    pub source_v6: Option<std::net::Ipv6Addr>,
+    /// The backends.
+    pub backends: Vec<BackendConfig>,
+}
+
+/// What a service does with its traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// Answer DNS queries from zone files.
+    Dns(DnsServiceConfig),
+    /// Load-balance to backends.
+    Forward(ForwardServiceConfig),
+}
+
+/// A service on one or more VIPs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// Unique name (used in logs and metrics).
+    pub name: String,
+    /// The VIPs it listens on (each declared in `[[vip]]`).
+    pub vips: Vec<IpAddr>,
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// Inclusive destination port range; `0..=65535` when configured as `port = 0`.
+    pub ports: (u16, u16),
+    /// Kind-specific settings.
+    pub kind: ServiceKind,
+}
+
+impl ServiceConfig {
+    /// True when the service takes `port`.
+    pub fn matches_port(&self, port: u16) -> bool {
+        self.ports.0 <= port && port <= self.ports.1
+    }
+}
+
+/// A validated config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was read from.
+    pub source: PathBuf,
+    /// Arguments handed to `rte_eal_init` (the program name is prepended).
+    pub eal_args: Vec<String>,
+    /// Workers (= rx/tx queue pairs per port).
+    pub workers: usize,
+    /// Cores to pin workers to, one per worker; `None` picks cores after the main lcore's.
+    pub cores: Option<Vec<usize>>,
+    /// Busy-poll or back off when idle.
+    pub idle: IdleMode,
+    /// Mbufs in the packet pool.
+    pub mbufs: u32,
+    /// rx/tx descriptors per queue.
+    pub descriptors: u16,
+    /// The ports.
+    pub ports: Vec<PortConfig>,
+    /// Anycast addresses served on every port.
+    pub vips: Vec<IpAddr>,
+    /// Services on the VIPs.
+    pub services: Vec<ServiceConfig>,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            line: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates config `text` read from `path` (used for error messages and to
+    /// resolve relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        raw::parse(path, text)
+    }
+
+    /// The directory relative paths in this config are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.source.parent().unwrap_or_else(|| Path::new("."))
+    }
+
+    /// Every address the dataplane answers ARP/NDP and ICMP for on `port`: the port's own
+    /// addresses and all VIPs.
+    pub fn local_addresses(&self, port: &PortConfig) -> Vec<IpAddr> {
+        let mut seen = HashSet::new();
+        port.addresses
+            .iter()
+            .map(IpNet::addr)
+            .chain(self.vips.iter().copied())
+            .filter(|a| seen.insert(*a))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,197 @@
+use super::*;
+
+const GOOD: &str = r#"
+[eal]
+args = ["--no-huge", "-m", "512", "--no-pci"]
+[dataplane]
+workers = 1
+[[port]]
+name = "edge0"
+device = "net_tap0,iface=anyc0"
+addresses = ["198.51.100.1/24", "2001:db8:1::1/64"]
+[[vip]]
+address = "203.0.113.10"
+[[vip]]
+address = "203.0.113.53"
+[[service]]
+name = "dns"
+vip = ["203.0.113.53"]
+protocol = "udp"
+port = 53
+kind = "dns"
+zones = ["zones/example.test.zone"]
+identity = "ams1"
+[[service]]
+name = "web"
+vip = "203.0.113.10"
+protocol = "tcp"
+port = 80
+kind = "forward"
+encap = "gue"
+[[service.backend]]
+address = "10.0.0.11"
+[[service.backend]]
+address = "10.0.0.12"
+weight = 3
+state = "draining"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/anycastd/test.toml"), text)
+}
+
+#[test]
+fn parses_a_good_config() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.workers, 1);
+    assert_eq!(c.eal_args, ["--no-huge", "-m", "512", "--no-pci"]);
+    assert_eq!(c.ports[0].dpdk_name(), "net_tap0");
+    assert!(!c.ports[0].is_pci());
+    assert_eq!(c.ports[0].addresses.len(), 2);
+    assert_eq!(c.vips.len(), 2);
+    let ServiceKind::Dns(d) = &c.services[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        d.zones[0],
+        Path::new("/etc/anycastd/zones/example.test.zone")
+    );
+    assert_eq!(d.identity, "ams1");
+    let ServiceKind::Forward(f) = &c.services[1].kind else {
+        panic!()
+    };
+    assert_eq!(f.table_size, 65537);
+    assert_eq!(f.backends[1].weight, 3);
+    assert_eq!(f.backends[1].state, BackendState::Draining);
+    assert!(c.services[1].matches_port(80) && !c.services[1].matches_port(81));
+    assert_eq!(c.local_addresses(&c.ports[0]).len(), 4);
+}
+
+#[test]
+fn pci_devices_are_recognised() {
+    let p = PortConfig {
+        name: "x".into(),
+        device: "0000:01:00.0".into(),
+        addresses: vec![],
+    };
+    assert!(p.is_pci());
+    assert_eq!(p.dpdk_name(), "0000:01:00.0");
+}
+
+/// Each bad config must fail with the given line and a message containing `needle`.
+fn assert_bad(text: &str, line: Option<usize>, needle: &str) {
+    let err = parse(text).expect_err("config should be rejected");
+    let shown = err.to_string();
+    assert!(shown.starts_with("/etc/anycastd/test.toml"), "{shown}");
+    assert_eq!(err.line, line, "{shown}");
+    assert!(shown.contains(needle), "{shown} lacks {needle}");
+}
+
+#[test]
+fn unknown_keys_are_errors_with_line() {
+    assert_bad(
+        "[dataplane]\nworkers = 1\nwrokers = 2\n",
+        Some(3),
+        "unknown field `wrokers`",
+    );
+    assert_bad(
+        "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\ncolour = 1\n",
+        Some(4),
+        "unknown field `colour`",
+    );
+}
+
+#[test]
+fn bad_values_name_line_and_key() {
+    let base = "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n";
+    assert_bad(
+        &format!("{base}addresses = [\"198.51.100.1\"]\n"),
+        Some(4),
+        "port[0].addresses",
+    );
+    assert_bad(
+        &format!("{base}addresses = [\"300.1.1.1/24\"]\n"),
+        Some(4),
+        "not an address",
+    );
+    assert_bad(
+        &format!("{base}[[vip]]\naddress = \"203.0.113.x\"\n"),
+        Some(5),
+        "vip[0].address",
+    );
+    assert_bad(
+        &format!("[dataplane]\nworkers = 0\n{base}"),
+        Some(2),
+        "dataplane.workers",
+    );
+    assert_bad(
+        &format!("[dataplane]\nworkers = 100000\n{base}"),
+        Some(2),
+        "out of range",
+    );
+    assert_bad(
+        &format!("[dataplane]\nworkers = 2\ncores = [1]\n{base}"),
+        Some(3),
+        "one core per worker",
+    );
+    assert_bad(
+        &format!("[dataplane]\nworkers = 1\ncores = [4096]\n{base}"),
+        Some(3),
+        "does not exist",
+    );
+    assert_bad(
+        &format!("{base}[[port]]\nname = \"a\"\ndevice = \"net_null1\"\n"),
+        Some(5),
+        "duplicate port name",
+    );
+    assert_bad(
+        &format!("{base}[[port]]\nname = \"b\"\ndevice = \"net_null0\"\n"),
+        Some(6),
+        "used by two ports",
+    );
+    assert_bad(
+        &format!("{base}[[vip]]\naddress = \"203.0.113.1\"\n[[vip]]\naddress = \"203.0.113.1\"\n"),
+        Some(7),
+        "declared twice",
+    );
+    assert_bad("[dataplane]\nworkers = 1\n", None, "at least one [[port]]");
+    assert_bad("[dataplane\n", Some(1), "");
+}
+
+#[test]
+fn bad_services_are_errors() {
+    let base =
+        "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n[[vip]]\naddress = \"203.0.113.1\"\n";
+    let svc = "[[service]]\nname = \"s\"\nvip = \"203.0.113.1\"\nprotocol = \"udp\"\nport = 53\n";
+    assert_bad(
+        &format!("{base}{svc}kind = \"dns\"\n"),
+        Some(11),
+        "zone file",
+    );
+    assert_bad(
+        &format!("{base}{svc}kind = \"magic\"\n"),
+        Some(11),
+        "unknown kind",
+    );
+    assert_bad(
+        &format!("{base}{svc}kind = \"forward\"\nencap = \"ipip\"\n"),
+        Some(11),
+        "backend",
+    );
+    assert_bad(
+        &format!("{base}{svc}kind = \"forward\"\nencap = \"ipip\"\ntable_size = 65536\n[[service.backend]]\naddress = \"10.0.0.1\"\n"),
+        Some(13),
+        "not prime",
+    );
+    assert_bad(
+        &format!("{base}[[service]]\nname = \"s\"\nvip = \"203.0.113.2\"\nprotocol = \"udp\"\nport = 53\nkind = \"dns\"\nzones = [\"z\"]\n"),
+        Some(8),
+        "not declared as a [[vip]]",
+    );
+    let dns = format!("{svc}kind = \"dns\"\nzones = [\"z\"]\n");
+    assert_bad(
+        &format!("{base}{dns}{}", dns.replace("\"s\"", "\"t\"")),
+        Some(14),
+        "overlaps",
+    );
+}

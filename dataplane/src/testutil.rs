@@ -1,0 +1,132 @@
+//! Frame builders for tests and benchmarks (not used by the dataplane itself).
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::config::Config;
+use crate::packet::checksum;
+use crate::snapshot::{Mac, Snapshot};
+
+/// The MAC tests give the dataplane's port.
+pub const PORT_MAC: Mac = [0x02, 0xaa, 0, 0, 0, 1];
+/// The MAC tests give the client.
+pub const CLIENT_MAC: Mac = [0x02, 0xcc, 0, 0, 0, 2];
+
+/// An Ethernet header.
+pub fn ethernet(dst: Mac, src: Mac, ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(128);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+/// An ARP request from `sha`/`spa` asking for `tpa`, broadcast, padded to 60 bytes.
+pub fn arp_request(sha: Mac, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = ethernet([0xff; 6], sha, 0x0806);
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&spa.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&tpa.octets());
+    f.resize(60, 0);
+    f
+}
+
+/// An IPv4 header (checksum filled) followed by `payload`, in an Ethernet frame.
+pub fn ipv4(
+    dst_mac: Mac,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = ethernet(dst_mac, CLIENT_MAC, 0x0800);
+    let total = (20 + payload.len()) as u16;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    ip[6] = 0x40; // DF
+    ip[8] = ttl;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let c = checksum::checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An ICMPv4 message of `ty`/`code` with id, sequence and data, checksum filled.
+pub fn icmp4(ty: u8, code: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(data);
+    let c = checksum::checksum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// An ICMPv4 echo request frame from `src` to `dst` with `data`.
+pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> Vec<u8> {
+    ipv4(PORT_MAC, src, dst, 1, 64, &icmp4(8, 0, 0x4242, 7, data))
+}
+
+/// A UDP datagram (checksum filled) inside an IPv4 frame.
+pub fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let len = (8 + payload.len()) as u16;
+    let mut u = Vec::with_capacity(len as usize);
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&len.to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    let acc = checksum::pseudo_v4(&src.octets(), &dst.octets(), 17, len);
+    let c = checksum::finish(checksum::sum(acc, &u));
+    let c = if c == 0 { 0xffff } else { c };
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    ipv4(PORT_MAC, src, dst, 17, 64, &u)
+}
+
+/// A fixed IPv6 header followed by `payload`, in an Ethernet frame to `dst_mac`.
+pub fn ipv6(
+    dst_mac: Mac,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next: u8,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = ethernet(dst_mac, CLIENT_MAC, 0x86dd);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    f.push(next);
+    f.push(hop_limit);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A snapshot from config text, with every port's MAC set to [`PORT_MAC`].
+pub fn snapshot(config_toml: &str) -> Snapshot {
+    let config =
+        Config::parse(std::path::Path::new("test.toml"), config_toml).expect("test config");
+    let macs = vec![PORT_MAC; config.ports.len()];
+    Snapshot::build(&config, &macs, 1).expect("test snapshot")
+}
+
+/// A minimal config: one port with 198.51.100.1/24 and 2001:db8:1::1/64, VIPs 203.0.113.10 and
+/// 2001:db8:10::10.
+pub const BASIC_CONFIG: &str = r#"
+[[port]]
+name = "edge0"
+device = "net_null0"
+addresses = ["198.51.100.1/24", "2001:db8:1::1/64"]
+[[vip]]
+address = "203.0.113.10"
+[[vip]]
+address = "2001:db8:10::10"
+"#;
