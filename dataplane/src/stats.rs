@@ -1,4 +1,6 @@
 //! Per-worker counters, owned and written by the worker alone (plain stores, no atomics RMW).
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::verdict::{DropReason, Verdict};
 
 /// One worker's counters.
@@ -79,5 +81,55 @@ impl WorkerCounters {
             s.push_str(&format!(" ({})", reasons.join(" ")));
         }
         s
+    }
+}
+
+/// A worker's counters as other threads see them: the worker publishes its private
+/// [`WorkerCounters`] here with plain relaxed stores (no read-modify-write) once per poll loop.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct PublishedCounters {
+    rx_packets: AtomicU64,
+    rx_bytes: AtomicU64,
+    tx_packets: AtomicU64,
+    tx_bytes: AtomicU64,
+    answered: AtomicU64,
+    forwarded: AtomicU64,
+    punted: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
+}
+
+impl PublishedCounters {
+    /// Called by the owning worker only.
+    #[inline]
+    pub fn publish(&self, c: &WorkerCounters) {
+        self.rx_packets.store(c.rx_packets, Ordering::Relaxed);
+        self.rx_bytes.store(c.rx_bytes, Ordering::Relaxed);
+        self.tx_packets.store(c.tx_packets, Ordering::Relaxed);
+        self.tx_bytes.store(c.tx_bytes, Ordering::Relaxed);
+        self.answered.store(c.answered, Ordering::Relaxed);
+        self.forwarded.store(c.forwarded, Ordering::Relaxed);
+        self.punted.store(c.punted, Ordering::Relaxed);
+        for (a, v) in self.drops.iter().zip(c.drops.iter()) {
+            a.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    /// A copy of the last published values (each counter individually up to date).
+    pub fn read(&self) -> WorkerCounters {
+        let mut drops = [0u64; DropReason::COUNT];
+        for (d, a) in drops.iter_mut().zip(self.drops.iter()) {
+            *d = a.load(Ordering::Relaxed);
+        }
+        WorkerCounters {
+            rx_packets: self.rx_packets.load(Ordering::Relaxed),
+            rx_bytes: self.rx_bytes.load(Ordering::Relaxed),
+            tx_packets: self.tx_packets.load(Ordering::Relaxed),
+            tx_bytes: self.tx_bytes.load(Ordering::Relaxed),
+            answered: self.answered.load(Ordering::Relaxed),
+            forwarded: self.forwarded.load(Ordering::Relaxed),
+            punted: self.punted.load(Ordering::Relaxed),
+            drops,
+        }
     }
 }

@@ -209,5 +209,24 @@ impl Config {
     }
 }
 
+/// Cores online on this machine (not limited by the calling thread's affinity, which the EAL
+/// narrows to its main lcore).
+pub fn online_cores() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| parse_cpu_list(s.trim()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Parses a kernel CPU list ("0-3,5") into the highest CPU number + 1.
+fn parse_cpu_list(s: &str) -> Option<usize> {
+    let mut max = None;
+    for part in s.split(',') {
+        let last = part.rsplit('-').next()?.trim().parse::<usize>().ok()?;
+        max = max.max(Some(last));
+    }
+    max.map(|m| m + 1)
+}
+
 #[cfg(test)]
 mod tests;

@@ -259,7 +259,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     })?;
 
     let workers = cx.int_in(&raw.dataplane.workers, "dataplane.workers", 1, 128)? as usize;
-    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let online = super::online_cores();
     let cores = match &raw.dataplane.cores {
         None => None,
         Some(c) => {

@@ -195,3 +195,12 @@ fn bad_services_are_errors() {
         "overlaps",
     );
 }
+
+#[test]
+fn cpu_lists_parse() {
+    assert_eq!(parse_cpu_list("0-1"), Some(2));
+    assert_eq!(parse_cpu_list("0,2-5"), Some(6));
+    assert_eq!(parse_cpu_list("0"), Some(1));
+    assert_eq!(parse_cpu_list("x"), None);
+    assert!(online_cores() >= 1);
+}

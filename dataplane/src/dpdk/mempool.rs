@@ -1,0 +1,73 @@
+//! Packet mbuf pools.
+use std::ffi::CString;
+use std::ptr::NonNull;
+
+use super::{DpdkError, Eal, Mbuf};
+
+/// A DPDK packet mbuf pool (`rte_pktmbuf_pool_create`). Freed on drop: drop it after every port
+/// that received into it is closed.
+#[derive(Debug)]
+pub struct Mempool {
+    raw: NonNull<ffi::rte_mempool>,
+}
+
+// SAFETY: a DPDK mempool is designed for concurrent use from many lcores; the pointer is only
+// freed in Drop, which takes &mut self.
+unsafe impl Send for Mempool {}
+// SAFETY: as above; all operations we expose are thread-safe in DPDK.
+unsafe impl Sync for Mempool {}
+
+impl Mempool {
+    /// Creates a pool of `n` mbufs with the default data room (2048 + headroom), a per-lcore cache
+    /// of `cache` mbufs, on `socket` (-1 = any).
+    pub fn new(
+        _eal: &Eal,
+        name: &str,
+        n: u32,
+        cache: u32,
+        socket: i32,
+    ) -> Result<Mempool, DpdkError> {
+        let cname = CString::new(name)
+            .map_err(|_| DpdkError::from_errno("rte_pktmbuf_pool_create", libc::EINVAL))?;
+        // SAFETY: the EAL is initialised; cname is a valid NUL-terminated string for the call.
+        let raw = unsafe {
+            ffi::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                n,
+                cache,
+                0,
+                ffi::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+                socket,
+            )
+        };
+        NonNull::new(raw).map(|raw| Mempool { raw }).ok_or_else(|| {
+            DpdkError::from_code(format!("rte_pktmbuf_pool_create({name}, {n} mbufs)"), -1)
+        })
+    }
+
+    /// Allocates one mbuf, or `None` when the pool is empty.
+    pub fn alloc(&self) -> Option<Mbuf> {
+        // SAFETY: the pool pointer is valid for the life of self.
+        let m = unsafe { ffi::anyc_pktmbuf_alloc(self.raw.as_ptr()) };
+        // SAFETY: a non-null result is a freshly allocated mbuf we now own.
+        NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
+    }
+
+    /// Mbufs currently free in the pool.
+    pub fn available(&self) -> u32 {
+        // SAFETY: the pool pointer is valid for the life of self.
+        unsafe { ffi::anyc_mempool_avail_count(self.raw.as_ptr()) }
+    }
+
+    /// The raw pool pointer, for queue setup.
+    pub(crate) fn as_ptr(&self) -> *mut ffi::rte_mempool {
+        self.raw.as_ptr()
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        // SAFETY: we own the pool; ports using it were closed before (Runtime field order).
+        unsafe { ffi::rte_mempool_free(self.raw.as_ptr()) }
+    }
+}

@@ -1,0 +1,246 @@
+//! Start-up and shut-down of the whole dataplane: EAL, mempool, ports, snapshot, workers, and the
+//! control thread's wait for a stop signal.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::dpdk::{Eal, Mempool, Port, MAX_BURST};
+use crate::snapshot::Snapshot;
+use crate::stats::{PublishedCounters, WorkerCounters};
+use crate::worker::{self, WorkerSpec};
+
+/// Per-lcore mempool cache size.
+const MEMPOOL_CACHE: u32 = 256;
+/// Default per-worker flow table capacity.
+const DEFAULT_FLOW_CAPACITY: usize = 65536;
+
+/// The EAL arguments for `config`: the configured ones plus one `--vdev` (or `-a` for PCI) per port.
+pub fn eal_args(config: &Config) -> Vec<String> {
+    let mut args = config.eal_args.clone();
+    for p in &config.ports {
+        if p.is_pci() {
+            args.push("-a".into());
+        } else {
+            args.push("--vdev".into());
+        }
+        args.push(p.device.clone());
+    }
+    args
+}
+
+/// Mbufs the ports and workers can hold at once; the pool must be larger.
+pub fn mbufs_needed(config: &Config) -> u64 {
+    let queues = (config.ports.len() * config.workers) as u64;
+    let per_queue = 2 * u64::from(config.descriptors);
+    let lcores = config.workers as u64 + 1;
+    queues * per_queue
+        + config.workers as u64 * 2 * MAX_BURST as u64
+        + lcores * u64::from(MEMPOOL_CACHE)
+}
+
+/// Cores for the workers: the configured list, or cores 1.. (after the control thread's core 0),
+/// wrapping around on small machines.
+pub fn worker_cores(config: &Config) -> Vec<usize> {
+    if let Some(c) = &config.cores {
+        return c.clone();
+    }
+    let n = crate::config::online_cores();
+    (0..config.workers)
+        .map(|w| if n > 1 { 1 + w % (n - 1) } else { 0 })
+        .collect()
+}
+
+/// Final numbers of a run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Per-worker counters.
+    pub workers: Vec<WorkerCounters>,
+}
+
+/// A running dataplane. Field order is drop order: workers are joined explicitly, then ports
+/// close, then the pool is freed, then the EAL is cleaned up.
+pub struct Runtime {
+    config: Config,
+    stop: Arc<AtomicBool>,
+    snapshot: Arc<ArcSwap<Snapshot>>,
+    workers: Vec<(
+        Arc<PublishedCounters>,
+        std::thread::JoinHandle<WorkerCounters>,
+    )>,
+    ports: Vec<Port>,
+    pool: Mempool,
+    eal: Arc<Eal>,
+    started: Instant,
+}
+
+impl Runtime {
+    /// Brings the dataplane up: EAL, pool, ports, snapshot (zones, tables), workers.
+    pub fn start(config: Config, stop: Arc<AtomicBool>) -> Result<Runtime> {
+        let started = Instant::now();
+        let needed = mbufs_needed(&config);
+        if u64::from(config.mbufs) < needed {
+            bail!(
+                "{}: dataplane.mbufs = {} is too small: {} ports × {} queues × {} descriptors need at least {needed}",
+                config.source.display(),
+                config.mbufs,
+                config.ports.len(),
+                config.workers,
+                config.descriptors
+            );
+        }
+        // Compile the services before touching DPDK, so bad zones fail fast and clearly.
+        let dry = Snapshot::build(&config, &vec![[0; 6]; config.ports.len()], 0)
+            .with_context(|| format!("{}: cannot build the services", config.source.display()))?;
+        drop(dry);
+
+        let args = eal_args(&config);
+        tracing::info!(?args, "initialising EAL");
+        let eal = Arc::new(Eal::init(&args).context("DPDK EAL initialisation failed")?);
+        let pool = Mempool::new(&eal, "anycastd_pkts", config.mbufs, MEMPOOL_CACHE, -1)
+            .context("cannot create the packet mempool (try more memory: EAL -m, or hugepages)")?;
+        let mut ports = Vec::new();
+        for p in &config.ports {
+            let port = Port::open(
+                &eal,
+                p.dpdk_name(),
+                config.workers as u16,
+                config.descriptors,
+                &pool,
+            )
+            .with_context(|| format!("port '{}' ({})", p.name, p.device))?;
+            ports.push(port);
+        }
+        let macs: Vec<_> = ports.iter().map(Port::mac).collect();
+        let snap = Snapshot::build(&config, &macs, 1)?;
+        let snapshot = Arc::new(ArcSwap::from_pointee(snap));
+        let cores = worker_cores(&config);
+        let specs: Vec<WorkerSpec> = (0..config.workers)
+            .map(|w| WorkerSpec {
+                index: w,
+                core: cores.get(w).copied(),
+                queues: ports
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i, p.queue(w as u16)))
+                    .collect(),
+                idle: config.idle,
+                flow_capacity: DEFAULT_FLOW_CAPACITY,
+            })
+            .collect();
+        let workers = worker::spawn_all(specs, &eal, &snapshot, &stop)
+            .context("cannot start worker threads")?;
+        for (p, port) in config.ports.iter().zip(&ports) {
+            let mac = port.mac();
+            let link = port.link();
+            tracing::info!(
+                port = p.name,
+                mac = format!(
+                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+                ),
+                link_up = link.up,
+                speed_mbps = link.speed_mbps,
+                "serving"
+            );
+        }
+        tracing::info!(
+            workers = config.workers,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "anycastd running"
+        );
+        Ok(Runtime {
+            config,
+            stop,
+            snapshot,
+            workers,
+            ports,
+            pool,
+            eal,
+            started,
+        })
+    }
+
+    /// Counters as last published by each worker.
+    pub fn counters(&self) -> Vec<WorkerCounters> {
+        self.workers.iter().map(|(p, _)| p.read()).collect()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.snapshot.load()
+    }
+
+    /// Blocks until the stop flag is set, logging a status line every `status_every` when
+    /// traffic changed.
+    pub fn wait(&self, status_every: Duration) {
+        let mut last_status = Instant::now();
+        let mut last = WorkerCounters::default();
+        while !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+            if !status_every.is_zero() && last_status.elapsed() >= status_every {
+                let mut total = WorkerCounters::default();
+                for c in self.counters() {
+                    total.add(&c);
+                }
+                if total != last {
+                    let secs = last_status.elapsed().as_secs_f64();
+                    tracing::info!(
+                        "status: {} | {:.0} pps in, {:.0} pps out",
+                        total.summary(),
+                        (total.rx_packets - last.rx_packets) as f64 / secs,
+                        (total.tx_packets - last.tx_packets) as f64 / secs
+                    );
+                    last = total;
+                }
+                last_status = Instant::now();
+            }
+        }
+    }
+
+    /// Stops the workers (they drain their queues), stops the ports, frees DPDK resources and
+    /// returns the final counters.
+    pub fn shutdown(self) -> RunReport {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut workers = Vec::new();
+        for (published, handle) in self.workers {
+            match handle.join() {
+                Ok(c) => workers.push(c),
+                Err(_) => {
+                    tracing::error!("a worker panicked; reporting its last published counters");
+                    workers.push(published.read());
+                }
+            }
+        }
+        for (p, port) in self.config.ports.iter().zip(&self.ports) {
+            let s = port.stats();
+            tracing::info!(
+                port = p.name,
+                ipackets = s.ipackets,
+                opackets = s.opackets,
+                imissed = s.imissed,
+                ierrors = s.ierrors,
+                oerrors = s.oerrors,
+                rx_nombuf = s.rx_nombuf,
+                "port stats"
+            );
+        }
+        tracing::info!(
+            uptime_s = self.started.elapsed().as_secs_f64(),
+            free_mbufs = self.pool.available(),
+            "stopping"
+        );
+        drop(self.ports);
+        drop(self.pool);
+        drop(self.eal);
+        RunReport { workers }
+    }
+}

@@ -1,0 +1,187 @@
+//! The burst loop: rx 32 → process each packet → tx answers and forwards on the same queue →
+//! free the rest, counting everything. One worker per queue index, pinned to its own core.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::config::IdleMode;
+use crate::dpdk::{self, Burst, Eal, QueueHandle, MAX_BURST};
+use crate::packet::PacketBuffer;
+use crate::pipeline::{self, WorkerState};
+use crate::snapshot::Snapshot;
+use crate::stats::{PublishedCounters, WorkerCounters};
+use crate::verdict::{DropReason, Verdict};
+
+/// Times a tx burst is retried while the device takes nothing, before the rest is dropped.
+const TX_RETRIES: u32 = 8;
+/// Empty polls before an adaptive worker starts sleeping.
+const ADAPTIVE_SPIN_POLLS: u32 = 256;
+/// Longest sleep of an adaptive worker (bounds the wake-up latency).
+const ADAPTIVE_MAX_SLEEP: Duration = Duration::from_micros(200);
+/// Poll rounds after stop is requested, to answer what is already queued.
+const DRAIN_ROUNDS: u32 = 64;
+
+/// What one worker serves.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// Worker index (also its queue index on every port).
+    pub index: usize,
+    /// Core to pin to, if any.
+    pub core: Option<usize>,
+    /// (port index in the snapshot, queue) pairs this worker polls.
+    pub queues: Vec<(usize, QueueHandle)>,
+    /// Busy-poll or back off.
+    pub idle: IdleMode,
+    /// Flow table capacity for the forward path.
+    pub flow_capacity: usize,
+}
+
+/// Runs the burst loop until `stop` is set, then drains and returns the final counters.
+pub fn run(
+    spec: WorkerSpec,
+    eal: &Eal,
+    snapshot: &ArcSwap<Snapshot>,
+    stop: &AtomicBool,
+    published: &PublishedCounters,
+) -> WorkerCounters {
+    if let Some(core) = spec.core {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+            tracing::warn!(worker = spec.index, core, "could not pin to core");
+        }
+    }
+    let lcore = match dpdk::register_thread(eal) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(worker = spec.index, "{e}; mempool caches are bypassed");
+            None
+        }
+    };
+    tracing::info!(worker = spec.index, core = ?spec.core, lcore = ?lcore, queues = spec.queues.len(), "worker started");
+
+    let hz = dpdk::tsc_hz(eal).max(1);
+    let mut state = WorkerState {
+        forward: crate::forward::WorkerForwardState::new(spec.flow_capacity),
+        ..WorkerState::default()
+    };
+    let mut counters = WorkerCounters::default();
+    let mut rx = Burst::new();
+    let mut tx = Burst::new();
+    let mut empty_polls = 0u32;
+    let mut drain_left = DRAIN_ROUNDS;
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let snap = snapshot.load();
+        state.now_ms = dpdk::tsc() / (hz / 1000).max(1);
+        let mut got = 0;
+        for (port_idx, queue) in &spec.queues {
+            got += poll_once(
+                *port_idx,
+                queue,
+                &snap,
+                &mut state,
+                &mut counters,
+                &mut rx,
+                &mut tx,
+            );
+        }
+        published.publish(&counters);
+        if stopping {
+            drain_left -= 1;
+            if got == 0 || drain_left == 0 {
+                break;
+            }
+            continue;
+        }
+        if got > 0 {
+            empty_polls = 0;
+        } else {
+            empty_polls = empty_polls.saturating_add(1);
+            if spec.idle == IdleMode::Adaptive && empty_polls > ADAPTIVE_SPIN_POLLS {
+                let shift = ((empty_polls - ADAPTIVE_SPIN_POLLS) / 64).min(8);
+                std::thread::sleep(Duration::from_micros(1u64 << shift).min(ADAPTIVE_MAX_SLEEP));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    published.publish(&counters);
+    counters
+}
+
+/// One rx burst on one queue, processed and answered. Returns packets received.
+#[inline]
+fn poll_once(
+    port_idx: usize,
+    queue: &QueueHandle,
+    snap: &Snapshot,
+    state: &mut WorkerState,
+    counters: &mut WorkerCounters,
+    rx: &mut Burst,
+    tx: &mut Burst,
+) -> usize {
+    let n = queue.rx_burst(rx);
+    if n == 0 {
+        return 0;
+    }
+    counters.rx_packets += n as u64;
+    let mut keep = [false; MAX_BURST];
+    let mut lens = [0u32; MAX_BURST];
+    for i in 0..n {
+        let mut m = rx.get(i);
+        counters.rx_bytes += u64::from(m.pkt_len());
+        let verdict = if m.segments() != 1 {
+            Verdict::Drop(DropReason::Unsupported)
+        } else {
+            match pipeline::process(&mut m, port_idx, snap, state) {
+                // No exception path yet: a punted packet is a counted drop.
+                Verdict::Punt => Verdict::Drop(DropReason::PuntFailed),
+                v => v,
+            }
+        };
+        counters.count(verdict);
+        if let Verdict::Answer | Verdict::Forward = verdict {
+            keep[i] = true;
+            lens[i] = m.len() as u32;
+        }
+    }
+    let kept_lens: u64 = lens[..n].iter().map(|&l| u64::from(l)).sum();
+    rx.split_into(&keep, tx);
+    let (sent, dropped) = queue.tx_burst(tx, TX_RETRIES);
+    counters.tx_packets += sent as u64;
+    counters.tx_bytes += if dropped == 0 {
+        kept_lens
+    } else {
+        kept_lens * sent as u64 / (sent + dropped) as u64
+    };
+    counters.drop(DropReason::TxFull, dropped as u64);
+    n
+}
+
+/// Starts workers on their own threads, sharing the snapshot and stop flag.
+pub fn spawn_all(
+    specs: Vec<WorkerSpec>,
+    eal: &Arc<Eal>,
+    snapshot: &Arc<ArcSwap<Snapshot>>,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<
+    Vec<(
+        Arc<PublishedCounters>,
+        std::thread::JoinHandle<WorkerCounters>,
+    )>,
+> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let eal = Arc::clone(eal);
+        let snapshot = Arc::clone(snapshot);
+        let stop = Arc::clone(stop);
+        let published = Arc::new(PublishedCounters::default());
+        let mine = Arc::clone(&published);
+        let handle = std::thread::Builder::new()
+            .name(format!("worker{}", spec.index))
+            .spawn(move || run(spec, &eal, &snapshot, &stop, &mine))?;
+        out.push((published, handle));
+    }
+    Ok(out)
+}
