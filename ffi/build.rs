@@ -53,9 +53,13 @@ fn main() {
     }
     build.compile("anycastd_shim");
 
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
     let mut bindings = bindgen::Builder::default()
         .header("shim/wrapper.h")
         .clang_macro_fallback()
+        // Keep the fallback's precompiled header out of the source tree (and away from other
+        // builds of this crate running at the same time).
+        .clang_macro_fallback_build_dir(&out_dir)
         .layout_tests(false)
         .derive_default(true)
         .generate_comments(false)
@@ -107,6 +111,6 @@ fn main() {
     let bindings = bindings
         .generate()
         .expect("bindgen failed on the DPDK headers (is libclang-dev installed?)");
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
+    let out = out_dir.join("bindings.rs");
     bindings.write_to_file(out).expect("write bindings.rs");
 }

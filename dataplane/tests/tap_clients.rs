@@ -1,0 +1,117 @@
+//! Real kernel clients (ping, arping) in a network namespace talk to anycastd through net_tap.
+mod common;
+
+use common::{counter, sh, Dataplane};
+
+/// A network namespace holding the tap interface, deleted on drop.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+/// Starts anycastd on a net_tap port named `iface`, moves the interface into a fresh namespace
+/// as 198.51.100.2/24 with a route to the VIP, and returns both.
+fn start(tag: &str, extra_config: &str) -> (Dataplane, Netns, String) {
+    let iface = format!("anyc{tag}");
+    let ns = Netns(format!("anycastd-test-{tag}-{}", std::process::id()));
+    let config = format!(
+        r#"
+[eal]
+{}
+[dataplane]
+idle = "adaptive"
+[[port]]
+name = "edge0"
+device = "net_tap_{tag},iface={iface}"
+addresses = ["198.51.100.1/24"]
+[[vip]]
+address = "203.0.113.10"
+{extra_config}
+"#,
+        common::eal_args(&format!("anyc-tap-{tag}")),
+    );
+    let dp = Dataplane::start(&config);
+    let mac = dp
+        .log
+        .iter()
+        .find_map(|l| l.split("mac=\"").nth(1).map(|r| r[..17].to_owned()))
+        .expect("port MAC in the log");
+    sh(&format!("ip netns add {}", ns.0));
+    sh(&format!("ip link set {iface} netns {}", ns.0));
+    sh(&format!(
+        "ip -n {} addr add 198.51.100.2/24 dev {iface}",
+        ns.0
+    ));
+    sh(&format!("ip -n {} link set {iface} up", ns.0));
+    sh(&format!(
+        "ip -n {} route add 203.0.113.10/32 dev {iface}",
+        ns.0
+    ));
+    (dp, ns, mac)
+}
+
+#[test]
+fn ping_100_to_the_vip_gets_100_replies() {
+    let (mut dp, ns, _) = start("p", "");
+    let out = sh(&format!(
+        "ip netns exec {} ping -c 100 -i 0.01 -W 2 -q 203.0.113.10",
+        ns.0
+    ));
+    assert!(
+        out.contains("100 packets transmitted, 100 received"),
+        "{out}"
+    );
+    let node = sh(&format!(
+        "ip netns exec {} ping -c 5 -i 0.05 -W 2 -q 198.51.100.1",
+        ns.0
+    ));
+    assert!(node.contains("5 packets transmitted, 5 received"), "{node}");
+    let done = dp.stop();
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(
+        counter(&done.stdout, "total:", "answered") >= 105,
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
+fn arping_gets_the_port_mac() {
+    let (mut dp, ns, mac) = start("a", "");
+    let iface = "anyca";
+    let out = sh(&format!(
+        "ip netns exec {} arping -c 3 -w 5 -I {iface} 203.0.113.10",
+        ns.0
+    ));
+    assert!(
+        out.to_lowercase().contains(&format!("[{mac}]")),
+        "want {mac}: {out}"
+    );
+    assert!(out.contains("Received 3 response(s)"), "{out}");
+    // No answer for an address that is not ours.
+    let other = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "arping",
+            "-c",
+            "2",
+            "-w",
+            "2",
+            "-I",
+            iface,
+            "198.51.100.77",
+        ])
+        .output()
+        .unwrap();
+    let other = String::from_utf8_lossy(&other.stdout);
+    assert!(other.contains("Received 0 response(s)"), "{other}");
+    let done = dp.stop();
+    assert!(done.status.success(), "{}", done.stderr);
+}
