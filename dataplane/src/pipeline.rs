@@ -54,7 +54,7 @@ pub fn process<B: PacketBuffer>(
         }
         Ok(Parsed::Ipv6(ip)) => match ip.proto {
             // NDP targets solicited-node multicast: icmp6 checks destinations itself.
-            IPPROTO_ICMPV6 => answer::icmp6::handle(buf.data_mut(), &ip, port),
+            IPPROTO_ICMPV6 => answer::icmp6::handle(buf, &ip, port),
             IPPROTO_UDP | IPPROTO_TCP if port.local.has(&ip.dst) => l4(buf, &ip, port, snap, state),
             _ if !port.local.has(&ip.dst) => Verdict::Drop(DropReason::NotForUs),
             _ => Verdict::Drop(DropReason::Unsupported),

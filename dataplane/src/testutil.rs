@@ -130,3 +130,72 @@ address = "203.0.113.10"
 [[vip]]
 address = "2001:db8:10::10"
 "#;
+
+/// An ICMPv6 message of `ty`/`code` with `body` (everything after the checksum), checksum filled
+/// over the IPv6 pseudo-header of `src` → `dst`.
+pub fn icmp6(src: Ipv6Addr, dst: Ipv6Addr, ty: u8, code: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(body);
+    let acc = checksum::pseudo_v6(&src.octets(), &dst.octets(), 58, m.len() as u32);
+    let c = checksum::finish(checksum::sum(acc, &m));
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// The Ethernet address an IPv6 destination maps to: 33:33 + the low 32 bits for multicast
+/// (RFC 2464 §7), [`PORT_MAC`] for unicast.
+pub fn ipv6_dst_mac(dst: Ipv6Addr) -> Mac {
+    let o = dst.octets();
+    if o[0] == 0xff {
+        [0x33, 0x33, o[12], o[13], o[14], o[15]]
+    } else {
+        PORT_MAC
+    }
+}
+
+/// The solicited-node multicast address of `a` (ff02::1:ffXX:XXXX, RFC 4291 §2.7.1).
+pub fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {
+    let o = a.octets();
+    let mut m = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 0];
+    m[13..].copy_from_slice(&o[13..]);
+    Ipv6Addr::from(m)
+}
+
+/// An ICMPv6 echo request frame (id 0x4242, sequence 7) from `src` to `dst` with `data`.
+pub fn icmpv6_echo_request(src: Ipv6Addr, dst: Ipv6Addr, data: &[u8]) -> Vec<u8> {
+    let mut body = vec![0x42, 0x42, 0, 7];
+    body.extend_from_slice(data);
+    ipv6(
+        ipv6_dst_mac(dst),
+        src,
+        dst,
+        58,
+        64,
+        &icmp6(src, dst, 128, 0, &body),
+    )
+}
+
+/// A Neighbor Solicitation frame (hop limit 255) from `src` to `dst` asking for `target`, with a
+/// Source Link-Layer Address option when `slla` is given. Use [`solicited_node`] of the target
+/// as `dst` for the multicast form and `Ipv6Addr::UNSPECIFIED` as `src` for DAD.
+pub fn neighbor_solicitation(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    target: Ipv6Addr,
+    slla: Option<Mac>,
+) -> Vec<u8> {
+    let mut body = vec![0u8; 4];
+    body.extend_from_slice(&target.octets());
+    if let Some(mac) = slla {
+        body.extend_from_slice(&[1, 1]);
+        body.extend_from_slice(&mac);
+    }
+    ipv6(
+        ipv6_dst_mac(dst),
+        src,
+        dst,
+        58,
+        255,
+        &icmp6(src, dst, 135, 0, &body),
+    )
+}

@@ -4,6 +4,7 @@ pub mod arp;
 pub mod dns;
 pub mod icmp;
 pub mod icmp6;
+pub mod ndp;
 
 use crate::snapshot::Mac;
 
