@@ -1,31 +1,335 @@
 //! Authoritative DNS answered in the dataplane from compiled zones.
-//! Placeholder until the DNS work lands: a dns service fails to build with a clear message.
+//!
+//! [`DnsService::build`] reads the zone files ([`zonefile`]) and compiles them ([`db`]) into a
+//! hash map from lowercase wire name to node with pre-encoded RRsets. [`DnsService::handle`]
+//! answers one UDP query in place: it parses the question ([`query`]), resolves it the way NSD
+//! does ([`resolve`]), writes the response over the query ([`respond`], [`writer`]) and turns
+//! Ethernet/IP/UDP around. Nothing on that path allocates.
+pub mod db;
+pub mod name;
+pub mod query;
+pub mod resolve;
+pub mod respond;
+pub mod wire;
+pub mod writer;
+pub mod zonefile;
+
+use crate::answer::reply_ethernet;
+use crate::answer::swap_ranges;
 use crate::config::DnsServiceConfig;
+use crate::packet::checksum;
+use crate::packet::parse::IPPROTO_UDP;
 use crate::packet::{IpMeta, PacketBuffer};
 use crate::snapshot::PortSnapshot;
 use crate::verdict::{DropReason, Verdict};
 
+use query::Parsed;
+use wire::{
+    CLASSIC_UDP_SIZE, CLASS_ANY, CLASS_CH, CLASS_IN, HEADER_LEN, OUR_UDP_SIZE, RCODE_FORMERR,
+    RCODE_NOTIMP, RCODE_REFUSED, TYPE_ANY, TYPE_AXFR, TYPE_IXFR, TYPE_TXT,
+};
+use writer::Writer;
+
+/// TTL / hop limit of our responses.
+const REPLY_TTL: u8 = 64;
+
 /// Per-worker DNS counters.
-#[derive(Debug, Clone, Default)]
-pub struct DnsCounters {}
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsCounters {
+    /// Queries seen (UDP datagrams handed to the service).
+    pub queries: u64,
+    /// Responses sent.
+    pub responses: u64,
+    /// Responses by RCODE (0..=15; BADVERS counted under `badvers`).
+    pub rcode: [u64; 16],
+    /// BADVERS responses (EDNS version > 0).
+    pub badvers: u64,
+    /// Responses with TC set.
+    pub truncated: u64,
+    /// Referrals (delegations answered with AA clear).
+    pub referrals: u64,
+    /// Queries with EDNS.
+    pub edns: u64,
+    /// Queries dropped (not answered).
+    pub dropped: u64,
+}
 
 /// A DNS service's compiled zones.
-pub struct DnsService {}
+pub struct DnsService {
+    db: db::Db,
+    identity: Vec<u8>,
+}
 
-impl DnsService {
-    /// Loads and compiles the service's zone files.
-    pub fn build(_config: &DnsServiceConfig) -> Result<Self, String> {
-        Err("kind = \"dns\" is not supported by this build yet".into())
-    }
-
-    /// Answers a UDP query in place.
-    pub fn handle<B: PacketBuffer>(
-        &self,
-        _buf: &mut B,
-        _ip: &IpMeta,
-        _port: &PortSnapshot,
-        _counters: &mut DnsCounters,
-    ) -> Verdict {
-        Verdict::Drop(DropReason::Unsupported)
+impl std::fmt::Debug for DnsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsService")
+            .field("zones", &self.db.zones.len())
+            .field("records", &self.db.record_count)
+            .finish()
     }
 }
+
+impl DnsService {
+    /// Loads and compiles the service's zone files. Errors name the file and line.
+    pub fn build(config: &DnsServiceConfig) -> Result<Self, String> {
+        let mut zones = Vec::with_capacity(config.zones.len());
+        for path in &config.zones {
+            zones.push(zonefile::load(path)?);
+        }
+        Self::from_zones(&zones, &config.identity)
+    }
+
+    /// Compiles zones already read (benchmarks and tests).
+    pub fn from_zones(zones: &[zonefile::LoadedZone], identity: &str) -> Result<Self, String> {
+        if identity.len() > 255 {
+            return Err("identity is longer than 255 bytes".into());
+        }
+        Ok(Self {
+            db: db::Db::compile(zones)?,
+            identity: identity.as_bytes().to_vec(),
+        })
+    }
+
+    /// Number of records loaded.
+    pub fn record_count(&self) -> usize {
+        self.db.record_count
+    }
+
+    /// Approximate heap bytes of the compiled zones.
+    pub fn heap_bytes(&self) -> usize {
+        self.db.heap_bytes()
+    }
+
+    /// Answers a UDP query in place: the frame becomes the response (Ethernet, IP and UDP turned
+    /// around, lengths and checksums set) and the verdict is [`Verdict::Answer`]; queries that
+    /// get no response are dropped with a reason.
+    pub fn handle<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+    ) -> Verdict {
+        counters.queries += 1;
+        let v = self.handle_inner(buf, ip, port, counters);
+        if let Verdict::Drop(_) = v {
+            counters.dropped += 1;
+        } else {
+            counters.responses += 1;
+        }
+        v
+    }
+
+    fn handle_inner<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+    ) -> Verdict {
+        if ip.proto != IPPROTO_UDP {
+            return Verdict::Drop(DropReason::Unsupported);
+        }
+        if ip.fragment {
+            return Verdict::Drop(DropReason::Unsupported);
+        }
+        let v6 = ip.src.is_ipv6();
+        let l4 = ip.l4;
+        let frame = buf.data();
+        let Some(udp) = frame.get(l4..l4 + ip.l4_len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let Some(udp_len) = wire::get_u16(udp, 4).map(usize::from) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        if udp_len < 8 || udp_len > udp.len() {
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        let udp = &udp[..udp_len];
+        let sum = wire::get_u16(udp, 6).unwrap_or(0);
+        if sum != 0 || v6 {
+            // Zero means "no checksum" for IPv4 only (RFC 768; RFC 8200 §8.1).
+            if sum == 0 || checksum::finish(checksum::sum(pseudo(frame, ip, udp_len), udp)) != 0 {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
+        }
+        let src_port = wire::get_u16(udp, 0).unwrap_or(0);
+        if src_port == 0 {
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        let msg_at = l4 + 8;
+        let parsed = query::parse(&udp[8..]);
+        if let Parsed::Drop = parsed {
+            return Verdict::Drop(DropReason::Malformed);
+        }
+        // Room for the response: the client's limit, within the buffer's tailroom.
+        let max = match &parsed {
+            Parsed::Query(q) => match q.edns {
+                Some(e) => usize::from(e.udp_size.clamp(CLASSIC_UDP_SIZE as u16, OUR_UDP_SIZE)),
+                None => CLASSIC_UDP_SIZE,
+            },
+            _ => CLASSIC_UDP_SIZE,
+        };
+        let have = buf.len() + buf.tailroom();
+        let want = (msg_at + max).min(have);
+        if want < msg_at + HEADER_LEN || buf.set_len(want).is_err() {
+            return Verdict::Drop(DropReason::NoRoom);
+        }
+        let Some(msg) = buf.data_mut().get_mut(msg_at..) else {
+            return Verdict::Drop(DropReason::NoRoom);
+        };
+        let limit = msg.len();
+        let mut w = Writer::new(msg, HEADER_LEN, limit);
+        self.respond(&mut w, parsed, counters);
+        let msg_len = w.pos;
+        if buf.set_len(msg_at + msg_len).is_err() {
+            return Verdict::Drop(DropReason::NoRoom);
+        }
+        finish_headers(buf.data_mut(), ip, port, msg_len, v6);
+        Verdict::Answer
+    }
+
+    /// Writes the response for a parsed message.
+    fn respond(&self, w: &mut Writer<'_>, parsed: Parsed, counters: &mut DnsCounters) {
+        let flags = w.get_u16(2);
+        let q = match parsed {
+            Parsed::Drop => return,
+            Parsed::FormErr { clear_flags } => {
+                // NSD's query_formerr: RD kept (unless the flags are cleared), opcode kept.
+                let keep = if clear_flags {
+                    0
+                } else {
+                    flags & wire::FLAG_RD
+                };
+                respond::error_response(w, keep | (flags & 0x7800), RCODE_FORMERR);
+                counters.rcode[usize::from(RCODE_FORMERR)] += 1;
+                return;
+            }
+            Parsed::NotImp => {
+                respond::error_response(w, flags & !wire::FLAG_TC, RCODE_NOTIMP);
+                counters.rcode[usize::from(RCODE_NOTIMP)] += 1;
+                return;
+            }
+            Parsed::Query(q) => q,
+        };
+        if q.edns.is_some() {
+            counters.edns += 1;
+        }
+        if let Some(e) = q.edns.filter(|e| e.version > 0) {
+            // RFC 6891 §6.1.3: BADVERS, extended RCODE 1, header RCODE 0.
+            respond::error_response(w, flags, 0);
+            let opt = respond::OptOut {
+                ext_rcode: 1,
+                dnssec_ok: e.dnssec_ok,
+                nsid: None,
+            };
+            w.limit = w.limit.max(HEADER_LEN + respond::OPT_LEN);
+            respond::write_opt(w, &opt);
+            counters.badvers += 1;
+            return;
+        }
+        let opt = respond::opt_for(&q.edns, &self.identity, 0);
+        let reserve = opt.map_or(0, |o| o.len());
+        let full_limit = w.limit;
+        w.limit = full_limit.saturating_sub(reserve);
+        let rcode = match q.qclass {
+            CLASS_IN | CLASS_ANY if q.qtype == TYPE_AXFR || q.qtype == TYPE_IXFR => {
+                // Zone transfers need TCP (RFC 5936 §4.2): not over this path.
+                respond::error_response(w, flags, RCODE_REFUSED);
+                RCODE_REFUSED
+            }
+            CLASS_IN | CLASS_ANY => {
+                let plan = resolve::resolve(&self.db, q.qname(), q.qtype, q.qclass == CLASS_ANY);
+                if respond::encode_answer(w, &self.db, &q, &plan) {
+                    counters.truncated += 1;
+                }
+                if !plan.aa && plan.rcode == 0 && plan.len > 0 {
+                    counters.referrals += 1;
+                }
+                plan.rcode
+            }
+            CLASS_CH => {
+                let is_id = matches!(
+                    q.qname(),
+                    b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00"
+                );
+                let answer = is_id && (q.qtype == TYPE_TXT || q.qtype == TYPE_ANY);
+                if respond::encode_chaos(w, &q, &self.identity, answer) {
+                    counters.truncated += 1;
+                }
+                if answer {
+                    0
+                } else {
+                    RCODE_REFUSED
+                }
+            }
+            _ => {
+                respond::error_response(w, flags, RCODE_REFUSED);
+                RCODE_REFUSED
+            }
+        };
+        counters.rcode[usize::from(rcode & 0xf)] += 1;
+        w.limit = full_limit;
+        if let Some(o) = opt {
+            respond::write_opt(w, &o);
+        }
+    }
+}
+
+/// The pseudo-header sum of the received datagram (addresses as received).
+fn pseudo(frame: &[u8], ip: &IpMeta, udp_len: usize) -> u32 {
+    let l3 = ip.l3;
+    if ip.src.is_ipv6() {
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        if let (Some(s), Some(d)) = (frame.get(l3 + 8..l3 + 24), frame.get(l3 + 24..l3 + 40)) {
+            src.copy_from_slice(s);
+            dst.copy_from_slice(d);
+        }
+        checksum::pseudo_v6(&src, &dst, IPPROTO_UDP, udp_len as u32)
+    } else {
+        let mut src = [0u8; 4];
+        let mut dst = [0u8; 4];
+        if let (Some(s), Some(d)) = (frame.get(l3 + 12..l3 + 16), frame.get(l3 + 16..l3 + 20)) {
+            src.copy_from_slice(s);
+            dst.copy_from_slice(d);
+        }
+        checksum::pseudo_v4(&src, &dst, IPPROTO_UDP, udp_len as u16)
+    }
+}
+
+/// Turns Ethernet/IP/UDP around for a `msg_len`-byte response and sets lengths and checksums.
+/// The caller checked every offset against the frame when it parsed the query.
+fn finish_headers(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot, msg_len: usize, v6: bool) {
+    let (l3, l4) = (ip.l3, ip.l4);
+    let udp_len = 8 + msg_len;
+    if frame.len() < l4 + udp_len {
+        return;
+    }
+    reply_ethernet(frame, &port.mac);
+    if v6 {
+        swap_ranges(frame, l3 + 8, l3 + 24, 16);
+        frame[l3 + 4..l3 + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        frame[l3 + 7] = REPLY_TTL;
+    } else {
+        swap_ranges(frame, l3 + 12, l3 + 16, 4);
+        let total = (l4 - l3 + udp_len) as u16;
+        frame[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+        frame[l3 + 6] &= 0x40; // keep DF, clear MF/offset
+        frame[l3 + 7] = 0;
+        frame[l3 + 8] = REPLY_TTL;
+        frame[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+        let c = checksum::checksum(&frame[l3..l4]);
+        frame[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    swap_ranges(frame, l4, l4 + 2, 2);
+    frame[l4 + 4..l4 + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    frame[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
+    let acc = pseudo(frame, ip, udp_len);
+    let c = checksum::finish(checksum::sum(acc, &frame[l4..l4 + udp_len]));
+    let c = if c == 0 { 0xffff } else { c };
+    frame[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,453 @@
+//! The compiled lookup structure: every name of every zone in one hash map from lowercase wire
+//! name to a node; nodes point at pre-encoded RRsets in one byte blob. Built once at load, read
+//! without allocating per query.
+use hashbrown::HashMap;
+
+use super::name;
+use super::wire::{
+    additional_name_offset, get_u32, TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS, TYPE_SOA,
+};
+use super::zonefile::{LoadedRecord, LoadedZone};
+
+/// "No index".
+pub const NONE: u32 = u32::MAX;
+
+/// Node flag: a delegation point (NS below the apex).
+pub const CUT: u8 = 1;
+/// Node flag: has a `*` child (RFC 4592 source of synthesis).
+pub const WILDCARD: u8 = 2;
+/// Node flag: the apex of its zone.
+pub const APEX: u8 = 4;
+
+/// An RRset: its records are `[rdlength u16][rdata]` repeated `count` times in the blob.
+#[derive(Debug, Clone, Copy)]
+pub struct Rrset {
+    /// Record type.
+    pub rtype: u16,
+    /// Number of records.
+    pub count: u16,
+    /// TTL (the first record's).
+    pub ttl: u32,
+    /// Offset of the records in the blob.
+    pub data: u32,
+    /// Length of the records in the blob.
+    pub data_len: u32,
+    /// First additional-section entry.
+    pub addl: u32,
+    /// Number of additional-section entries.
+    pub addl_len: u32,
+}
+
+/// A target name of an NS/MX RRset whose A/AAAA go to the additional section.
+#[derive(Debug, Clone, Copy)]
+pub struct Additional {
+    /// The target name (offset in the blob; written compressed at answer time).
+    pub name: u32,
+    /// Its length.
+    pub name_len: u8,
+    /// The node holding the A/AAAA RRsets (the target itself or the wildcard it expands).
+    pub node: u32,
+}
+
+/// One name of a zone (with data, or an empty non-terminal).
+#[derive(Debug, Clone, Copy)]
+pub struct Node {
+    /// The name as written in the zone (offset in the blob).
+    pub name: u32,
+    /// Its length.
+    pub name_len: u8,
+    /// Flags: [`CUT`], [`WILDCARD`], [`APEX`].
+    pub flags: u8,
+    /// Number of RRsets.
+    pub rrset_count: u16,
+    /// First RRset index.
+    pub rrsets: u32,
+    /// The zone this node belongs to.
+    pub zone: u32,
+    /// The highest delegation point at or above this node inside its zone, or [`NONE`].
+    pub deleg: u32,
+}
+
+/// A zone's apex facts.
+#[derive(Debug, Clone, Copy)]
+pub struct Zone {
+    /// The apex node.
+    pub apex: u32,
+    /// The SOA RRset.
+    pub soa: u32,
+    /// TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+    pub neg_ttl: u32,
+    /// The apex NS RRset, or [`NONE`].
+    pub ns: u32,
+}
+
+/// All compiled zones of a service.
+#[derive(Debug, Default)]
+pub struct Db {
+    map: HashMap<Box<[u8]>, u32>,
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// RRsets, grouped by node.
+    pub rrsets: Vec<Rrset>,
+    /// Additional-section entries, grouped by RRset.
+    pub addl: Vec<Additional>,
+    /// Names and RDATA.
+    pub blob: Vec<u8>,
+    /// Zones.
+    pub zones: Vec<Zone>,
+    /// Number of records loaded.
+    pub record_count: usize,
+}
+
+impl Db {
+    /// The node of a lowercase wire name.
+    #[inline]
+    pub fn find(&self, lower: &[u8]) -> Option<u32> {
+        self.map.get(lower).copied()
+    }
+
+    /// The node at `idx` (callers only hold indices this Db handed out).
+    #[inline]
+    pub fn node(&self, idx: u32) -> Option<&Node> {
+        self.nodes.get(idx as usize)
+    }
+
+    /// The RRset of `rtype` at `node`, as an index.
+    #[inline]
+    pub fn rrset_of(&self, node: &Node, rtype: u16) -> Option<u32> {
+        let start = node.rrsets as usize;
+        let sets = self
+            .rrsets
+            .get(start..start + usize::from(node.rrset_count))?;
+        sets.iter()
+            .position(|r| r.rtype == rtype)
+            .map(|i| (start + i) as u32)
+    }
+
+    /// The RRset indices of a node.
+    #[inline]
+    pub fn rrsets_of(&self, node: &Node) -> std::ops::Range<u32> {
+        node.rrsets..node.rrsets + u32::from(node.rrset_count)
+    }
+
+    /// Bytes of the blob at (offset, len).
+    #[inline]
+    pub fn bytes(&self, off: u32, len: usize) -> &[u8] {
+        self.blob
+            .get(off as usize..off as usize + len)
+            .unwrap_or(&[])
+    }
+
+    /// Rough heap use in bytes (for the memory figures).
+    pub fn heap_bytes(&self) -> usize {
+        self.map.capacity() * (std::mem::size_of::<(Box<[u8]>, u32)>() + 1)
+            + self.map.keys().map(|k| k.len()).sum::<usize>()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.rrsets.capacity() * std::mem::size_of::<Rrset>()
+            + self.addl.capacity() * std::mem::size_of::<Additional>()
+            + self.blob.capacity()
+    }
+
+    /// Compiles loaded zones. Errors name the file and line of the offending record.
+    pub fn compile(zones: &[LoadedZone]) -> Result<Db, String> {
+        let mut db = Db::default();
+        // The deepest apex owns a name: a parent zone's records inside a child zone we also
+        // serve (its delegation NS and glue) give way to the child's.
+        let mut apexes: Vec<(&[u8], usize)> = zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| (z.apex.as_slice(), i))
+            .collect();
+        apexes.sort_by_key(|(a, _)| std::cmp::Reverse(a.len()));
+        for w in apexes.windows(2) {
+            if w[0].0 == w[1].0 {
+                return Err(format!(
+                    "{}: zone {} is already loaded from {}",
+                    zones[w[1].1].file.display(),
+                    name::to_text(w[0].0),
+                    zones[w[0].1].file.display()
+                ));
+            }
+        }
+        let owner_zone = |lower: &[u8]| {
+            apexes
+                .iter()
+                .find(|(a, _)| name::is_subdomain(lower, a))
+                .map(|(_, i)| *i)
+        };
+
+        // Group records by (owner, type), in file order.
+        struct Pending<'a> {
+            zone: usize,
+            original: &'a [u8],
+            rrsets: Vec<(u16, Vec<&'a LoadedRecord>)>,
+        }
+        let mut pending: HashMap<Vec<u8>, Pending> = HashMap::new();
+        let mut order: Vec<Vec<u8>> = Vec::new();
+        for (zi, z) in zones.iter().enumerate() {
+            for r in &z.records {
+                let mut lower = r.owner.clone();
+                name::lowercase(&mut lower);
+                if owner_zone(&lower) != Some(zi) {
+                    continue;
+                }
+                db.record_count += 1;
+                let p = pending.entry(lower.clone()).or_insert_with(|| {
+                    order.push(lower.clone());
+                    Pending {
+                        zone: zi,
+                        original: &r.owner,
+                        rrsets: Vec::new(),
+                    }
+                });
+                match p.rrsets.iter_mut().find(|(t, _)| *t == r.rtype) {
+                    Some((_, rs)) => {
+                        if r.rtype == TYPE_CNAME {
+                            return Err(format!("{}: a second CNAME record", r.location));
+                        }
+                        // Identical records are one record (RFC 2181 §5).
+                        if !rs.iter().any(|x| x.rdata == r.rdata) {
+                            rs.push(r);
+                        }
+                    }
+                    None => p.rrsets.push((r.rtype, vec![r])),
+                }
+                let has_cname = p.rrsets.iter().any(|(t, _)| *t == TYPE_CNAME);
+                if has_cname && p.rrsets.len() > 1 {
+                    return Err(format!("{}: CNAME and other data", r.location));
+                }
+            }
+        }
+        // Empty non-terminals between each name and its apex.
+        let mut ents: Vec<(Vec<u8>, usize, Vec<u8>)> = Vec::new();
+        let mut seen_ents: hashbrown::HashSet<Vec<u8>> = hashbrown::HashSet::new();
+        for lower in &order {
+            let Some(p) = pending.get(lower) else {
+                continue;
+            };
+            let apex_len = zones[p.zone].apex.len();
+            let mut cur: &[u8] = lower;
+            let mut orig: &[u8] = p.original;
+            while cur.len() > apex_len {
+                let (Some(pc), Some(po)) = (name::parent(cur), name::parent(orig)) else {
+                    break;
+                };
+                cur = pc;
+                orig = po;
+                if !pending.contains_key(cur) && seen_ents.insert(cur.to_vec()) {
+                    ents.push((cur.to_vec(), p.zone, orig.to_vec()));
+                }
+            }
+        }
+        // Nodes, RRsets, blob.
+        let push_blob = |blob: &mut Vec<u8>, bytes: &[u8]| -> u32 {
+            let off = blob.len() as u32;
+            blob.extend_from_slice(bytes);
+            off
+        };
+        for lower in &order {
+            let Some(p) = pending.get(lower) else {
+                continue;
+            };
+            let name_off = push_blob(&mut db.blob, p.original);
+            let first = db.rrsets.len() as u32;
+            for (rtype, rs) in &p.rrsets {
+                let data = db.blob.len() as u32;
+                for r in rs {
+                    db.blob
+                        .extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
+                    db.blob.extend_from_slice(&r.rdata);
+                }
+                db.rrsets.push(Rrset {
+                    rtype: *rtype,
+                    count: rs.len().min(usize::from(u16::MAX)) as u16,
+                    ttl: rs.first().map_or(0, |r| r.ttl),
+                    data,
+                    data_len: db.blob.len() as u32 - data,
+                    addl: 0,
+                    addl_len: 0,
+                });
+            }
+            let idx = db.nodes.len() as u32;
+            db.nodes.push(Node {
+                name: name_off,
+                name_len: p.original.len() as u8,
+                flags: 0,
+                rrset_count: p.rrsets.len() as u16,
+                rrsets: first,
+                zone: p.zone as u32,
+                deleg: NONE,
+            });
+            db.map.insert(lower.clone().into_boxed_slice(), idx);
+        }
+        for (lower, zone, orig) in ents {
+            let name_off = push_blob(&mut db.blob, &orig);
+            let idx = db.nodes.len() as u32;
+            db.nodes.push(Node {
+                name: name_off,
+                name_len: orig.len() as u8,
+                flags: 0,
+                rrset_count: 0,
+                rrsets: db.rrsets.len() as u32,
+                zone: zone as u32,
+                deleg: NONE,
+            });
+            db.map.insert(lower.into_boxed_slice(), idx);
+        }
+        // Zones.
+        for z in zones {
+            let apex = db
+                .find(&z.apex)
+                .ok_or_else(|| format!("{}: the zone's apex has no records", z.file.display()))?;
+            let node = db.nodes[apex as usize];
+            let soa = db
+                .rrset_of(&node, TYPE_SOA)
+                .ok_or_else(|| format!("{}: the zone's apex has no SOA", z.file.display()))?;
+            let set = db.rrsets[soa as usize];
+            if set.count != 1 {
+                return Err(format!("{}: more than one SOA record", z.file.display()));
+            }
+            // MINIMUM is the last field of the SOA RDATA.
+            let end = (set.data + set.data_len) as usize;
+            let minimum = end
+                .checked_sub(4)
+                .and_then(|p| get_u32(&db.blob, p))
+                .unwrap_or(0);
+            db.nodes[apex as usize].flags |= APEX;
+            db.zones.push(Zone {
+                apex,
+                soa,
+                neg_ttl: set.ttl.min(minimum),
+                ns: db.rrset_of(&node, TYPE_NS).unwrap_or(NONE),
+            });
+        }
+        db.mark_cuts_and_wildcards();
+        db.resolve_additionals();
+        db.map.shrink_to_fit();
+        db.blob.shrink_to_fit();
+        Ok(db)
+    }
+
+    fn lower_name_of(&self, node: &Node) -> Vec<u8> {
+        let mut n = self.bytes(node.name, usize::from(node.name_len)).to_vec();
+        name::lowercase(&mut n);
+        n
+    }
+
+    fn mark_cuts_and_wildcards(&mut self) {
+        for i in 0..self.nodes.len() {
+            let node = self.nodes[i];
+            if node.flags & APEX == 0 && self.rrset_of(&node, TYPE_NS).is_some() {
+                self.nodes[i].flags |= CUT;
+            }
+        }
+        for i in 0..self.nodes.len() {
+            let node = self.nodes[i];
+            let lower = self.lower_name_of(&node);
+            if lower.get(..2) == Some(b"\x01*") {
+                if let Some(p) = name::parent(&lower).and_then(|p| self.find(p)) {
+                    self.nodes[p as usize].flags |= WILDCARD;
+                }
+            }
+            // The highest cut at or above this node within its zone.
+            let mut cur: &[u8] = &lower;
+            let mut deleg = NONE;
+            loop {
+                let Some(idx) = self.find(cur) else { break };
+                let n = self.nodes[idx as usize];
+                if n.zone != node.zone || n.flags & APEX != 0 {
+                    break;
+                }
+                if n.flags & CUT != 0 {
+                    deleg = idx;
+                }
+                match name::parent(cur) {
+                    Some(p) => cur = p,
+                    None => break,
+                }
+            }
+            self.nodes[i].deleg = deleg;
+        }
+    }
+
+    /// The node whose data answers `lower` in `zone`, following RFC 4592 wildcards, as NSD's
+    /// additional-section processing does.
+    fn additional_target(&self, lower: &[u8], zone: u32) -> Option<u32> {
+        if let Some(idx) = self.find(lower) {
+            return (self.nodes[idx as usize].zone == zone).then_some(idx);
+        }
+        let mut cur = lower;
+        while let Some(p) = name::parent(cur) {
+            if let Some(idx) = self.find(p) {
+                let n = self.nodes[idx as usize];
+                if n.zone != zone || n.flags & WILDCARD == 0 {
+                    return None;
+                }
+                let mut wild = b"\x01*".to_vec();
+                wild.extend_from_slice(p);
+                return self.find(&wild);
+            }
+            cur = p;
+        }
+        None
+    }
+
+    fn resolve_additionals(&mut self) {
+        for ni in 0..self.nodes.len() {
+            let node = self.nodes[ni];
+            for ri in self.rrsets_of(&node) {
+                let set = self.rrsets[ri as usize];
+                let Some(off) = additional_name_offset(set.rtype) else {
+                    continue;
+                };
+                let allow_glue = set.rtype == TYPE_NS;
+                let start = self.addl.len() as u32;
+                let mut pos = set.data as usize;
+                let end = (set.data + set.data_len) as usize;
+                while pos + 2 <= end {
+                    let rdlen =
+                        usize::from(u16::from_be_bytes([self.blob[pos], self.blob[pos + 1]]));
+                    let rdata = pos + 2;
+                    pos = rdata + rdlen;
+                    let name_at = rdata + off;
+                    let name_len = wire_name_len(&self.blob[name_at.min(end)..end]);
+                    if name_len == 0 {
+                        continue;
+                    }
+                    let mut lower = self.blob[name_at..name_at + name_len].to_vec();
+                    name::lowercase(&mut lower);
+                    let Some(target) = self.additional_target(&lower, node.zone) else {
+                        continue;
+                    };
+                    let t = self.nodes[target as usize];
+                    if !allow_glue && t.deleg != NONE {
+                        continue;
+                    }
+                    if self.rrset_of(&t, TYPE_A).is_none() && self.rrset_of(&t, TYPE_AAAA).is_none()
+                    {
+                        continue;
+                    }
+                    self.addl.push(Additional {
+                        name: name_at as u32,
+                        name_len: name_len as u8,
+                        node: target,
+                    });
+                }
+                self.rrsets[ri as usize].addl = start;
+                self.rrsets[ri as usize].addl_len = self.addl.len() as u32 - start;
+            }
+        }
+    }
+}
+
+/// Length of the uncompressed wire name at the start of `b` (0 when malformed).
+pub fn wire_name_len(b: &[u8]) -> usize {
+    let mut i = 0usize;
+    loop {
+        match b.get(i) {
+            Some(0) => return i + 1,
+            Some(&l) if l < 64 => i += 1 + usize::from(l),
+            _ => return 0,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Authoritative answers, following NSD's query logic (query.c): exact matches, CNAME chains,
+//! RFC 4592 wildcards, referrals with glue, NODATA/NXDOMAIN with the negative SOA (RFC 2308),
+//! RFC 8482 ANY, and additional-section A/AAAA for NS/MX targets. The result is a plan of RRsets
+//! per section in a fixed-size array, encoded afterwards by [`super::respond`].
+use super::db::{Db, Node, APEX, NONE, WILDCARD};
+use super::name::MAX_NAME;
+use super::wire::{
+    RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME,
+    TYPE_DNSKEY, TYPE_DS,
+};
+
+/// Longest CNAME chain followed.
+const MAX_CHAIN: usize = 8;
+/// Most RRsets in one answer.
+pub const MAX_PLANNED: usize = 48;
+
+/// Response sections in encoding order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// Answer.
+    Answer = 0,
+    /// Authority.
+    Authority = 1,
+    /// Additional, A records.
+    AdditionalA = 2,
+    /// Additional, AAAA records.
+    AdditionalAaaa = 3,
+}
+
+/// Whose name an RRset is written under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A node's own name (written as a pointer to the question when it is the question).
+    Node(u32),
+    /// The question name (wildcard expansion of the query name).
+    Qname,
+    /// A name stored in the blob at (offset, len): a CNAME or NS/MX target.
+    Blob(u32, u8),
+}
+
+/// One RRset to encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    /// Its section.
+    pub section: Section,
+    /// The RRset index.
+    pub rrset: u32,
+    /// The owner name.
+    pub owner: Owner,
+    /// The negative-answer SOA: TTL is the zone's negative TTL.
+    pub negative: bool,
+}
+
+/// The outcome of resolution.
+pub struct Plan {
+    /// RRsets to encode, in the order added.
+    pub items: [Planned; MAX_PLANNED],
+    /// How many.
+    pub len: usize,
+    /// Response code.
+    pub rcode: u8,
+    /// AA flag.
+    pub aa: bool,
+    /// The node that is the exact match of the query name (written as a pointer to it).
+    pub qname_node: u32,
+}
+
+impl Plan {
+    fn new() -> Self {
+        Plan {
+            items: [Planned {
+                section: Section::Answer,
+                rrset: 0,
+                owner: Owner::Qname,
+                negative: false,
+            }; MAX_PLANNED],
+            len: 0,
+            rcode: RCODE_NOERROR,
+            aa: false,
+            qname_node: NONE,
+        }
+    }
+
+    /// The planned RRsets.
+    pub fn items(&self) -> &[Planned] {
+        &self.items[..self.len]
+    }
+
+    /// Adds an RRset unless already present (NSD's answer_add_rrset); an earlier section wins.
+    fn add(&mut self, section: Section, rrset: u32, owner: Owner, negative: bool) -> bool {
+        for it in &mut self.items[..self.len] {
+            if it.rrset == rrset && it.owner == owner {
+                if section < it.section {
+                    it.section = section;
+                    return true;
+                }
+                return false;
+            }
+        }
+        if self.len == MAX_PLANNED {
+            return false;
+        }
+        self.items[self.len] = Planned {
+            section,
+            rrset,
+            owner,
+            negative,
+        };
+        self.len += 1;
+        true
+    }
+}
+
+struct Ctx<'a> {
+    db: &'a Db,
+    qtype: u16,
+    class_any: bool,
+    plan: Plan,
+    cname_count: usize,
+}
+
+impl Ctx<'_> {
+    /// Adds an RRset and, for NS/MX, the A/AAAA of its targets.
+    fn add_rrset(&mut self, section: Section, rrset: u32, owner: Owner) -> bool {
+        let added = self.plan.add(section, rrset, owner, false);
+        let Some(set) = self.db.rrsets.get(rrset as usize) else {
+            return added;
+        };
+        let start = set.addl as usize;
+        let end = start + set.addl_len as usize;
+        for a in self.db.addl.get(start..end).unwrap_or(&[]) {
+            let Some(t) = self.db.node(a.node) else {
+                continue;
+            };
+            let t = *t;
+            // An exact target is the node itself; an expanded wildcard is named by the target.
+            let exact = t.name_len == a.name_len
+                && self
+                    .db
+                    .bytes(t.name, usize::from(t.name_len))
+                    .eq_ignore_ascii_case(self.db.bytes(a.name, usize::from(a.name_len)));
+            let owner = if exact {
+                Owner::Node(a.node)
+            } else {
+                Owner::Blob(a.name, a.name_len)
+            };
+            if let Some(r) = self.db.rrset_of(&t, TYPE_A) {
+                self.plan.add(Section::AdditionalA, r, owner, false);
+            }
+            if let Some(r) = self.db.rrset_of(&t, TYPE_AAAA) {
+                self.plan.add(Section::AdditionalAaaa, r, owner, false);
+            }
+        }
+        added
+    }
+
+    fn soa(&mut self, zone: u32) {
+        if self.class_any {
+            return;
+        }
+        if let Some(z) = self.db.zones.get(zone as usize) {
+            self.plan
+                .add(Section::Authority, z.soa, Owner::Node(z.apex), true);
+        }
+    }
+
+    /// Closest encloser of a lowercase name: (node, exact).
+    fn closest(&self, lower: &[u8]) -> Option<(u32, bool)> {
+        let mut cur = lower;
+        let mut exact = true;
+        loop {
+            if let Some(idx) = self.db.find(cur) {
+                return Some((idx, exact));
+            }
+            cur = super::name::parent(cur)?;
+            exact = false;
+        }
+    }
+
+    /// NSD's answer_lookup_zone for `lower`; `name_owner` names the query name when it is not
+    /// the original question (CNAME target).
+    fn lookup(&mut self, lower: &[u8], name_owner: Owner) {
+        let Some((ce, exact)) = self.closest(lower) else {
+            if self.cname_count == 0 {
+                self.plan.rcode = RCODE_REFUSED;
+            }
+            return;
+        };
+        let Some(node) = self.db.node(ce).copied() else {
+            return;
+        };
+        if exact && self.cname_count == 0 {
+            self.plan.qname_node = ce;
+        }
+        let ds_at_cut = exact && self.qtype == TYPE_DS && node.deleg == ce;
+        if node.deleg != NONE && !ds_at_cut {
+            // Referral (RFC 1034 §4.3.2 step 3b): AA clear unless reached through a CNAME.
+            self.plan.aa = self.cname_count > 0;
+            if let Some(cut) = self.db.node(node.deleg).copied() {
+                if let Some(ns) = self.db.rrset_of(&cut, super::wire::TYPE_NS) {
+                    self.add_rrset(Section::Authority, ns, Owner::Node(node.deleg));
+                }
+            }
+            return;
+        }
+        self.plan.aa = !self.class_any;
+        let (matched, owner) = if exact {
+            (node, Owner::Node(ce))
+        } else if node.flags & WILDCARD != 0 {
+            // RFC 4592 §3.3.1: the closest encloser's `*` child synthesizes the answer.
+            let mut wild = [0u8; MAX_NAME + 2];
+            let Some(name) = self
+                .db
+                .blob
+                .get(node.name as usize..node.name as usize + usize::from(node.name_len))
+            else {
+                return;
+            };
+            wild[..2].copy_from_slice(b"\x01*");
+            let n = name.len().min(MAX_NAME);
+            wild[2..2 + n].copy_from_slice(&name[..n]);
+            super::name::lowercase(&mut wild[..2 + n]);
+            let Some(w) = self.db.find(&wild[..2 + n]).and_then(|i| self.db.node(i)) else {
+                return;
+            };
+            (*w, name_owner)
+        } else {
+            if self.cname_count == 0 {
+                self.plan.rcode = RCODE_NXDOMAIN;
+                self.soa(node.zone);
+            }
+            return;
+        };
+        self.answer_domain(&matched, owner);
+    }
+
+    fn answer_domain(&mut self, node: &Node, owner: Owner) {
+        let mut qtype = self.qtype;
+        if qtype == TYPE_ANY {
+            // RFC 8482 §4.1: answer with one RRset of the name rather than all of them.
+            match self.db.rrsets.get(node.rrsets as usize) {
+                Some(first) if node.rrset_count > 0 => qtype = first.rtype,
+                _ => {
+                    if self.cname_count == 0 {
+                        self.soa(node.zone);
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some(r) = self.db.rrset_of(node, qtype) {
+            self.add_rrset(Section::Answer, r, owner);
+            let zone = self.db.zones.get(node.zone as usize).copied();
+            if let Some(z) = zone {
+                if !self.class_any && z.ns != NONE && qtype != TYPE_DNSKEY && qtype != TYPE_DS {
+                    self.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
+                }
+            }
+        } else if let Some(r) = self.db.rrset_of(node, TYPE_CNAME) {
+            if !self.add_rrset(Section::Answer, r, owner) || self.cname_count >= MAX_CHAIN {
+                return; // a loop, or too long a chain
+            }
+            let Some(set) = self.db.rrsets.get(r as usize) else {
+                return;
+            };
+            // Only the first CNAME record is followed; its RDATA is the target name.
+            let start = set.data as usize + 2;
+            let rest = self.db.blob.get(start..).unwrap_or(&[]);
+            let len = super::db::wire_name_len(rest).min(MAX_NAME);
+            if len == 0 {
+                return;
+            }
+            let mut lower = [0u8; MAX_NAME];
+            lower[..len].copy_from_slice(&rest[..len]);
+            super::name::lowercase(&mut lower[..len]);
+            self.cname_count += 1;
+            let target_owner = match self.db.find(&lower[..len]) {
+                Some(i) => Owner::Node(i),
+                None => Owner::Blob(start as u32, len as u8),
+            };
+            self.lookup(&lower[..len], target_owner);
+        } else if self.cname_count == 0 {
+            // NODATA (RFC 2308 §2.2).
+            self.soa(node.zone);
+        }
+    }
+}
+
+/// Resolves a question against the compiled zones.
+pub fn resolve(db: &Db, qname_lower: &[u8], qtype: u16, class_any: bool) -> Plan {
+    let mut ctx = Ctx {
+        db,
+        qtype,
+        class_any,
+        plan: Plan::new(),
+        cname_count: 0,
+    };
+    ctx.lookup(qname_lower, Owner::Qname);
+    let _ = APEX;
+    ctx.plan
+}

@@ -1,0 +1,197 @@
+//! Reads RFC 1035 master files with the `domain` crate's zone-file scanner ($ORIGIN, $TTL,
+//! $INCLUDE, relative names, `@`, parentheses, comments, escapes, RFC 3597 unknown types) into
+//! plain records in uncompressed wire form. Every error names the file and line.
+use std::path::{Path, PathBuf};
+
+use domain::base::iana::Class;
+use domain::base::name::ToName;
+use domain::base::rdata::ComposeRecordData;
+use domain::base::RecordData;
+use domain::zonefile::inplace::{Entry, Zonefile};
+
+use super::name;
+
+/// Deepest `$INCLUDE` nesting accepted (stops include loops).
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// One record of a zone, in wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedRecord {
+    /// Owner name, as written in the file (case kept).
+    pub owner: Vec<u8>,
+    /// Record type.
+    pub rtype: u16,
+    /// Time to live in seconds.
+    pub ttl: u32,
+    /// RDATA, uncompressed wire form.
+    pub rdata: Vec<u8>,
+    /// Where the record was read ("file:line").
+    pub location: String,
+}
+
+/// The records of one zone file and its includes.
+#[derive(Debug, Clone)]
+pub struct LoadedZone {
+    /// The zone's apex (the SOA's owner), lowercase wire form.
+    pub apex: Vec<u8>,
+    /// Every record, in file order.
+    pub records: Vec<LoadedRecord>,
+    /// The file the zone came from.
+    pub file: PathBuf,
+}
+
+/// The 1-based line holding the last non-blank byte before `offset`.
+fn line_at(text: &[u8], offset: usize) -> usize {
+    let end = offset.min(text.len());
+    let mut last = end;
+    while last > 0 && text[last - 1].is_ascii_whitespace() {
+        last -= 1;
+    }
+    1 + text[..last].iter().filter(|&&b| b == b'\n').count()
+}
+
+/// The scanner's errors read "line:col: message", where an error found after the scanner moved
+/// past the end of the record's line points at column 1 of the next line: move those back to the
+/// record's last line, and drop the column.
+fn relocate(text: &[u8], err: &str) -> String {
+    let mut parts = err.splitn(3, ':');
+    let (Some(line), Some(col), Some(msg)) = (parts.next(), parts.next(), parts.next()) else {
+        return err.to_string();
+    };
+    let (Ok(line), Ok(col)) = (line.trim().parse::<usize>(), col.trim().parse::<usize>()) else {
+        return err.to_string();
+    };
+    let line = if col <= 1 && line > 1 {
+        // Offset of the start of `line`, then the last non-blank line before it.
+        let start = text
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(i, _)| i + 1);
+        line_at(text, start)
+    } else {
+        line
+    };
+    format!("{line}:{msg}")
+}
+
+/// Scans one file, appending its records (recursing into `$INCLUDE`s).
+fn scan_file(
+    path: &Path,
+    origin: Option<domain::base::Name<bytes::Bytes>>,
+    depth: usize,
+    out: &mut Vec<LoadedRecord>,
+) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let mut zf = Zonefile::from(text.as_slice());
+    zf.set_default_class(Class::IN);
+    if let Some(o) = origin {
+        zf.set_origin(o);
+    }
+    loop {
+        let before = zf.current_offset();
+        // The scanner has been seen to panic on some malformed input (an RFC 3597 length
+        // larger than its data): that is a zone error, not a crash.
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| zf.next_entry()));
+        let entry = match next {
+            Err(_) => {
+                let skip = text
+                    .get(before..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .take_while(|b| b.is_ascii_whitespace())
+                    .count();
+                let line = line_at(&text, before + skip + 1);
+                return Err(format!("{}:{line}: malformed record", path.display()));
+            }
+            Ok(Ok(Some(e))) => e,
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "{}:{}",
+                    path.display(),
+                    relocate(&text, &e.to_string())
+                ))
+            }
+        };
+        let line = line_at(&text, zf.current_offset());
+        let location = format!("{}:{line}", path.display());
+        match entry {
+            Entry::Record(rec) => {
+                if rec.class() != Class::IN {
+                    return Err(format!(
+                        "{location}: class {} is not supported (only IN)",
+                        rec.class()
+                    ));
+                }
+                let mut owner = Vec::new();
+                rec.owner()
+                    .compose(&mut owner)
+                    .map_err(|_| format!("{location}: owner name too long"))?;
+                let mut rdata = Vec::new();
+                rec.data()
+                    .compose_rdata(&mut rdata)
+                    .map_err(|_| format!("{location}: record data too long"))?;
+                if rdata.len() > usize::from(u16::MAX) {
+                    return Err(format!("{location}: record data too long"));
+                }
+                out.push(LoadedRecord {
+                    owner,
+                    rtype: rec.data().rtype().to_int(),
+                    ttl: rec.ttl().as_secs(),
+                    rdata,
+                    location,
+                });
+            }
+            Entry::Include { path: inc, origin } => {
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(format!("{location}: $INCLUDE nested too deeply"));
+                }
+                let inc = PathBuf::from(inc.to_string());
+                let inc = if inc.is_relative() {
+                    path.parent().unwrap_or_else(|| Path::new(".")).join(inc)
+                } else {
+                    inc
+                };
+                let origin = origin.or_else(|| zf.origin().ok());
+                scan_file(&inc, origin, depth + 1, out)
+                    .map_err(|e| format!("{e} (included from {location})"))?;
+            }
+        }
+    }
+}
+
+/// Loads a zone file: its SOA names the apex; every record must lie at or below it.
+pub fn load(path: &Path) -> Result<LoadedZone, String> {
+    let mut records = Vec::new();
+    scan_file(path, None, 0, &mut records)?;
+    let Some(soa) = records.iter().find(|r| r.rtype == super::wire::TYPE_SOA) else {
+        return Err(format!("{}:1: zone has no SOA record", path.display()));
+    };
+    let mut apex = soa.owner.clone();
+    name::lowercase(&mut apex);
+    for r in &records {
+        let mut owner = r.owner.clone();
+        name::lowercase(&mut owner);
+        if !name::is_subdomain(&owner, &apex) {
+            return Err(format!(
+                "{}: {} is outside the zone {}",
+                r.location,
+                name::to_text(&r.owner),
+                name::to_text(&apex)
+            ));
+        }
+        if r.rtype == super::wire::TYPE_SOA && owner != apex {
+            return Err(format!("{}: a second SOA record", r.location));
+        }
+        if r.rtype == super::wire::TYPE_SOA && r.rdata.len() < 22 {
+            return Err(format!("{}: malformed SOA record", r.location));
+        }
+    }
+    Ok(LoadedZone {
+        apex,
+        records,
+        file: path.to_owned(),
+    })
+}
