@@ -216,12 +216,16 @@ impl DnsService {
             counters.edns += 1;
         }
         if let Some(e) = q.edns.filter(|e| e.version > 0) {
-            // RFC 6891 §6.1.3: BADVERS, extended RCODE 1, header RCODE 0.
+            // RFC 6891 §6.1.3: BADVERS, extended RCODE 1, header RCODE 0; the question is kept
+            // (as NSD 4.6 does).
             respond::error_response(w, flags, 0);
+            w.set_u16(4, 1);
+            w.pos = q.question_end;
             let opt = respond::OptOut {
                 ext_rcode: 1,
                 dnssec_ok: e.dnssec_ok,
                 nsid: None,
+                ede: None,
             };
             w.limit = w.limit.max(HEADER_LEN + respond::OPT_LEN);
             respond::write_opt(w, &opt);
@@ -270,7 +274,20 @@ impl DnsService {
         };
         counters.rcode[usize::from(rcode & 0xf)] += 1;
         w.limit = full_limit;
-        if let Some(o) = opt {
+        if let Some(mut o) = opt {
+            // RFC 8914 Extended DNS Errors on REFUSED, as NSD 4.6 sends them.
+            if rcode == RCODE_REFUSED {
+                let version = matches!(
+                    q.qname(),
+                    b"\x07version\x06server\x00" | b"\x07version\x04bind\x00"
+                ) && (q.qtype == TYPE_TXT || q.qtype == TYPE_ANY);
+                o.ede = Some(match q.qclass {
+                    // The version is not disclosed: 18, Prohibited (RFC 8914 §4.19).
+                    CLASS_CH if version => wire::EDE_PROHIBITED,
+                    CLASS_CH => wire::EDE_NOT_SUPPORTED,
+                    _ => wire::EDE_NOT_AUTHORITATIVE,
+                });
+            }
             respond::write_opt(w, &o);
         }
     }

@@ -51,7 +51,7 @@ impl Query {
 pub enum Parsed {
     /// Not a query we answer at all (too short for a header, QR set).
     Drop,
-    /// FORMERR; `clear_flags` when NSD zeroes the flags (QDCOUNT ≠ 1, TC set).
+    /// FORMERR; `clear_flags` when NSD zeroes the flags (QDCOUNT ≠ 1).
     FormErr {
         /// Zero the flags but the opcode.
         clear_flags: bool,
@@ -115,7 +115,7 @@ pub fn parse(msg: &[u8]) -> Parsed {
     if q.opcode() != 0 {
         return Parsed::NotImp;
     }
-    if qd != 1 || flags & 0x0200 != 0 {
+    if qd != 1 {
         return Parsed::FormErr { clear_flags: true };
     }
     if an != 0 || ns != 0 {

@@ -2,7 +2,7 @@
 //! RFC 4592 wildcards, referrals with glue, NODATA/NXDOMAIN with the negative SOA (RFC 2308),
 //! RFC 8482 ANY, and additional-section A/AAAA for NS/MX targets. The result is a plan of RRsets
 //! per section in a fixed-size array, encoded afterwards by [`super::respond`].
-use super::db::{Db, Node, APEX, NONE, WILDCARD};
+use super::db::{Db, Node, NONE, WILDCARD};
 use super::name::MAX_NAME;
 use super::wire::{
     RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME,
@@ -225,28 +225,25 @@ impl Ctx<'_> {
             };
             (*w, name_owner)
         } else {
-            if self.cname_count == 0 {
-                self.plan.rcode = RCODE_NXDOMAIN;
-                self.soa(node.zone);
-            }
+            // NXDOMAIN, also at the end of a CNAME chain (RFC 6604 §2.1, as NSD 4.6 does).
+            self.plan.rcode = RCODE_NXDOMAIN;
+            self.soa(node.zone);
             return;
         };
         self.answer_domain(&matched, owner);
     }
 
     fn answer_domain(&mut self, node: &Node, owner: Owner) {
-        let mut qtype = self.qtype;
+        let qtype = self.qtype;
         if qtype == TYPE_ANY {
-            // RFC 8482 §4.1: answer with one RRset of the name rather than all of them.
-            match self.db.rrsets.get(node.rrsets as usize) {
-                Some(first) if node.rrset_count > 0 => qtype = first.rtype,
-                _ => {
-                    if self.cname_count == 0 {
-                        self.soa(node.zone);
-                    }
-                    return;
-                }
+            // RFC 8482 §4.1: answer with one RRset of the name rather than all of them (the
+            // first in zone order, no authority NS, as NSD 4.6 does).
+            if node.rrset_count > 0 {
+                self.add_rrset(Section::Answer, node.rrsets, owner);
+            } else {
+                self.soa(node.zone);
             }
+            return;
         }
         if let Some(r) = self.db.rrset_of(node, qtype) {
             self.add_rrset(Section::Answer, r, owner);
@@ -279,8 +276,8 @@ impl Ctx<'_> {
                 None => Owner::Blob(start as u32, len as u8),
             };
             self.lookup(&lower[..len], target_owner);
-        } else if self.cname_count == 0 {
-            // NODATA (RFC 2308 §2.2).
+        } else {
+            // NODATA (RFC 2308 §2.2), also at the end of a CNAME chain.
             self.soa(node.zone);
         }
     }
@@ -296,6 +293,5 @@ pub fn resolve(db: &Db, qname_lower: &[u8], qtype: u16, class_any: bool) -> Plan
         cname_count: 0,
     };
     ctx.lookup(qname_lower, Owner::Qname);
-    let _ = APEX;
     ctx.plan
 }

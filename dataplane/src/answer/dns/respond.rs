@@ -5,8 +5,8 @@ use super::db::Db;
 use super::query::{Edns, Query};
 use super::resolve::{Owner, Plan, Section};
 use super::wire::{
-    CLASS_CH, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, FLAG_TC, HEADER_LEN, OPT_NSID, OUR_UDP_SIZE,
-    TYPE_OPT, TYPE_TXT,
+    CLASS_CH, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, FLAG_TC, HEADER_LEN, OPT_EDE, OPT_NSID,
+    OUR_UDP_SIZE, TYPE_OPT, TYPE_TXT,
 };
 use super::writer::{OwnerName, Writer};
 
@@ -22,12 +22,18 @@ pub struct OptOut<'a> {
     pub dnssec_ok: bool,
     /// NSID payload, when the query asked for it.
     pub nsid: Option<&'a [u8]>,
+    /// Extended DNS Error info code (RFC 8914), as NSD adds to REFUSED answers.
+    pub ede: Option<u16>,
 }
 
 impl OptOut<'_> {
     /// Its size in the message.
     pub fn len(&self) -> usize {
-        OPT_LEN + self.nsid.map_or(0, |n| 4 + n.len())
+        self.rdlen() + OPT_LEN
+    }
+
+    fn rdlen(&self) -> usize {
+        self.nsid.map_or(0, |n| 4 + n.len()) + self.ede.map_or(0, |_| 6)
     }
 }
 
@@ -37,6 +43,7 @@ pub fn opt_for<'a>(edns: &Option<Edns>, identity: &'a [u8], ext_rcode: u8) -> Op
         ext_rcode,
         dnssec_ok: e.dnssec_ok,
         nsid: e.nsid.then_some(identity),
+        ede: None,
     })
 }
 
@@ -47,8 +54,7 @@ pub fn write_opt(w: &mut Writer<'_>, opt: &OptOut<'_>) -> bool {
     head[1..3].copy_from_slice(&TYPE_OPT.to_be_bytes());
     head[3..5].copy_from_slice(&OUR_UDP_SIZE.to_be_bytes());
     head[5..9].copy_from_slice(&ttl.to_be_bytes());
-    let rdlen = opt.nsid.map_or(0, |n| 4 + n.len()) as u16;
-    head[9..11].copy_from_slice(&rdlen.to_be_bytes());
+    head[9..11].copy_from_slice(&(opt.rdlen() as u16).to_be_bytes());
     let mark = w.pos;
     let ok = w.bytes(&head).is_ok()
         && match opt.nsid {
@@ -56,6 +62,16 @@ pub fn write_opt(w: &mut Writer<'_>, opt: &OptOut<'_>) -> bool {
                 w.bytes(&OPT_NSID.to_be_bytes()).is_ok()
                     && w.bytes(&(n.len() as u16).to_be_bytes()).is_ok()
                     && w.bytes(n).is_ok()
+            }
+            None => true,
+        }
+        && match opt.ede {
+            Some(code) => {
+                let mut o = [0u8; 6];
+                o[0..2].copy_from_slice(&OPT_EDE.to_be_bytes());
+                o[2..4].copy_from_slice(&2u16.to_be_bytes());
+                o[4..6].copy_from_slice(&code.to_be_bytes());
+                w.bytes(&o).is_ok()
             }
             None => true,
         };

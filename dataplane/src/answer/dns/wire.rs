@@ -28,6 +28,8 @@ pub const TYPE_MX: u16 = 15;
 pub const TYPE_TXT: u16 = 16;
 /// Type AAAA.
 pub const TYPE_AAAA: u16 = 28;
+/// Type SRV.
+pub const TYPE_SRV: u16 = 33;
 /// Type OPT (EDNS0).
 pub const TYPE_OPT: u16 = 41;
 /// Type DS.
@@ -74,6 +76,14 @@ pub const RCODE_BADVERS: u16 = 16;
 
 /// EDNS option code of NSID (RFC 5001).
 pub const OPT_NSID: u16 = 3;
+/// EDNS option code of Extended DNS Errors (RFC 8914).
+pub const OPT_EDE: u16 = 15;
+/// EDE info code "Prohibited" (RFC 8914 §4.19).
+pub const EDE_PROHIBITED: u16 = 18;
+/// EDE info code "Not Authoritative" (RFC 8914 §4.21).
+pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
+/// EDE info code "Not Supported" (RFC 8914 §4.22).
+pub const EDE_NOT_SUPPORTED: u16 = 21;
 /// The UDP payload size we advertise (DNS flag day 2020).
 pub const OUR_UDP_SIZE: u16 = 1232;
 /// The limit without EDNS (RFC 1035 §4.2.1).
@@ -97,11 +107,12 @@ pub fn get_u32(b: &[u8], pos: usize) -> Option<u32> {
 }
 
 /// Offset of the first name inside the RDATA of `rtype` whose target gets additional-section
-/// processing (A/AAAA), as NSD does: NS, MB (offset 0), MX (offset 2).
+/// processing (A/AAAA), as NSD 4.6 does: NS, MB (offset 0), MX (offset 2), SRV (offset 6).
 pub fn additional_name_offset(rtype: u16) -> Option<usize> {
     match rtype {
         TYPE_NS | TYPE_MB => Some(0),
         TYPE_MX => Some(2),
+        TYPE_SRV => Some(6),
         _ => None,
     }
 }

@@ -144,15 +144,20 @@ fn cname_chains_are_followed_within_our_zones() {
 #[test]
 fn cnames_to_missing_or_foreign_names_and_loops_end_quietly() {
     let svc = service();
-    // As NSD: the CNAME alone, NOERROR, no SOA (the target's rcode is not propagated).
-    for name in ["dangling.example.test", "outside.example.test"] {
-        let r = ask_decoded(&svc, name, A, Q::default());
-        assert_eq!(
-            (r.rcode(), r.aa(), r.answer.len(), r.authority.len()),
-            (0, true, 1, 0),
-            "{name}"
-        );
-    }
+    // A target missing from our zone: NXDOMAIN with the SOA (RFC 6604 §2.1, as NSD 4.6).
+    let r = ask_decoded(&svc, "dangling.example.test", A, Q::default());
+    assert_eq!((r.rcode(), r.aa(), r.answer.len()), (3, true, 1));
+    assert_eq!((r.authority[0].rtype, r.authority[0].ttl), (SOA, 300));
+    // A target outside our zones: the CNAME alone, NOERROR.
+    let r = ask_decoded(&svc, "outside.example.test", A, Q::default());
+    assert_eq!(
+        (r.rcode(), r.aa(), r.answer.len(), r.authority.len()),
+        (0, true, 1, 0)
+    );
+    // A target without the type: NODATA with the target zone's SOA.
+    let r = ask_decoded(&svc, "toreverse.example.test", TXT, Q::default());
+    assert_eq!((r.rcode(), r.answer.len()), (0, 1));
+    assert_eq!(r.authority[0].owner, "2.0.192.in-addr.arpa.");
     let r = ask_decoded(&svc, "loop1.example.test", A, Q::default());
     assert_eq!(r.rcode(), 0);
     assert_eq!(
@@ -233,6 +238,13 @@ fn names_outside_our_zones_are_refused() {
         let r = ask_decoded(&svc, name, A, Q::default());
         assert_eq!((r.rcode(), r.aa(), r.answer.len()), (5, false, 0), "{name}");
     }
+    // With EDNS: Extended DNS Error 20, Not Authoritative (RFC 8914 §4.21).
+    let o = Q {
+        edns: Some((1232, 0, false, false)),
+        ..Q::default()
+    };
+    let r = ask_decoded(&svc, "www.example.org", A, o);
+    assert_eq!(r.opt().unwrap().rdata, vec![0, 15, 0, 2, 0, 20]);
 }
 
 #[test]
@@ -254,10 +266,10 @@ fn mx_and_ns_targets_get_their_addresses_in_additional() {
         owners(&r.additional, A),
         vec!["ns1.example.test.", "ns2.example.test."]
     );
-    // SRV targets get no additional records (NSD 4.6 only processes NS, MB, MX).
+    // SRV targets get their addresses too (as NSD 4.6).
     let r = ask_decoded(&svc, "_sip._udp.example.test", SRV, Q::default());
     assert_eq!(r.answers(SRV).len(), 1);
-    assert!(!owners(&r.additional, A).contains(&"sip.example.test.".to_string()));
+    assert!(owners(&r.additional, A).contains(&"sip.example.test.".to_string()));
 }
 
 #[test]
@@ -378,7 +390,7 @@ fn edns_version_above_zero_is_badvers() {
     };
     let r = ask_decoded(&svc, "www.example.test", A, o);
     assert_eq!(r.rcode(), 0, "header part of BADVERS is 0");
-    assert_eq!(r.qd, 0);
+    assert_eq!((r.qd, r.answer.len()), (1, 0));
     let opt = r.opt().expect("OPT");
     assert_eq!(opt.ttl >> 24, 1, "extended RCODE 1 → BADVERS (16)");
     assert_eq!((opt.ttl >> 16) & 0xff, 0, "our version");
@@ -434,6 +446,16 @@ fn chaos_identity_queries_answer_the_identity() {
     }
     let r = ask_decoded(&svc, "version.bind", TXT, ch);
     assert_eq!((r.rcode(), r.answer.len()), (5, 0));
+    // With EDNS, REFUSED carries an Extended DNS Error (RFC 8914): 18, Prohibited, for the
+    // version; 21, Not Supported, for other names.
+    let e = Q {
+        edns: Some((1232, 0, false, false)),
+        ..ch
+    };
+    let r = ask_decoded(&svc, "version.bind", TXT, e);
+    assert_eq!(r.opt().unwrap().rdata, vec![0, 15, 0, 2, 0, 18]);
+    let r = ask_decoded(&svc, "foo.bar", TXT, e);
+    assert_eq!(r.opt().unwrap().rdata, vec![0, 15, 0, 2, 0, 21]);
     let r = ask_decoded(&svc, "id.server", A, ch);
     assert_eq!(r.rcode(), 5);
 }
