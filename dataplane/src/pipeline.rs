@@ -39,7 +39,13 @@ pub fn process<B: PacketBuffer>(
     if frame[0] & 1 == 0 && frame[0..6] != port.mac {
         return Verdict::Drop(DropReason::NotForUs);
     }
-    match parse(frame) {
+    let parsed = parse(frame);
+    // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows.
+    let now = state.now_ms;
+    if let Some(v) = crate::forward::intercept(buf, &parsed, port, snap, &mut state.forward, now) {
+        return v;
+    }
+    match parsed {
         Err(reason) => Verdict::Drop(reason),
         Ok(Parsed::Arp) => answer::arp::handle(buf.data_mut(), port),
         Ok(Parsed::Ipv4(ip)) => {

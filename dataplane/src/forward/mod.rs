@@ -1,40 +1,130 @@
 //! L4 load balancing: Maglev hashing, per-worker flow tables, encapsulation to backends.
-//! Placeholder until the forward work lands: a forward service fails to build with a clear message.
-use crate::config::{Config, ForwardServiceConfig};
-use crate::packet::{IpMeta, PacketBuffer};
-use crate::snapshot::PortSnapshot;
+//!
+//! - [`maglev`]: weighted Maglev lookup tables, built off the hot path per service.
+//! - [`flow_table`]: the per-worker 5-tuple → backend table (hashbrown, fixed capacity, idle
+//!   timeouts by TCP state, amortised expiry, new-flow rate limit).
+//! - [`encap`]: IPIP, GUE and L2 DSR, in place in the packet buffer.
+//! - [`neighbors`]: the per-worker ARP/NDP cache for next hops.
+//! - [`service`]: [`ForwardService`], the per-packet path gluing them.
+//! - [`icmp`]: ICMP errors about forwarded flows follow the flow to its backend.
+//!
+//! Everything a worker writes lives in its own [`WorkerForwardState`]: no locks, no atomics,
+//! nothing allocated per packet.
+pub mod encap;
+pub mod flow_table;
+pub mod frames;
+pub mod hash;
+pub mod icmp;
+pub mod maglev;
+pub mod neighbors;
+pub mod service;
+
+pub use flow_table::{FlowKey, FlowTable, FlowTableConfig};
+pub use neighbors::NeighborCache;
+pub use service::{Backend, ForwardService, NextHop};
+
+use crate::packet::parse::{IPPROTO_ICMP, IPPROTO_ICMPV6};
+use crate::packet::{PacketBuffer, Parsed};
+use crate::snapshot::{PortSnapshot, Snapshot};
 use crate::verdict::{DropReason, Verdict};
 
-/// A worker's own forwarding state (flow table, neighbour cache), owned by the worker.
-#[derive(Debug, Default)]
-pub struct WorkerForwardState {}
+/// Flows a worker's table holds when built with [`Default`].
+pub const DEFAULT_FLOW_CAPACITY: usize = 1 << 16;
 
-impl WorkerForwardState {
-    /// Preallocates the worker's state for `flow_capacity` flows.
-    pub fn new(_flow_capacity: usize) -> Self {
-        Self {}
+/// Forward-path counters of one worker (flow-table counters live in
+/// [`FlowTable::counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForwardCounters {
+    /// New flows sent by the Maglev table alone (table full, rate limit, fragments).
+    pub stateless: u64,
+    /// Flows whose backend went down or away, moved to a new one.
+    pub rehashed: u64,
+    /// Packets that found no resolved next hop (turned into a request or dropped).
+    pub unresolved: u64,
+    /// ARP requests and Neighbor Solicitations sent.
+    pub neighbor_requests: u64,
+    /// Of those, refreshes of a still-usable entry.
+    pub neighbor_refreshes: u64,
+    /// Neighbour entries learned or confirmed.
+    pub neighbors_learned: u64,
+    /// ICMP errors sent after their flow.
+    pub icmp_errors: u64,
+    /// Packets with no backend to go to.
+    pub no_backend: u64,
+    /// Packets too big once encapsulated.
+    pub too_big: u64,
+}
+
+/// A worker's own forwarding state (flow table, neighbour cache), owned by the worker.
+#[derive(Debug)]
+pub struct WorkerForwardState {
+    /// The flow table.
+    pub flows: FlowTable,
+    /// Next-hop MACs.
+    pub neighbors: NeighborCache,
+    /// Counters.
+    pub counters: ForwardCounters,
+}
+
+impl Default for WorkerForwardState {
+    fn default() -> Self {
+        Self::new(DEFAULT_FLOW_CAPACITY)
     }
 }
 
-/// A forward service's compiled data (Maglev table, backends, encapsulation).
-pub struct ForwardService {}
-
-impl ForwardService {
-    /// Builds the service's tables off the hot path.
-    pub fn build(_config: &ForwardServiceConfig, _whole: &Config) -> Result<Self, String> {
-        Err("kind = \"forward\" is not supported by this build yet".into())
+impl WorkerForwardState {
+    /// Preallocates the worker's state for `flow_capacity` flows, default timeouts and limits.
+    pub fn new(flow_capacity: usize) -> Self {
+        Self::with_config(FlowTableConfig {
+            capacity: flow_capacity,
+            ..FlowTableConfig::default()
+        })
     }
 
-    /// Forwards one packet of this service to its backend.
-    pub fn handle<B: PacketBuffer>(
-        &self,
-        _service: usize,
-        _buf: &mut B,
-        _ip: &IpMeta,
-        _port: &PortSnapshot,
-        _state: &mut WorkerForwardState,
-        _now_ms: u64,
-    ) -> Verdict {
-        Verdict::Drop(DropReason::Unsupported)
+    /// Preallocates the worker's state with explicit flow-table settings.
+    pub fn with_config(cfg: FlowTableConfig) -> Self {
+        Self {
+            flows: FlowTable::new(cfg),
+            neighbors: NeighborCache::new(),
+            counters: ForwardCounters::default(),
+        }
+    }
+
+    /// Idle-time upkeep: sweeps `buckets` flow-table buckets for idle flows. The hot path also
+    /// sweeps a few buckets per packet; an idle worker calls this between empty polls.
+    pub fn housekeeping(&mut self, now_ms: u64, buckets: usize) -> usize {
+        self.flows.expire(now_ms, buckets)
+    }
+}
+
+/// Runs before the answer path: learns next-hop MACs from ARP and NDP (the frame then goes on
+/// to the answer path as usual) and forwards ICMP errors about forwarded flows to their
+/// backend. Returns a verdict only when it consumed the packet.
+#[inline]
+pub fn intercept<B: PacketBuffer>(
+    buf: &mut B,
+    parsed: &Result<Parsed, DropReason>,
+    port: &PortSnapshot,
+    snap: &Snapshot,
+    state: &mut WorkerForwardState,
+    now_ms: u64,
+) -> Option<Verdict> {
+    match parsed {
+        Ok(Parsed::Arp) => {
+            if state.neighbors.learn_arp(buf.data(), now_ms) {
+                state.counters.neighbors_learned += 1;
+            }
+            None
+        }
+        Ok(Parsed::Ipv4(ip)) if ip.proto == IPPROTO_ICMP => {
+            icmp::forward_error(buf, ip, port, snap, state, now_ms)
+        }
+        Ok(Parsed::Ipv6(ip)) if ip.proto == IPPROTO_ICMPV6 => {
+            if state.neighbors.learn_ndp(buf.data(), ip, now_ms) {
+                state.counters.neighbors_learned += 1;
+            }
+            icmp::forward_error(buf, ip, port, snap, state, now_ms)
+        }
+        _ => None,
     }
 }

@@ -1,0 +1,256 @@
+use super::*;
+use proptest::prelude::*;
+
+fn key(i: u32) -> FlowKey {
+    let mut k = FlowKey {
+        dport: 80,
+        proto: 6,
+        ..FlowKey::default()
+    };
+    k.src[..4].copy_from_slice(&i.to_be_bytes());
+    k.sport = (i % 50_000) as u16 + 1024;
+    k
+}
+
+fn table(capacity: usize) -> FlowTable {
+    FlowTable::new(FlowTableConfig {
+        capacity,
+        new_flows_per_sec: u32::MAX,
+        new_flow_burst: u32::MAX,
+        ..FlowTableConfig::default()
+    })
+}
+
+fn ins(t: &mut FlowTable, i: u32, flags: Option<u8>, now: u64) -> Result<(), Refused> {
+    let k = key(i);
+    t.insert(k.hash(), k, (i % 7) as u16, i, flags, now)
+}
+
+#[test]
+fn entry_is_small() {
+    assert!(std::mem::size_of::<FlowEntry>() <= 64);
+    assert_eq!(std::mem::size_of::<FlowEntry>(), 52);
+}
+
+#[test]
+fn capacity_bound_holds_and_never_grows() {
+    let mut t = table(1000);
+    let buckets = t.buckets();
+    let bytes = t.allocation_size();
+    let mut refused = 0;
+    for i in 0..5000 {
+        if ins(&mut t, i, Some(TCP_ACK), 0) == Err(Refused::Full) {
+            refused += 1;
+        }
+    }
+    assert_eq!(t.len(), 1000);
+    assert_eq!(refused, 4000);
+    assert_eq!(t.counters.full, 4000);
+    assert_eq!(t.counters.inserts, 1000);
+    assert_eq!(t.buckets(), buckets);
+    assert_eq!(t.allocation_size(), bytes);
+    // Flows already in keep their backend: the flood evicted nothing.
+    for i in 0..1000 {
+        let k = key(i);
+        assert_eq!(
+            t.get(k.hash(), &k, 1).map(|e| e.backend),
+            Some((i % 7) as u16)
+        );
+    }
+}
+
+#[test]
+fn idle_timeouts_by_protocol_and_state() {
+    let cfg = FlowTableConfig::default();
+    let mut t = table(100);
+    ins(&mut t, 1, None, 0).unwrap(); // UDP: 30 s
+    ins(&mut t, 2, Some(TCP_SYN), 0).unwrap(); // SYN only: 10 s
+    ins(&mut t, 3, Some(TCP_ACK), 0).unwrap(); // mid-stream: established, 300 s
+    let live = |t: &mut FlowTable, i: u32, now: u64| {
+        let k = key(i);
+        t.get(k.hash(), &k, now).is_some()
+    };
+    assert!(live(&mut t, 2, u64::from(cfg.syn_timeout_ms) - 1));
+    assert!(!live(&mut t, 2, u64::from(cfg.syn_timeout_ms)));
+    assert!(live(&mut t, 1, 29_999));
+    assert!(!live(&mut t, 1, 30_000));
+    assert!(live(&mut t, 3, 299_999));
+    assert!(!live(&mut t, 3, 300_000));
+    assert_eq!(t.counters.expired, 3);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn touching_refreshes_the_deadline() {
+    let mut t = table(10);
+    ins(&mut t, 1, None, 0).unwrap();
+    let cfg = *t.config();
+    let k = key(1);
+    for now in (20_000..200_000).step_by(20_000) {
+        let e = t.get(k.hash(), &k, now).expect("kept alive");
+        FlowTable::touch(&cfg, e, None, now);
+    }
+    assert!(t.get(k.hash(), &k, 180_000 + 29_999).is_some());
+    assert!(t.get(k.hash(), &k, 180_000 + 30_000).is_none());
+}
+
+#[test]
+fn tcp_state_transitions() {
+    use FlowState::*;
+    let syn = Some(TCP_SYN);
+    let ack = Some(TCP_ACK);
+    assert_eq!(FlowState::first(syn), SynSent);
+    assert_eq!(FlowState::first(ack), Established);
+    assert_eq!(FlowState::first(Some(TCP_RST)), Closing);
+    assert_eq!(FlowState::first(None), Udp);
+    assert_eq!(SynSent.next(syn), SynSent);
+    assert_eq!(SynSent.next(ack), Established);
+    assert_eq!(Established.next(Some(TCP_ACK | 0x08)), Established);
+    assert_eq!(Established.next(Some(TCP_FIN | TCP_ACK)), Closing);
+    assert_eq!(Established.next(Some(TCP_RST)), Closing);
+    assert_eq!(SynSent.next(Some(TCP_RST)), Closing);
+    assert_eq!(Closing.next(ack), Closing);
+    assert_eq!(Closing.next(syn), SynSent);
+
+    // Through the table: SYN (10 s) → ACK (300 s) → FIN (10 s).
+    let mut t = table(10);
+    let cfg = *t.config();
+    let k = key(9);
+    t.insert(k.hash(), k, 1, 1, syn, 0).unwrap();
+    let e = t.get(k.hash(), &k, 5_000).unwrap();
+    assert_eq!(e.state, SynSent);
+    FlowTable::touch(&cfg, e, ack, 5_000);
+    assert_eq!(e.state, Established);
+    assert!(t.get(k.hash(), &k, 5_000 + 299_999).is_some());
+    let e = t.get(k.hash(), &k, 6_000).unwrap();
+    FlowTable::touch(&cfg, e, Some(TCP_FIN | TCP_ACK), 6_000);
+    assert_eq!(e.state, Closing);
+    assert!(t.get(k.hash(), &k, 6_000 + 9_999).is_some());
+    assert!(t.get(k.hash(), &k, 6_000 + 10_000).is_none());
+}
+
+#[test]
+fn sweep_is_bounded_and_eventually_complete() {
+    let mut t = table(4096);
+    for i in 0..4096 {
+        ins(&mut t, i, None, 0).unwrap();
+    }
+    let n = t.buckets();
+    // Before the deadline nothing goes.
+    assert_eq!(t.expire(1000, n), 0);
+    // After it, one call removes at most its budget ...
+    assert!(t.expire(30_000, 16) <= 16);
+    // ... and enough calls remove everything.
+    let mut total = t.counters.expired as usize;
+    for _ in 0..n / 16 + 1 {
+        total += t.expire(30_000, 16);
+    }
+    assert_eq!(total, 4096);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn a_flood_of_new_flows_is_rate_limited_without_evicting() {
+    let mut t = FlowTable::new(FlowTableConfig {
+        capacity: 100_000,
+        new_flows_per_sec: 10_000,
+        new_flow_burst: 1000,
+        ..FlowTableConfig::default()
+    });
+    // Established flows first.
+    for i in 0..500 {
+        ins(&mut t, i, Some(TCP_ACK), 0).unwrap();
+    }
+    // A flood of 100k new SYNs within 10 ms: only the remaining burst (500) plus 10 ms of
+    // refill (100) get in.
+    let mut admitted = 0;
+    for i in 0..100_000u32 {
+        let now = u64::from(i / 10_000);
+        if ins(&mut t, 1_000_000 + i, Some(TCP_SYN), now).is_ok() {
+            admitted += 1;
+        }
+    }
+    assert!((500..=600).contains(&admitted), "admitted {admitted}");
+    assert_eq!(t.counters.rate_limited, 100_000 - admitted);
+    for i in 0..500 {
+        let k = key(i);
+        assert!(t.get(k.hash(), &k, 20).is_some(), "flow {i} evicted");
+    }
+    // The SYN-only flood entries idle out quickly; the established ones stay.
+    let n = t.buckets();
+    t.expire(11_000, n);
+    assert_eq!(t.len(), 500);
+    // The bucket refills with time.
+    assert!(ins(&mut t, 5_000_000, Some(TCP_SYN), 12_000).is_ok());
+}
+
+#[test]
+fn clock_wraparound_is_handled() {
+    let mut t = table(10);
+    let start = u64::from(u32::MAX) - 1000;
+    ins(&mut t, 1, None, start).unwrap();
+    let k = key(1);
+    assert!(t.get(k.hash(), &k, start + 20_000).is_some());
+    assert!(t.get(k.hash(), &k, start + 30_000).is_none());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u32, Option<u8>),
+    Get(u32),
+    Advance(u32),
+    Expire(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u32..64, proptest::option::of(any::<u8>())).prop_map(|(k, f)| Op::Insert(k, f)),
+        (0u32..64).prop_map(Op::Get),
+        (0u32..40_000).prop_map(Op::Advance),
+        any::<u8>().prop_map(Op::Expire),
+    ]
+}
+
+proptest! {
+    /// Against a model: capacity is never exceeded; a live flow always returns the backend it
+    /// was inserted with; nothing is returned after its deadline.
+    #[test]
+    fn behaves_like_a_model(ops in proptest::collection::vec(op(), 1..300)) {
+        let cap = 16;
+        let mut t = table(cap);
+        let cfg = *t.config();
+        let mut now = 0u64;
+        // key → (backend, deadline)
+        let mut model: std::collections::HashMap<u32, (u16, u64)> = Default::default();
+        for op in ops {
+            model.retain(|_, v| v.1 > now);
+            match op {
+                Op::Insert(i, flags) => {
+                    let k = key(i);
+                    if t.get(k.hash(), &k, now).is_none() {
+                        let r = t.insert(k.hash(), k, (i % 7) as u16, i, flags, now);
+                        if r.is_ok() {
+                            let to = cfg.timeout(FlowState::first(flags));
+                            model.insert(i, ((i % 7) as u16, now + u64::from(to)));
+                        } else {
+                            prop_assert!(model.len() >= cap || t.len() >= cap);
+                        }
+                    }
+                }
+                Op::Get(i) => {
+                    let k = key(i);
+                    let got = t.get(k.hash(), &k, now).map(|e| e.backend);
+                    prop_assert_eq!(got, model.get(&i).map(|v| v.0));
+                }
+                Op::Advance(ms) => now += u64::from(ms),
+                Op::Expire(n) => { t.expire(now, usize::from(n)); }
+            }
+            prop_assert!(t.len() <= cap);
+            // Every live flow in the model is still in the table.
+            for (i, (b, _)) in &model {
+                let k = key(*i);
+                prop_assert!(t.iter().any(|e| e.key == k && e.backend == *b));
+            }
+        }
+    }
+}

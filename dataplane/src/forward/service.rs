@@ -1,0 +1,419 @@
+//! A forward service: its backends, Maglev table and encapsulation; the per-packet path.
+use std::net::IpAddr;
+
+use super::encap::{self, Outer, Tunnel};
+use super::flow_table::{FlowKey, FlowTable, EXPIRE_PER_PACKET};
+use super::hash::hash_bytes;
+use super::maglev::{Maglev, MaglevBackend};
+use super::neighbors::{self, v4_in_16, Resolution};
+use super::WorkerForwardState;
+use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
+use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::packet::{IpMeta, PacketBuffer};
+use crate::snapshot::{Mac, PortSnapshot};
+use crate::verdict::{DropReason, Verdict};
+
+/// Default egress MTU (largest outer IP packet).
+pub const DEFAULT_MTU: usize = 1500;
+
+/// How a backend's frames find their next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextHop {
+    /// On a port's subnet: resolve this address with ARP/NDP, asking from `src`.
+    Neighbor {
+        /// The address to resolve (the backend's).
+        ip: [u8; 16],
+        /// IPv6 (NDP) or IPv4 (ARP).
+        v6: bool,
+        /// Our address on that subnet (ARP sender / NS source).
+        src: [u8; 16],
+    },
+    /// Off-link: send to the router the packet came from (the frame's source MAC).
+    Reflect,
+}
+
+/// One backend, compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// Its address.
+    pub address: IpAddr,
+    /// Relative share.
+    pub weight: u32,
+    /// Administrative state.
+    pub state: BackendState,
+    /// Stable identity (hash of the address).
+    pub id: u64,
+    /// Where its frames go.
+    pub next_hop: NextHop,
+    /// Outer headers for IPIP/GUE (`None` for L2 DSR).
+    pub tunnel: Option<Tunnel>,
+}
+
+impl Backend {
+    /// The tag flow entries carry to recognise this backend across reloads.
+    #[inline]
+    pub fn tag(&self) -> u32 {
+        self.id as u32
+    }
+}
+
+/// A forward service's compiled data (Maglev table, backends, encapsulation).
+#[derive(Debug)]
+pub struct ForwardService {
+    encap: Encap,
+    backends: Vec<Backend>,
+    maglev: Maglev,
+}
+
+/// The 16-byte form of an address and whether it is IPv6.
+#[inline]
+pub fn addr16(a: &IpAddr) -> ([u8; 16], bool) {
+    match a {
+        IpAddr::V4(v4) => (v4_in_16(v4.octets()), false),
+        IpAddr::V6(v6) => (v6.octets(), true),
+    }
+}
+
+impl ForwardService {
+    /// Builds the service's tables off the hot path. Fails when a backend cannot be reached:
+    /// no outer source address of its family for IPIP/GUE, or not on a port's subnet for L2 DSR.
+    pub fn build(config: &ForwardServiceConfig, whole: &Config) -> Result<Self, String> {
+        Self::build_with_mtu(config, whole, DEFAULT_MTU)
+    }
+
+    /// [`ForwardService::build`] with an explicit egress MTU.
+    pub fn build_with_mtu(
+        config: &ForwardServiceConfig,
+        whole: &Config,
+        mtu: usize,
+    ) -> Result<Self, String> {
+        if config.backends.len() >= usize::from(u16::MAX) {
+            return Err(format!(
+                "{} backends: at most {} are supported",
+                config.backends.len(),
+                u16::MAX - 1
+            ));
+        }
+        let first_port = whole.ports.first();
+        let src_v4 = config.source_v4.map(|a| a.octets()).or_else(|| {
+            first_port.and_then(|p| {
+                p.addresses.iter().find_map(|n| match n.addr() {
+                    IpAddr::V4(a) => Some(a.octets()),
+                    IpAddr::V6(_) => None,
+                })
+            })
+        });
+        let src_v6 = config.source_v6.map(|a| a.octets()).or_else(|| {
+            first_port.and_then(|p| {
+                p.addresses.iter().find_map(|n| match n.addr() {
+                    IpAddr::V6(a) => Some(a.octets()),
+                    IpAddr::V4(_) => None,
+                })
+            })
+        });
+        let mut backends = Vec::with_capacity(config.backends.len());
+        for b in &config.backends {
+            let (a16, v6) = addr16(&b.address);
+            let mut idb = a16.to_vec();
+            idb.push(u8::from(v6));
+            let id = hash_bytes(&idb, 0x6261_636b);
+            let on_link = whole
+                .ports
+                .iter()
+                .flat_map(|p| p.addresses.iter())
+                .find(|n| n.contains(&b.address) && n.addr() != b.address);
+            let next_hop = match on_link {
+                Some(net) => NextHop::Neighbor {
+                    ip: a16,
+                    v6,
+                    src: addr16(&net.addr()).0,
+                },
+                None if config.encap == Encap::L2dsr => {
+                    return Err(format!(
+                        "backend {} is on no port's subnet: L2 DSR needs backends on the same \
+                         segment",
+                        b.address
+                    ))
+                }
+                None => NextHop::Reflect,
+            };
+            let tunnel = match (config.encap, b.address) {
+                (Encap::L2dsr, _) => None,
+                (e, IpAddr::V4(dst)) => Some(Tunnel {
+                    outer: Outer::V4 {
+                        src: src_v4.ok_or_else(|| {
+                            format!(
+                                "backend {} is IPv4 but there is no source_v4 and the first \
+                                 port has no IPv4 address",
+                                b.address
+                            )
+                        })?,
+                        dst: dst.octets(),
+                    },
+                    gue_port: (e == Encap::Gue).then_some(config.gue_port),
+                    mtu,
+                }),
+                (e, IpAddr::V6(dst)) => Some(Tunnel {
+                    outer: Outer::V6 {
+                        src: src_v6.ok_or_else(|| {
+                            format!(
+                                "backend {} is IPv6 but there is no source_v6 and the first \
+                                 port has no IPv6 address",
+                                b.address
+                            )
+                        })?,
+                        dst: dst.octets(),
+                    },
+                    gue_port: (e == Encap::Gue).then_some(config.gue_port),
+                    mtu,
+                }),
+            };
+            backends.push(Backend {
+                address: b.address,
+                weight: b.weight,
+                state: b.state,
+                id,
+                next_hop,
+                tunnel,
+            });
+        }
+        let active: Vec<MaglevBackend> = backends
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.state == BackendState::Active)
+            .map(|(i, b)| MaglevBackend {
+                id: b.id,
+                weight: b.weight,
+                index: i as u16,
+            })
+            .collect();
+        let maglev = Maglev::build(config.table_size, &active);
+        Ok(Self {
+            encap: config.encap,
+            backends,
+            maglev,
+        })
+    }
+
+    /// The backends, in config order.
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
+    /// The Maglev table.
+    pub fn maglev(&self) -> &Maglev {
+        &self.maglev
+    }
+
+    /// The backend a flow entry still names: same index and tag, or (after a reload renumbered
+    /// the list) the backend with that tag; `None` when it is gone or down.
+    #[inline]
+    fn still_valid(&self, idx: u16, tag: u32) -> Option<u16> {
+        let ok = |b: &Backend| b.tag() == tag && b.state != BackendState::Down;
+        match self.backends.get(usize::from(idx)) {
+            Some(b) if ok(b) => Some(idx),
+            _ => self.backends.iter().position(ok).map(|i| i as u16),
+        }
+    }
+
+    /// Picks the backend of a flow: its flow-table entry if live, else Maglev (inserting the
+    /// new flow when `insert`). `tcp_flags` is `None` for UDP.
+    #[inline]
+    pub fn pick(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        tcp_flags: Option<u8>,
+        insert: bool,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Option<u16> {
+        let cfg = *state.flows.config();
+        if let Some(e) = state.flows.get(hash, key, now_ms) {
+            let b = match self.still_valid(e.backend, e.tag) {
+                Some(b) => b,
+                None => {
+                    let b = self.maglev.lookup(hash)?;
+                    e.tag = self.backends[usize::from(b)].tag();
+                    state.counters.rehashed += 1;
+                    b
+                }
+            };
+            e.backend = b;
+            if insert {
+                FlowTable::touch(&cfg, e, tcp_flags, now_ms);
+            }
+            return Some(b);
+        }
+        let b = self.maglev.lookup(hash)?;
+        if insert {
+            let tag = self.backends[usize::from(b)].tag();
+            if state
+                .flows
+                .insert(hash, *key, b, tag, tcp_flags, now_ms)
+                .is_err()
+            {
+                state.counters.stateless += 1;
+            }
+        } else {
+            state.counters.stateless += 1;
+        }
+        Some(b)
+    }
+
+    /// Forwards one packet of this service (TCP or UDP to a VIP) to its backend.
+    #[inline]
+    pub fn handle<B: PacketBuffer>(
+        &self,
+        _service: usize,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Verdict {
+        let frame = buf.data();
+        let l4 = ip.l4;
+        if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
+            return Verdict::Drop(DropReason::Unsupported);
+        }
+        let Some(ports) = frame.get(l4..l4 + 4) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        // Fragments: no ports in most of them, so every fragment of a datagram hashes on the
+        // addresses alone and goes statelessly.
+        let (sport, dport) = if ip.fragment {
+            (0, 0)
+        } else {
+            (
+                u16::from_be_bytes([ports[0], ports[1]]),
+                u16::from_be_bytes([ports[2], ports[3]]),
+            )
+        };
+        let tcp_flags = if ip.proto == IPPROTO_TCP && !ip.fragment {
+            match frame.get(l4 + 13) {
+                Some(&f) => Some(f),
+                None => return Verdict::Drop(DropReason::Malformed),
+            }
+        } else {
+            None
+        };
+        let key = flow_key(&ip.src, &ip.dst, sport, dport, ip.proto);
+        let hash = key.hash();
+        state.flows.expire(now_ms, EXPIRE_PER_PACKET);
+        let Some(b) = self.pick(&key, hash, tcp_flags, !ip.fragment, state, now_ms) else {
+            state.counters.no_backend += 1;
+            return Verdict::Drop(DropReason::NoBackend);
+        };
+        self.deliver(buf, ip, port, b, hash, state, now_ms)
+    }
+
+    /// Sends the IP packet in `buf` to backend `b`: resolves the next hop, encapsulates.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn deliver<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        b: u16,
+        hash: u64,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Verdict {
+        let Some(be) = self.backends.get(usize::from(b)) else {
+            return Verdict::Drop(DropReason::NoBackend);
+        };
+        let mac: Mac = match be.next_hop {
+            NextHop::Reflect => {
+                let mut m = [0u8; 6];
+                m.copy_from_slice(&buf.data()[6..12]);
+                m
+            }
+            NextHop::Neighbor { ip: nh, v6, src } => {
+                match state.neighbors.resolve(&nh, v6, now_ms) {
+                    Resolution::Mac(m) => m,
+                    Resolution::Refresh(_) => {
+                        state.counters.neighbor_refreshes += 1;
+                        return request(buf, port, v6, src, nh, state);
+                    }
+                    Resolution::Request => {
+                        state.counters.unresolved += 1;
+                        return request(buf, port, v6, src, nh, state);
+                    }
+                    Resolution::Wait => {
+                        state.counters.unresolved += 1;
+                        return Verdict::Drop(DropReason::NextHopUnresolved);
+                    }
+                }
+            }
+        };
+        match &be.tunnel {
+            None => {
+                encap::l2_dsr(buf.data_mut(), &mac, &port.mac);
+                Verdict::Forward
+            }
+            Some(t) => {
+                let inner_len = ip.l4 - ip.l3 + ip.l4_len;
+                let v6 = matches!(ip.src, IpAddr::V6(_));
+                match encap::encapsulate(buf, inner_len, v6, t, hash, &mac, &port.mac) {
+                    Ok(()) => Verdict::Forward,
+                    Err(r) => {
+                        if r == DropReason::TooBig {
+                            state.counters.too_big += 1;
+                        }
+                        Verdict::Drop(r)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The configured encapsulation.
+    pub fn encap(&self) -> Encap {
+        self.encap
+    }
+}
+
+/// Turns the packet into an ARP request / Neighbor Solicitation for `nh`.
+fn request<B: PacketBuffer>(
+    buf: &mut B,
+    port: &PortSnapshot,
+    v6: bool,
+    src: [u8; 16],
+    nh: [u8; 16],
+    state: &mut WorkerForwardState,
+) -> Verdict {
+    let ok = if v6 {
+        neighbors::write_neighbor_solicitation(buf, &port.mac, src, nh)
+    } else {
+        let mut spa = [0u8; 4];
+        let mut tpa = [0u8; 4];
+        spa.copy_from_slice(&src[..4]);
+        tpa.copy_from_slice(&nh[..4]);
+        neighbors::write_arp_request(buf, &port.mac, spa, tpa)
+    };
+    if ok {
+        state.counters.neighbor_requests += 1;
+        Verdict::Answer
+    } else {
+        Verdict::Drop(DropReason::NextHopUnresolved)
+    }
+}
+
+/// The flow key of a packet from `src`:`sport` to `dst`:`dport`.
+#[inline]
+pub fn flow_key(src: &IpAddr, dst: &IpAddr, sport: u16, dport: u16, proto: u8) -> FlowKey {
+    let (s, v6) = addr16(src);
+    let (d, _) = addr16(dst);
+    FlowKey {
+        src: s,
+        dst: d,
+        sport,
+        dport,
+        proto: proto | if v6 { 0x80 } else { 0 },
+    }
+}
+
+#[cfg(test)]
+mod tests;
