@@ -352,8 +352,7 @@ impl Db {
             // The highest cut at or above this node within its zone.
             let mut cur: &[u8] = &lower;
             let mut deleg = NONE;
-            loop {
-                let Some(idx) = self.find(cur) else { break };
+            while let Some(idx) = self.find(cur) {
                 let n = self.nodes[idx as usize];
                 if n.zone != node.zone || n.flags & APEX != 0 {
                     break;

@@ -233,7 +233,7 @@ impl DnsService {
             return;
         }
         let opt = respond::opt_for(&q.edns, &self.identity, 0);
-        let reserve = opt.map_or(0, |o| o.len());
+        let reserve = opt.map_or(0, |o| o.wire_len());
         let full_limit = w.limit;
         w.limit = full_limit.saturating_sub(reserve);
         let rcode = match q.qclass {

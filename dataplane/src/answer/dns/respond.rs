@@ -28,7 +28,7 @@ pub struct OptOut<'a> {
 
 impl OptOut<'_> {
     /// Its size in the message.
-    pub fn len(&self) -> usize {
+    pub fn wire_len(&self) -> usize {
         self.rdlen() + OPT_LEN
     }
 
