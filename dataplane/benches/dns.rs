@@ -57,7 +57,13 @@ fn answer_path(c: &mut Criterion) {
         ("wildcard", "foo.wild.example.test", 1),
         ("referral", "www.sub.example.test", 1),
     ] {
-        let frame = udp4(Ipv4Addr::new(198, 51, 100, 7), vip, 40000, 53, &query(name, qtype));
+        let frame = udp4(
+            Ipv4Addr::new(198, 51, 100, 7),
+            vip,
+            40000,
+            53,
+            &query(name, qtype),
+        );
         let mut bufs: Vec<TestBuffer> = (0..BATCH).map(|_| TestBuffer::new(&frame)).collect();
         let mut counters = DnsCounters::default();
         group.bench_function(label, |b| {
@@ -83,7 +89,12 @@ pub fn generated_zone(n: usize) -> String {
     let mut written = 3;
     let mut i = 0usize;
     while written < n {
-        z.push_str(&format!("h{i} A 10.{}.{}.{}\n", (i >> 16) & 255, (i >> 8) & 255, i & 255));
+        z.push_str(&format!(
+            "h{i} A 10.{}.{}.{}\n",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        ));
         written += 1;
         if i % 4 == 0 && written < n {
             z.push_str(&format!("h{i} AAAA 2001:db8::{:x}\n", i & 0xffff));
