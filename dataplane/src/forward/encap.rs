@@ -130,11 +130,20 @@ pub fn encapsulate<B: PacketBuffer>(
             ip[6..8].copy_from_slice(&0x4000u16.to_be_bytes());
             ip[8] = OUTER_TTL;
             ip[9] = outer_proto;
-            ip[10..12].fill(0);
             ip[12..16].copy_from_slice(src);
             ip[16..20].copy_from_slice(dst);
-            let c = checksum::checksum(ip);
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            // Checksum from the values, not by reading back what was just stored.
+            let w = |a: &[u8; 4]| {
+                u32::from(u16::from_be_bytes([a[0], a[1]]))
+                    + u32::from(u16::from_be_bytes([a[2], a[3]]))
+            };
+            let acc = (0x4500 | u32::from(tos))
+                + outer_len as u32
+                + 0x4000
+                + (u32::from(OUTER_TTL) << 8 | u32::from(outer_proto))
+                + w(src)
+                + w(dst);
+            ip[10..12].copy_from_slice(&checksum::finish(acc).to_be_bytes());
         }
         Outer::V6 { src, dst } => {
             f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());

@@ -35,18 +35,21 @@ impl FlowKey {
             b.copy_from_slice(&a[i..i + 8]);
             u64::from_le_bytes(b)
         };
-        let last =
-            u64::from(self.sport) | u64::from(self.dport) << 16 | u64::from(self.proto) << 32;
-        super::hash::hash5(
-            [
-                w(&self.src, 0),
-                w(&self.src, 8),
-                w(&self.dst, 0),
-                w(&self.dst, 8),
-                last,
-            ],
-            0,
+        Self::hash_words(
+            [w(&self.src, 0), w(&self.src, 8)],
+            [w(&self.dst, 0), w(&self.dst, 8)],
+            self.sport,
+            self.dport,
+            self.proto,
         )
+    }
+
+    /// [`FlowKey::hash`] from the key's parts, as little-endian 64-bit words of the addresses
+    /// (lets the hot path hash values it holds in registers rather than re-read the key).
+    #[inline(always)]
+    pub fn hash_words(src: [u64; 2], dst: [u64; 2], sport: u16, dport: u16, proto: u8) -> u64 {
+        let last = u64::from(sport) | u64::from(dport) << 16 | u64::from(proto) << 32;
+        super::hash::hash5([src[0], src[1], dst[0], dst[1], last], 0)
     }
 }
 
@@ -220,6 +223,8 @@ impl std::fmt::Debug for FlowTable {
 
 /// Buckets the hot path sweeps per packet.
 pub const EXPIRE_PER_PACKET: usize = 4;
+/// Extra buckets swept when a new flow finds the table full.
+pub const EXPIRE_WHEN_FULL: usize = 16;
 
 impl FlowTable {
     /// Allocates the table for `cfg.capacity` flows. Buckets are sized for 1.25× the capacity
@@ -303,8 +308,9 @@ impl FlowTable {
             return Err(Refused::RateLimited);
         }
         if self.table.len() >= self.cfg.capacity || self.table.capacity() <= self.table.len() {
-            // Try to make room from idle flows before refusing.
-            self.expire(now_ms, 64);
+            // Try to make room from idle flows before refusing (bounded: a flood against a full
+            // table costs a few bucket checks per packet, no more).
+            self.expire(now_ms, EXPIRE_WHEN_FULL);
             if self.table.len() >= self.cfg.capacity || self.table.capacity() <= self.table.len() {
                 self.counters.full += 1;
                 return Err(Refused::Full);

@@ -124,3 +124,94 @@ pub fn forward_error<B: PacketBuffer>(
         }
     })
 }
+
+/// Largest ICMPv4 error we send (RFC 1812 §4.3.2.3: no more than 576 bytes).
+const ICMP4_MAX: usize = 576;
+/// Largest ICMPv6 error we send (RFC 4443 §2.4(c): no more than the minimum MTU).
+const ICMP6_MAX: usize = 1280;
+
+/// Rewrites the IP packet in `buf` (at [`crate::packet::parse::ETH_HLEN`], described by `ip`)
+/// into an ICMP "fragmentation needed" (IPv4, only when DF is set) or ICMPv6 "packet too big"
+/// back to its sender, from the address it was sent to, advertising `mtu`. Returns false (and
+/// leaves the packet to be dropped) when that is not allowed or does not fit.
+pub fn write_too_big<B: PacketBuffer>(
+    buf: &mut B,
+    ip: &IpMeta,
+    our_mac: &crate::snapshot::Mac,
+    mtu: u16,
+) -> bool {
+    use crate::packet::checksum;
+    use crate::packet::parse::{ETH_HLEN, IPPROTO_ICMP, IPPROTO_ICMPV6};
+    let v6 = matches!(ip.src, IpAddr::V6(_));
+    let frame = buf.data();
+    let orig_len = ip.l4 - ip.l3 + ip.l4_len;
+    if ip.l3 != ETH_HLEN || frame.len() < ETH_HLEN + orig_len {
+        return false;
+    }
+    if !v6 && (frame[ETH_HLEN + 6] & 0x40 == 0 || ip.fragment) {
+        // No DF: the sender allows fragmentation, which we do not do; drop instead.
+        return false;
+    }
+    let hlen = if v6 { 40 } else { 20 };
+    let max = if v6 { ICMP6_MAX } else { ICMP4_MAX };
+    let quote = orig_len.min(max - hlen - 8);
+    if buf.set_len(ETH_HLEN + orig_len).is_err() || buf.prepend(hlen + 8).is_err() {
+        return false;
+    }
+    let total = hlen + 8 + quote;
+    let f = buf.data_mut();
+    // Ethernet: back to the sender's MAC, from ours (the old header now sits at hlen + 8).
+    let mut eth = [0u8; ETH_HLEN];
+    eth.copy_from_slice(&f[hlen + 8..hlen + 8 + ETH_HLEN]);
+    f[0..6].copy_from_slice(&eth[6..12]);
+    f[6..12].copy_from_slice(our_mac);
+    f[12..14].copy_from_slice(&eth[12..14]);
+    // Old source/destination addresses, from the quoted header.
+    let q = ETH_HLEN + hlen + 8;
+    let ipb = ETH_HLEN;
+    if v6 {
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        src.copy_from_slice(&f[q + 24..q + 40]); // the VIP
+        dst.copy_from_slice(&f[q + 8..q + 24]); // the client
+        let h = &mut f[ipb..ipb + 40];
+        h[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
+        h[4..6].copy_from_slice(&((8 + quote) as u16).to_be_bytes());
+        h[6] = IPPROTO_ICMPV6;
+        h[7] = 64;
+        h[8..24].copy_from_slice(&src);
+        h[24..40].copy_from_slice(&dst);
+        let m = &mut f[ipb + 40..ipb + 48];
+        m.copy_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        m[4..8].copy_from_slice(&u32::from(mtu).to_be_bytes());
+        let acc = checksum::pseudo_v6(&src, &dst, IPPROTO_ICMPV6, (8 + quote) as u32);
+        let c = checksum::finish(checksum::sum(acc, &f[ipb + 40..ipb + total]));
+        f[ipb + 42..ipb + 44].copy_from_slice(&c.to_be_bytes());
+    } else {
+        let mut src = [0u8; 4];
+        let mut dst = [0u8; 4];
+        src.copy_from_slice(&f[q + 16..q + 20]);
+        dst.copy_from_slice(&f[q + 12..q + 16]);
+        let h = &mut f[ipb..ipb + 20];
+        h[0] = 0x45;
+        h[1] = 0;
+        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        h[4..8].copy_from_slice(&[0, 0, 0, 0]);
+        h[8] = 64;
+        h[9] = IPPROTO_ICMP;
+        h[10..12].fill(0);
+        h[12..16].copy_from_slice(&src);
+        h[16..20].copy_from_slice(&dst);
+        let c = checksum::checksum(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        let m = &mut f[ipb + 20..ipb + 28];
+        m.copy_from_slice(&[3, 4, 0, 0, 0, 0, 0, 0]);
+        m[6..8].copy_from_slice(&mtu.to_be_bytes());
+        let c = checksum::checksum(&f[ipb + 20..ipb + total]);
+        f[ipb + 22..ipb + 24].copy_from_slice(&c.to_be_bytes());
+    }
+    buf.set_len(ETH_HLEN + total).is_ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -77,6 +77,8 @@ impl Maglev {
         // Backends still under quota, in order.
         let mut live: Vec<usize> = (0..n).filter(|&i| quota[i] > 0).collect();
         let mut slots = vec![u16::MAX; m];
+        // Taken slots as a bitset: 8 KiB for M = 65537, so probing stays in L1.
+        let mut taken = vec![0u64; m.div_ceil(64)];
         let mut filled = 0usize;
         while filled < m && !live.is_empty() {
             let mut finished = false;
@@ -85,12 +87,13 @@ impl Maglev {
                 while credit[i] >= u64::from(w_max) && count[i] < quota[i] {
                     credit[i] -= u64::from(w_max);
                     let mut c = next[i];
-                    while slots[c] != u16::MAX {
+                    while taken[c >> 6] & (1 << (c & 63)) != 0 {
                         c += skip[i];
                         if c >= m {
                             c -= m;
                         }
                     }
+                    taken[c >> 6] |= 1 << (c & 63);
                     slots[c] = order[i].index;
                     next[i] = if c + skip[i] >= m {
                         c + skip[i] - m

@@ -23,9 +23,10 @@ pub use flow_table::{FlowKey, FlowTable, FlowTableConfig};
 pub use neighbors::NeighborCache;
 pub use service::{Backend, ForwardService, NextHop};
 
+use crate::config::BackendState;
 use crate::packet::parse::{IPPROTO_ICMP, IPPROTO_ICMPV6};
 use crate::packet::{PacketBuffer, Parsed};
-use crate::snapshot::{PortSnapshot, Snapshot};
+use crate::snapshot::{PortSnapshot, ServiceRuntime, Snapshot};
 use crate::verdict::{DropReason, Verdict};
 
 /// Flows a worker's table holds when built with [`Default`].
@@ -53,6 +54,8 @@ pub struct ForwardCounters {
     pub no_backend: u64,
     /// Packets too big once encapsulated.
     pub too_big: u64,
+    /// Of those, turned into ICMP fragmentation-needed / packet-too-big to the client.
+    pub too_big_icmp: u64,
 }
 
 /// A worker's own forwarding state (flow table, neighbour cache), owned by the worker.
@@ -88,6 +91,84 @@ impl WorkerForwardState {
             neighbors: NeighborCache::new(),
             counters: ForwardCounters::default(),
         }
+    }
+
+    /// A one-line summary of the forward counters, for logs: `flows=.. inserts=.. hits=.. ...`.
+    pub fn summary(&self) -> String {
+        let f = &self.flows.counters;
+        let c = &self.counters;
+        format!(
+            "flows={} inserts={} hits={} expired={} full={} rate_limited={} stateless={} \
+             rehashed={} unresolved={} neighbor_requests={} neighbor_refreshes={} \
+             neighbors_learned={} icmp_errors={} no_backend={} too_big={} too_big_icmp={}",
+            self.flows.len(),
+            f.inserts,
+            f.hits,
+            f.expired,
+            f.full,
+            f.rate_limited,
+            c.stateless,
+            c.rehashed,
+            c.unresolved,
+            c.neighbor_requests,
+            c.neighbor_refreshes,
+            c.neighbors_learned,
+            c.icmp_errors,
+            c.no_backend,
+            c.too_big,
+            c.too_big_icmp
+        )
+    }
+
+    /// Proactive next-hop resolution for the runtime: writes into `buf` (a spare, empty packet
+    /// buffer) the next ARP request / Neighbor Solicitation due for a backend reachable through
+    /// port `port_idx` of `snap`, and returns true; false when none is due (then `buf` holds
+    /// nothing useful). Call it from the idle loop (or every few ms) until it returns false,
+    /// sending each buffer on the port; at start-up this resolves every backend before the first
+    /// packet, afterwards it refreshes entries before they go stale. Bounded by the number of
+    /// backends; never on the per-packet path.
+    pub fn solicit<B: PacketBuffer>(
+        &mut self,
+        snap: &Snapshot,
+        port_idx: usize,
+        buf: &mut B,
+        now_ms: u64,
+    ) -> bool {
+        let Some(port) = snap.ports.get(port_idx) else {
+            return false;
+        };
+        for svc in &snap.services {
+            let ServiceRuntime::Forward(f) = &svc.runtime else {
+                continue;
+            };
+            for b in f.backends() {
+                let NextHop::Neighbor { ip, v6, src } = b.next_hop else {
+                    continue;
+                };
+                let mut src4 = [0u8; 4];
+                src4.copy_from_slice(&src[..4]);
+                let ours = if v6 {
+                    port.node.has_v6(&src)
+                } else {
+                    port.node.has_v4(&src4)
+                };
+                if b.state == BackendState::Down || !ours || !self.neighbors.due(&ip, v6, now_ms) {
+                    continue;
+                }
+                let mut ip4 = [0u8; 4];
+                ip4.copy_from_slice(&ip[..4]);
+                let ok = if v6 {
+                    neighbors::write_neighbor_solicitation(buf, &port.mac, src, ip)
+                } else {
+                    neighbors::write_arp_request(buf, &port.mac, src4, ip4)
+                };
+                if ok {
+                    self.counters.neighbor_requests += 1;
+                }
+                return ok;
+            }
+        }
+        false
     }
 
     /// Idle-time upkeep: sweeps `buckets` flow-table buckets for idle flows. The hot path also

@@ -13,6 +13,10 @@
 //! or Solicitations (Source Link-Layer Address) seen by the pipeline, but only for addresses
 //! already in the cache (RFC 826's merge rule): unsolicited traffic cannot fill it.
 //!
+//! The runtime can avoid losing those packets: [`crate::forward::WorkerForwardState::solicit`]
+//! writes the next due request into a spare buffer (unknown next hops of the snapshot's
+//! backends, and refreshes ahead of time), to be sent from the worker's idle loop.
+//!
 //! The cache is per worker: an answer that arrives on another worker's queue is not seen here.
 //! The runtime can share what one worker learns with [`NeighborCache::learn`] on the others.
 use crate::answer::arp;
@@ -31,6 +35,8 @@ pub const REACHABLE_MS: u64 = 60_000;
 pub const STALE_MS: u64 = 120_000;
 /// Least time between two requests for the same next hop (ms).
 pub const RETRY_MS: u64 = 1_000;
+/// How long before going stale [`NeighborCache::due`] asks again (ms).
+pub const REFRESH_AHEAD_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -89,17 +95,9 @@ fn slot_of(ip: &[u8; 16], v6: bool) -> usize {
     let mut b = [0u8; 8];
     a.copy_from_slice(&ip[..8]);
     b.copy_from_slice(&ip[8..]);
-    let h = super::hash::hash5(
-        [
-            u64::from_le_bytes(a),
-            u64::from_le_bytes(b),
-            u64::from(v6),
-            0,
-            0,
-        ],
-        0x6e65_6967,
-    );
-    (h as usize) & (NEIGHBOR_SLOTS - 1)
+    // One multiply: next hops are few and not chosen by an attacker.
+    let x = u64::from_le_bytes(a) ^ u64::from_le_bytes(b).rotate_left(29) ^ u64::from(v6);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize & (NEIGHBOR_SLOTS - 1)
 }
 
 impl NeighborCache {
@@ -169,6 +167,26 @@ impl NeighborCache {
             Resolution::Request
         } else {
             Resolution::Wait
+        }
+    }
+
+    /// Proactive resolution, off the hot path: true when a request for `ip` should be sent now
+    /// (unknown, unanswered for [`RETRY_MS`], or within [`REFRESH_AHEAD_MS`] of going stale),
+    /// and records that it was. With this called regularly, the hot path never has to give up
+    /// a packet to ask.
+    pub fn due(&mut self, ip: &[u8; 16], v6: bool, now_ms: u64) -> bool {
+        let Some(i) = self.find(ip, v6) else {
+            return self.resolve(ip, v6, now_ms) == Resolution::Request;
+        };
+        let e = &mut self.slots[i];
+        let may_ask = now_ms.saturating_sub(e.requested_ms) >= RETRY_MS;
+        let fresh = e.state == State::Reachable
+            && now_ms.saturating_sub(e.confirmed_ms) + REFRESH_AHEAD_MS < REACHABLE_MS;
+        if may_ask && !fresh {
+            e.requested_ms = now_ms;
+            true
+        } else {
+            false
         }
     }
 

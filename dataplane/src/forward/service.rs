@@ -298,8 +298,7 @@ impl ForwardService {
         } else {
             None
         };
-        let key = flow_key(&ip.src, &ip.dst, sport, dport, ip.proto);
-        let hash = key.hash();
+        let (key, hash) = flow_key_hashed(&ip.src, &ip.dst, sport, dport, ip.proto);
         state.flows.expire(now_ms, EXPIRE_PER_PACKET);
         let Some(b) = self.pick(&key, hash, tcp_flags, !ip.fragment, state, now_ms) else {
             state.counters.no_backend += 1;
@@ -358,12 +357,25 @@ impl ForwardService {
                 let v6 = matches!(ip.src, IpAddr::V6(_));
                 match encap::encapsulate(buf, inner_len, v6, t, hash, &mac, &port.mac) {
                     Ok(()) => Verdict::Forward,
-                    Err(r) => {
-                        if r == DropReason::TooBig {
-                            state.counters.too_big += 1;
+                    Err(DropReason::TooBig) => {
+                        state.counters.too_big += 1;
+                        // Tell the client (never about an ICMP message itself).
+                        let overhead = t.outer.header_len()
+                            + if t.gue_port.is_some() {
+                                encap::GUE_OVERHEAD
+                            } else {
+                                0
+                            };
+                        let mtu = t.mtu.saturating_sub(overhead).min(0xffff) as u16;
+                        let l4 = ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP;
+                        if l4 && super::icmp::write_too_big(buf, ip, &port.mac, mtu) {
+                            state.counters.too_big_icmp += 1;
+                            Verdict::Answer
+                        } else {
+                            Verdict::Drop(DropReason::TooBig)
                         }
-                        Verdict::Drop(r)
                     }
+                    Err(r) => Verdict::Drop(r),
                 }
             }
         }
@@ -401,18 +413,54 @@ fn request<B: PacketBuffer>(
     }
 }
 
+/// An address as two little-endian 64-bit words of its 16-byte form, and whether it is IPv6.
+#[inline(always)]
+fn words(a: &IpAddr) -> ([u64; 2], bool) {
+    match a {
+        IpAddr::V4(v4) => ([u64::from(u32::from_le_bytes(v4.octets())), 0], false),
+        IpAddr::V6(v6) => {
+            let b = v6.octets();
+            let mut lo = [0u8; 8];
+            let mut hi = [0u8; 8];
+            lo.copy_from_slice(&b[..8]);
+            hi.copy_from_slice(&b[8..]);
+            ([u64::from_le_bytes(lo), u64::from_le_bytes(hi)], true)
+        }
+    }
+}
+
 /// The flow key of a packet from `src`:`sport` to `dst`:`dport`.
 #[inline]
 pub fn flow_key(src: &IpAddr, dst: &IpAddr, sport: u16, dport: u16, proto: u8) -> FlowKey {
-    let (s, v6) = addr16(src);
-    let (d, _) = addr16(dst);
-    FlowKey {
-        src: s,
-        dst: d,
+    flow_key_hashed(src, dst, sport, dport, proto).0
+}
+
+/// The flow key and its hash (computed from the parts, equal to [`FlowKey::hash`]).
+#[inline(always)]
+pub fn flow_key_hashed(
+    src: &IpAddr,
+    dst: &IpAddr,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+) -> (FlowKey, u64) {
+    let (sw, v6) = words(src);
+    let (dw, _) = words(dst);
+    let proto = proto | if v6 { 0x80 } else { 0 };
+    let join = |w: [u64; 2]| {
+        let mut o = [0u8; 16];
+        o[..8].copy_from_slice(&w[0].to_le_bytes());
+        o[8..].copy_from_slice(&w[1].to_le_bytes());
+        o
+    };
+    let key = FlowKey {
+        src: join(sw),
+        dst: join(dw),
         sport,
         dport,
-        proto: proto | if v6 { 0x80 } else { 0 },
-    }
+        proto,
+    };
+    (key, FlowKey::hash_words(sw, dw, sport, dport, proto))
 }
 
 #[cfg(test)]

@@ -178,6 +178,8 @@ fn a_flow_sticks_to_its_backend_and_flows_spread() {
     let fc = st.forward.flows.counters;
     assert_eq!(fc.inserts, 4000);
     assert_eq!(fc.hits, 8000);
+    let s = st.forward.summary();
+    assert!(s.contains("flows=4000 inserts=4000 hits=8000"), "{s}");
 }
 
 #[test]
@@ -353,29 +355,42 @@ fn build_errors_name_the_missing_source() {
 }
 
 #[test]
-fn too_big_after_encapsulation_is_a_counted_drop() {
+fn too_big_after_encapsulation_answers_frag_needed_or_drops() {
     let snap = snapshot(&config("ipip", &FOUR[..1]));
     let mut st = WorkerState::default();
     learn_all(&snap, &mut st);
-    let big = tcp4(
-        Ipv4Addr::new(192, 0, 2, 1),
-        VIP,
-        1,
-        80,
-        TCP_ACK,
-        &[0u8; 1460],
+    let client = Ipv4Addr::new(192, 0, 2, 1);
+    let big = tcp4(client, VIP, 1, 80, TCP_ACK, &[0u8; 1460]);
+    let (v, out) = run(&snap, &mut st, &big);
+    assert_eq!(
+        v,
+        Verdict::Answer,
+        "DF set: ICMP fragmentation needed back to the client"
     );
-    let (v, _) = run(&snap, &mut st, &big);
-    assert_eq!(v, Verdict::Drop(DropReason::TooBig));
+    assert_eq!(&out[0..6], &CLIENT_MAC);
+    let ip = Ipv4Slice::from_slice(&out[14..]).unwrap();
+    assert_eq!(ip.header().source_addr(), VIP);
+    assert_eq!(ip.header().destination_addr(), client);
+    let icmp = ip.payload().payload;
+    assert_eq!((icmp[0], icmp[1]), (3, 4));
+    assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1480, "next-hop MTU");
     assert_eq!(st.forward.counters.too_big, 1);
-    let fits = tcp4(
-        Ipv4Addr::new(192, 0, 2, 1),
-        VIP,
-        1,
-        80,
-        TCP_ACK,
-        &[0u8; 1440],
+    assert_eq!(st.forward.counters.too_big_icmp, 1);
+    // Without DF: a counted drop.
+    let mut no_df = big.clone();
+    no_df[20] = 0;
+    let c = crate::packet::checksum::checksum(&{
+        let mut h = no_df[14..34].to_vec();
+        h[10..12].fill(0);
+        h
+    });
+    no_df[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(
+        run(&snap, &mut st, &no_df).0,
+        Verdict::Drop(DropReason::TooBig)
     );
+    assert_eq!(st.forward.counters.too_big, 2);
+    let fits = tcp4(client, VIP, 1, 80, TCP_ACK, &[0u8; 1440]);
     assert_eq!(run(&snap, &mut st, &fits).0, Verdict::Forward);
 }
 
@@ -466,4 +481,47 @@ proptest::proptest! {
         let mut st = WorkerState::default();
         let _ = run(&snap, &mut st, &data);
     }
+}
+
+#[test]
+fn solicit_resolves_backends_before_traffic_and_refreshes_ahead() {
+    use crate::forward::neighbors::{REACHABLE_MS, REFRESH_AHEAD_MS};
+    let snap = snapshot(&config("l2dsr", &FOUR[..2]));
+    let mut st = WorkerState::default();
+    let mut spare = TestBuffer::new(&[0u8; 60]);
+    let mut asked = Vec::new();
+    while st.forward.solicit(&snap, 0, &mut spare, 100) {
+        let a = crate::answer::arp::parse(spare.data()).expect("an ARP request");
+        assert_eq!(a.spa, [198, 51, 100, 1]);
+        asked.push(a.tpa);
+    }
+    asked.sort();
+    assert_eq!(asked, vec![[198, 51, 100, 11], [198, 51, 100, 12]]);
+    assert!(
+        !st.forward.solicit(&snap, 9, &mut spare, 100),
+        "no such port"
+    );
+    for (i, tpa) in asked.iter().enumerate() {
+        let reply = arp_reply(
+            mac_of(i),
+            Ipv4Addr::from(*tpa),
+            PORT_MAC,
+            Ipv4Addr::new(198, 51, 100, 1),
+        );
+        st.now_ms = 200;
+        run(&snap, &mut st, &reply);
+    }
+    assert_eq!(st.forward.counters.neighbors_learned, 2);
+    assert!(!st.forward.solicit(&snap, 0, &mut spare, 300), "all fresh");
+    // The first packet is forwarded: nothing is given up to ask.
+    st.now_ms = 400;
+    assert_eq!(run(&snap, &mut st, &syn(1, 1)).0, Verdict::Forward);
+    // Shortly before the entries go stale, they are asked for again.
+    let later = 200 + REACHABLE_MS - REFRESH_AHEAD_MS;
+    let mut n = 0;
+    while st.forward.solicit(&snap, 0, &mut spare, later) {
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    assert_eq!(st.forward.counters.neighbor_requests, 4);
 }
