@@ -203,7 +203,7 @@ impl Db {
                 match p.rrsets.iter_mut().find(|(t, _)| *t == r.rtype) {
                     Some((_, rs)) => {
                         if r.rtype == TYPE_CNAME {
-                            return Err(format!("{}: a second CNAME record", r.location));
+                            return Err(format!("{}: a second CNAME record", z.location(r)));
                         }
                         // Identical records are one record (RFC 2181 §5).
                         if !rs.iter().any(|x| x.rdata == r.rdata) {
@@ -214,7 +214,7 @@ impl Db {
                 }
                 let has_cname = p.rrsets.iter().any(|(t, _)| *t == TYPE_CNAME);
                 if has_cname && p.rrsets.len() > 1 {
-                    return Err(format!("{}: CNAME and other data", r.location));
+                    return Err(format!("{}: CNAME and other data", z.location(r)));
                 }
             }
         }

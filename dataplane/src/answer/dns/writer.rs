@@ -31,6 +31,9 @@ pub struct Writer<'a> {
     /// Size the message must not exceed.
     pub limit: usize,
     comp: [u16; MAX_COMP],
+    /// Uncompressed length of the name starting at each remembered offset: only names of the
+    /// same length are compared byte by byte.
+    comp_len: [u8; MAX_COMP],
     ncomp: usize,
 }
 
@@ -43,6 +46,7 @@ impl<'a> Writer<'a> {
             pos,
             limit,
             comp: [0; MAX_COMP],
+            comp_len: [0; MAX_COMP],
             ncomp: 0,
         }
     }
@@ -55,19 +59,21 @@ impl<'a> Writer<'a> {
     /// Remembers the labels of a name already in the message at `off` (the question) so later
     /// names compress against it.
     pub fn remember_name(&mut self, off: usize) {
+        let total = super::db::wire_name_len(self.buf.get(off..).unwrap_or(&[]));
         let mut i = off;
         while let Some(&len) = self.buf.get(i) {
-            if len == 0 || len & 0xc0 != 0 {
+            if len == 0 || len & 0xc0 != 0 || i >= off + total {
                 break;
             }
-            self.remember(i);
+            self.remember(i, total - (i - off));
             i += 1 + usize::from(len);
         }
     }
 
-    fn remember(&mut self, off: usize) {
+    fn remember(&mut self, off: usize, name_len: usize) {
         if off <= MAX_POINTER && self.ncomp < MAX_COMP {
             self.comp[self.ncomp] = off as u16;
+            self.comp_len[self.ncomp] = name_len.min(255) as u8;
             self.ncomp += 1;
         }
     }
@@ -160,11 +166,12 @@ impl<'a> Writer<'a> {
                 break;
             }
             let suffix = name.get(start..).unwrap_or(&[]);
-            if let Some(&off) = self.comp[..self.ncomp]
-                .iter()
-                .find(|&&off| self.name_at_equals(usize::from(off), suffix))
-            {
-                found = Some(off);
+            let slen = suffix.len().min(255) as u8;
+            let hit = (0..self.ncomp).find(|&k| {
+                self.comp_len[k] == slen && self.name_at_equals(usize::from(self.comp[k]), suffix)
+            });
+            if let Some(k) = hit {
+                found = Some(self.comp[k]);
                 break;
             }
             start += 1 + usize::from(len);
@@ -181,7 +188,7 @@ impl<'a> Writer<'a> {
         // Remember the labels just written.
         let mut i = 0usize;
         while i < head.len() {
-            self.remember(base + i);
+            self.remember(base + i, name.len() - i);
             i += 1 + usize::from(head[i]);
         }
         Ok(())

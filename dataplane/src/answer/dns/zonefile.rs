@@ -25,8 +25,10 @@ pub struct LoadedRecord {
     pub ttl: u32,
     /// RDATA, uncompressed wire form.
     pub rdata: Vec<u8>,
-    /// Where the record was read ("file:line").
-    pub location: String,
+    /// Index of the file it was read from in [`LoadedZone::files`].
+    pub file: u16,
+    /// The line it ends on.
+    pub line: u32,
 }
 
 /// The records of one zone file and its includes.
@@ -38,6 +40,43 @@ pub struct LoadedZone {
     pub records: Vec<LoadedRecord>,
     /// The file the zone came from.
     pub file: PathBuf,
+    /// The zone file and the files it includes.
+    pub files: Vec<PathBuf>,
+}
+
+impl LoadedZone {
+    /// "file:line" of a record.
+    pub fn location(&self, r: &LoadedRecord) -> String {
+        let file = self.files.get(usize::from(r.file)).unwrap_or(&self.file);
+        format!("{}:{}", file.display(), r.line)
+    }
+}
+
+/// Line numbers of byte offsets, counted incrementally as the scanner moves forward.
+struct Lines<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    /// The 1-based line holding the last non-blank byte before `offset`.
+    fn at(&mut self, offset: usize) -> usize {
+        let mut last = offset.min(self.text.len());
+        while last > 0 && self.text[last - 1].is_ascii_whitespace() {
+            last -= 1;
+        }
+        if last < self.pos {
+            self.pos = 0;
+            self.line = 1;
+        }
+        self.line += self.text[self.pos..last]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.pos = last;
+        self.line
+    }
 }
 
 /// The 1-based line holding the last non-blank byte before `offset`.
@@ -82,13 +121,21 @@ fn scan_file(
     origin: Option<domain::base::Name<bytes::Bytes>>,
     depth: usize,
     out: &mut Vec<LoadedRecord>,
+    files: &mut Vec<PathBuf>,
 ) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let file_idx = u16::try_from(files.len()).map_err(|_| "too many included files".to_string())?;
+    files.push(path.to_owned());
     let mut zf = Zonefile::from(text.as_slice());
     zf.set_default_class(Class::IN);
     if let Some(o) = origin {
         zf.set_origin(o);
     }
+    let mut lines = Lines {
+        text: &text,
+        pos: 0,
+        line: 1,
+    };
     loop {
         let before = zf.current_offset();
         // The scanner has been seen to panic on some malformed input (an RFC 3597 length
@@ -115,38 +162,40 @@ fn scan_file(
                 ))
             }
         };
-        let line = line_at(&text, zf.current_offset());
-        let location = format!("{}:{line}", path.display());
+        let line = lines.at(zf.current_offset());
+        let location = || format!("{}:{line}", path.display());
         match entry {
             Entry::Record(rec) => {
                 if rec.class() != Class::IN {
                     return Err(format!(
-                        "{location}: class {} is not supported (only IN)",
+                        "{}: class {} is not supported (only IN)",
+                        location(),
                         rec.class()
                     ));
                 }
                 let mut owner = Vec::new();
                 rec.owner()
                     .compose(&mut owner)
-                    .map_err(|_| format!("{location}: owner name too long"))?;
+                    .map_err(|_| format!("{}: owner name too long", location()))?;
                 let mut rdata = Vec::new();
                 rec.data()
                     .compose_rdata(&mut rdata)
-                    .map_err(|_| format!("{location}: record data too long"))?;
+                    .map_err(|_| format!("{}: record data too long", location()))?;
                 if rdata.len() > usize::from(u16::MAX) {
-                    return Err(format!("{location}: record data too long"));
+                    return Err(format!("{}: record data too long", location()));
                 }
                 out.push(LoadedRecord {
                     owner,
                     rtype: rec.data().rtype().to_int(),
                     ttl: rec.ttl().as_secs(),
                     rdata,
-                    location,
+                    file: file_idx,
+                    line: line as u32,
                 });
             }
             Entry::Include { path: inc, origin } => {
                 if depth >= MAX_INCLUDE_DEPTH {
-                    return Err(format!("{location}: $INCLUDE nested too deeply"));
+                    return Err(format!("{}: $INCLUDE nested too deeply", location()));
                 }
                 let inc = PathBuf::from(inc.to_string());
                 let inc = if inc.is_relative() {
@@ -155,8 +204,8 @@ fn scan_file(
                     inc
                 };
                 let origin = origin.or_else(|| zf.origin().ok());
-                scan_file(&inc, origin, depth + 1, out)
-                    .map_err(|e| format!("{e} (included from {location})"))?;
+                scan_file(&inc, origin, depth + 1, out, files)
+                    .map_err(|e| format!("{e} (included from {})", location()))?;
             }
         }
     }
@@ -165,33 +214,40 @@ fn scan_file(
 /// Loads a zone file: its SOA names the apex; every record must lie at or below it.
 pub fn load(path: &Path) -> Result<LoadedZone, String> {
     let mut records = Vec::new();
-    scan_file(path, None, 0, &mut records)?;
+    let mut files = Vec::new();
+    scan_file(path, None, 0, &mut records, &mut files)?;
+    let mut zone = LoadedZone {
+        apex: Vec::new(),
+        records: Vec::new(),
+        file: path.to_owned(),
+        files,
+    };
     let Some(soa) = records.iter().find(|r| r.rtype == super::wire::TYPE_SOA) else {
         return Err(format!("{}:1: zone has no SOA record", path.display()));
     };
     let mut apex = soa.owner.clone();
     name::lowercase(&mut apex);
+    let mut owner = Vec::with_capacity(name::MAX_NAME);
     for r in &records {
-        let mut owner = r.owner.clone();
+        owner.clear();
+        owner.extend_from_slice(&r.owner);
         name::lowercase(&mut owner);
         if !name::is_subdomain(&owner, &apex) {
             return Err(format!(
                 "{}: {} is outside the zone {}",
-                r.location,
+                zone.location(r),
                 name::to_text(&r.owner),
                 name::to_text(&apex)
             ));
         }
         if r.rtype == super::wire::TYPE_SOA && owner != apex {
-            return Err(format!("{}: a second SOA record", r.location));
+            return Err(format!("{}: a second SOA record", zone.location(r)));
         }
         if r.rtype == super::wire::TYPE_SOA && r.rdata.len() < 22 {
-            return Err(format!("{}: malformed SOA record", r.location));
+            return Err(format!("{}: malformed SOA record", zone.location(r)));
         }
     }
-    Ok(LoadedZone {
-        apex,
-        records,
-        file: path.to_owned(),
-    })
+    zone.apex = apex;
+    zone.records = records;
+    Ok(zone)
 }
