@@ -6,6 +6,7 @@
 //! loop gluing them together; [`config`] parses and validates the TOML config.
 pub mod answer;
 pub mod config;
+pub mod control;
 pub mod dpdk;
 pub mod forward;
 pub mod packet;

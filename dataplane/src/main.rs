@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use dataplane::config::Config;
+use dataplane::config::{Config, DEFAULT_CONTROL_SOCKET};
 use dataplane::runtime::Runtime;
 use dataplane::snapshot::Snapshot;
 use dataplane::stats::WorkerCounters;
@@ -35,6 +35,22 @@ enum Command {
         /// The config file.
         file: PathBuf,
     },
+    /// Ask the running anycastd to reload its config file (as SIGHUP does); prints the result,
+    /// exits 0 when the new config serves, 1 when it was refused (the old one keeps serving).
+    Reload {
+        /// The control socket (`[dataplane] control_socket`).
+        #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+        /// Seconds to wait for the answer (large zones take a while to compile).
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Print the running anycastd's generation, reload counters and per-worker counters.
+    Status {
+        /// The control socket (`[dataplane] control_socket`).
+        #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
+        socket: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +68,30 @@ fn main() -> ExitCode {
             config,
             status_interval,
         } => run(&config, status_interval),
+        Command::Reload { socket, timeout } => {
+            control(&socket, "reload", Duration::from_secs(timeout.max(1)))
+        }
+        Command::Status { socket } => control(&socket, "status", Duration::from_secs(10)),
+    }
+}
+
+/// Sends one control command and prints the answer; exit 0 when it starts with `ok`.
+fn control(socket: &std::path::Path, command: &str, timeout: Duration) -> ExitCode {
+    match dataplane::control::request(socket, command, timeout) {
+        Ok(reply) => {
+            let ok = reply.starts_with("ok");
+            if ok {
+                print!("{reply}");
+                ExitCode::SUCCESS
+            } else {
+                eprint!("{reply}");
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -97,7 +137,13 @@ fn run(file: &std::path::Path, status_interval: u64) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let runtime = match Runtime::start(config, stop) {
+    // SIGHUP asks the control thread to reload the config file.
+    let reload = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload)) {
+        eprintln!("error: cannot install the SIGHUP handler: {e}");
+        return ExitCode::from(1);
+    }
+    let mut runtime = match Runtime::start(config, stop, reload) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -113,5 +159,9 @@ fn run(file: &std::path::Path, status_interval: u64) -> ExitCode {
         total.add(c);
     }
     println!("total: {}", total.summary());
+    println!(
+        "reloads: generation={} ok={} failed={}",
+        report.reloads.generation, report.reloads.reloads, report.reloads.failures
+    );
     ExitCode::SUCCESS
 }

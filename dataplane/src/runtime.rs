@@ -8,8 +8,9 @@ use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
+use crate::control::ControlSocket;
 use crate::dpdk::{Eal, Mempool, Port, MAX_BURST};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Mac, Snapshot};
 use crate::stats::{PublishedCounters, WorkerCounters};
 use crate::worker::{self, WorkerSpec};
 
@@ -54,11 +55,37 @@ pub fn worker_cores(config: &Config) -> Vec<usize> {
         .collect()
 }
 
+/// What a successful reload did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadDone {
+    /// The generation now serving.
+    pub generation: u64,
+    /// Time from reading the file to publishing the snapshot.
+    pub elapsed: Duration,
+}
+
+/// Reload counters of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReloadStats {
+    /// The generation serving (1 at start-up, +1 per successful reload).
+    pub generation: u64,
+    /// Successful reloads.
+    pub reloads: u64,
+    /// Failed or refused reloads (the old config kept serving).
+    pub failures: u64,
+}
+
+/// How long the control thread waits for workers to drop an old snapshot, so that it (not a
+/// worker) frees it.
+const RETIRE_WAIT: Duration = Duration::from_secs(2);
+
 /// Final numbers of a run.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     /// Per-worker counters.
     pub workers: Vec<WorkerCounters>,
+    /// Reloads done and failed.
+    pub reloads: ReloadStats,
 }
 
 /// A running dataplane. Field order is drop order: workers are joined explicitly, then ports
@@ -66,6 +93,10 @@ pub struct RunReport {
 pub struct Runtime {
     config: Config,
     stop: Arc<AtomicBool>,
+    reload_requested: Arc<AtomicBool>,
+    control: Option<ControlSocket>,
+    macs: Vec<Mac>,
+    reload_stats: ReloadStats,
     snapshot: Arc<ArcSwap<Snapshot>>,
     workers: Vec<(
         Arc<PublishedCounters>,
@@ -79,7 +110,15 @@ pub struct Runtime {
 
 impl Runtime {
     /// Brings the dataplane up: EAL, pool, ports, snapshot (zones, tables), workers.
-    pub fn start(config: Config, stop: Arc<AtomicBool>) -> Result<Runtime> {
+    ///
+    /// `reload_requested` is the flag SIGHUP sets; the control thread reloads when it finds it
+    /// set. The control socket is bound before DPDK starts, so a second instance on the same
+    /// socket fails early.
+    pub fn start(
+        config: Config,
+        stop: Arc<AtomicBool>,
+        reload_requested: Arc<AtomicBool>,
+    ) -> Result<Runtime> {
         let started = Instant::now();
         let needed = mbufs_needed(&config);
         if u64::from(config.mbufs) < needed {
@@ -96,6 +135,29 @@ impl Runtime {
         let dry = Snapshot::build(&config, &vec![[0; 6]; config.ports.len()], 0)
             .with_context(|| format!("{}: cannot build the services", config.source.display()))?;
         drop(dry);
+        let control = match ControlSocket::bind(&config.control_socket) {
+            Ok(c) => Some(c),
+            // The default path is shared by every instance on the box: when another one holds
+            // it, run without a socket (SIGHUP still reloads). An explicit path must work.
+            Err(e)
+                if config.control_socket
+                    == std::path::Path::new(crate::config::DEFAULT_CONTROL_SOCKET) =>
+            {
+                tracing::warn!(
+                    "control socket disabled ({e}); SIGHUP still reloads; set \
+                     [dataplane] control_socket for `anycastd reload`"
+                );
+                None
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot open the control socket {}",
+                        config.control_socket.display()
+                    )
+                })
+            }
+        };
 
         let args = eal_args(&config);
         tracing::info!(?args, "initialising EAL");
@@ -149,12 +211,22 @@ impl Runtime {
         }
         tracing::info!(
             workers = config.workers,
+            control_socket = %control
+                .as_ref()
+                .map_or("none".into(), |c| c.path().display().to_string()),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "anycastd running"
         );
         Ok(Runtime {
             config,
             stop,
+            reload_requested,
+            control,
+            macs,
+            reload_stats: ReloadStats {
+                generation: 1,
+                ..ReloadStats::default()
+            },
             snapshot,
             workers,
             ports,
@@ -179,13 +251,108 @@ impl Runtime {
         self.snapshot.load()
     }
 
-    /// Blocks until the stop flag is set, logging a status line every `status_every` when
-    /// traffic changed.
-    pub fn wait(&self, status_every: Duration) {
+    /// Reload counters.
+    pub fn reload_stats(&self) -> ReloadStats {
+        self.reload_stats
+    }
+
+    /// Re-reads the config file with exactly the code `anycastd check` runs (`Config::load`,
+    /// `Snapshot::build`), and publishes the new snapshot for the workers to pick up at their
+    /// next poll. Settings only a restart can apply are refused, and any error leaves the old
+    /// config serving untouched. The old snapshot is freed here once no worker holds it.
+    pub fn reload(&mut self) -> Result<ReloadDone, String> {
+        let started = Instant::now();
+        let result = self.try_reload(started);
+        match &result {
+            Ok(done) => {
+                self.reload_stats.reloads += 1;
+                tracing::info!(
+                    generation = done.generation,
+                    elapsed_ms = done.elapsed.as_secs_f64() * 1e3,
+                    "reloaded {}",
+                    self.config.source.display()
+                );
+            }
+            Err(e) => {
+                self.reload_stats.failures += 1;
+                tracing::error!(
+                    failures = self.reload_stats.failures,
+                    "reload failed, the old config keeps serving: {e}"
+                );
+            }
+        }
+        result
+    }
+
+    fn try_reload(&mut self, started: Instant) -> Result<ReloadDone, String> {
+        let new = Config::load(&self.config.source).map_err(|e| e.to_string())?;
+        let restart = self.config.restart_only_changes(&new);
+        if !restart.is_empty() {
+            return Err(format!(
+                "{}: {} changed: a restart is needed to apply {}; nothing was changed",
+                new.source.display(),
+                restart.join(", "),
+                if restart.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        let generation = self.reload_stats.generation + 1;
+        let snap = Snapshot::build(&new, &self.macs, generation)
+            .map_err(|e| format!("{}: {e}", new.source.display()))?;
+        let old = self.snapshot.swap(Arc::new(snap));
+        let elapsed = started.elapsed();
+        self.config = new;
+        self.reload_stats.generation = generation;
+        retire(old);
+        Ok(ReloadDone {
+            generation,
+            elapsed,
+        })
+    }
+
+    /// Answers one control socket command.
+    fn control_command(&mut self, cmd: &str) -> String {
+        match cmd {
+            "reload" => match self.reload() {
+                Ok(done) => format!(
+                    "ok generation={} elapsed_ms={:.3}",
+                    done.generation,
+                    done.elapsed.as_secs_f64() * 1e3
+                ),
+                Err(e) => format!("error: {e}"),
+            },
+            "status" => {
+                let r = self.reload_stats;
+                let mut out = format!(
+                    "ok generation={} reloads={} reload_failures={}\n",
+                    r.generation, r.reloads, r.failures
+                );
+                let mut total = WorkerCounters::default();
+                for (i, c) in self.counters().iter().enumerate() {
+                    out.push_str(&format!("worker {i}: {}\n", c.summary()));
+                    total.add(c);
+                }
+                out.push_str(&format!("total: {}\n", total.summary()));
+                out
+            }
+            other => format!("error: unknown command '{other}' (expected reload or status)"),
+        }
+    }
+
+    /// Blocks until the stop flag is set, serving reload requests (SIGHUP, control socket) and
+    /// logging a status line every `status_every` when traffic changed.
+    pub fn wait(&mut self, status_every: Duration) {
         let mut last_status = Instant::now();
         let mut last = WorkerCounters::default();
         while !self.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
+            if self.reload_requested.swap(false, Ordering::SeqCst) {
+                tracing::info!("SIGHUP: reloading");
+                let _ = self.reload();
+            }
+            if let Some(control) = self.control.take() {
+                control.serve_pending(|cmd| self.control_command(cmd));
+                self.control = Some(control);
+            }
             if !status_every.is_zero() && last_status.elapsed() >= status_every {
                 let mut total = WorkerCounters::default();
                 for c in self.counters() {
@@ -238,9 +405,27 @@ impl Runtime {
             free_mbufs = self.pool.available(),
             "stopping"
         );
+        drop(self.control);
         drop(self.ports);
         drop(self.pool);
         drop(self.eal);
-        RunReport { workers }
+        RunReport {
+            workers,
+            reloads: self.reload_stats,
+        }
     }
+}
+
+/// Frees a replaced snapshot on this (the control) thread: waits, bounded, until the workers'
+/// guards on it are gone (each worker loads the snapshot once per poll loop). Zones and tables
+/// can be large; freeing them here keeps the work off the workers.
+fn retire(old: Arc<Snapshot>) {
+    let deadline = Instant::now() + RETIRE_WAIT;
+    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    if Arc::strong_count(&old) > 1 {
+        tracing::warn!("a worker still holds the old snapshot; it frees it when done");
+    }
+    drop(old);
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-pub use raw::{Encap, IdleMode, Protocol};
+pub use raw::{Encap, IdleMode, Protocol, DEFAULT_CONTROL_SOCKET};
 
 /// An error in a config file, located by file, line and key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub struct PortConfig {
     pub device: String,
     /// The node's own addresses on this port, with prefix length.
     pub addresses: Vec<IpNet>,
+    /// Kernel TAP interface for the exception path (traffic to the node's addresses that the
+    /// dataplane does not answer), if any.
+    pub punt_tap: Option<String>,
 }
 
 impl PortConfig {
@@ -165,6 +168,8 @@ pub struct Config {
     pub mbufs: u32,
     /// rx/tx descriptors per queue.
     pub descriptors: u16,
+    /// Path of the control socket (`anycastd reload`).
+    pub control_socket: PathBuf,
     /// The ports.
     pub ports: Vec<PortConfig>,
     /// Anycast addresses served on every port.
@@ -206,6 +211,51 @@ impl Config {
             .chain(self.vips.iter().copied())
             .filter(|a| seen.insert(*a))
             .collect()
+    }
+}
+
+impl Config {
+    /// The settings that differ between `self` (in force) and `new` and that only a restart can
+    /// apply: EAL arguments, workers, cores, idle mode, mbufs, descriptors, the control socket,
+    /// and the port list (names, devices, punt taps). Addresses, VIPs and services can change
+    /// live. Empty when `new` can be applied by a reload.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |changed: bool, key: &str| {
+            if changed {
+                out.push(key.to_owned());
+            }
+        };
+        check(self.eal_args != new.eal_args, "eal.args");
+        check(self.workers != new.workers, "dataplane.workers");
+        check(self.cores != new.cores, "dataplane.cores");
+        check(self.idle != new.idle, "dataplane.idle");
+        check(self.mbufs != new.mbufs, "dataplane.mbufs");
+        check(self.descriptors != new.descriptors, "dataplane.descriptors");
+        check(
+            self.control_socket != new.control_socket,
+            "dataplane.control_socket",
+        );
+        if self.ports.len() != new.ports.len() {
+            out.push(format!(
+                "port (the number of ports, {} -> {})",
+                self.ports.len(),
+                new.ports.len()
+            ));
+        } else {
+            for (i, (a, b)) in self.ports.iter().zip(&new.ports).enumerate() {
+                if a.name != b.name {
+                    out.push(format!("port[{i}].name"));
+                }
+                if a.device != b.device {
+                    out.push(format!("port[{i}].device"));
+                }
+                if a.punt_tap != b.punt_tap {
+                    out.push(format!("port[{i}].punt_tap"));
+                }
+            }
+        }
+        out
     }
 }
 

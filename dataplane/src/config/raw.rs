@@ -89,6 +89,7 @@ struct RawDataplane {
     idle: IdleMode,
     mbufs: Option<Spanned<i64>>,
     descriptors: Option<Spanned<i64>>,
+    control_socket: Option<Spanned<String>>,
 }
 
 impl Default for RawDataplane {
@@ -99,6 +100,7 @@ impl Default for RawDataplane {
             idle: IdleMode::Poll,
             mbufs: None,
             descriptors: None,
+            control_socket: None,
         }
     }
 }
@@ -110,6 +112,7 @@ struct RawPort {
     device: Spanned<String>,
     #[serde(default)]
     addresses: Vec<Spanned<String>>,
+    punt_tap: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +182,12 @@ pub const DEFAULT_GUE_PORT: u16 = 6080;
 pub const DEFAULT_MBUFS: u32 = 8191;
 /// Default descriptors per queue.
 pub const DEFAULT_DESCRIPTORS: u16 = 1024;
+/// Default path of the control socket (`anycastd reload`).
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/anycastd/anycastd.sock";
+/// Longest Unix socket path (`sun_path` holds 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+/// Longest kernel interface name (IFNAMSIZ - 1).
+const MAX_IFNAME: usize = 15;
 
 struct Ctx<'a> {
     file: &'a Path,
@@ -306,6 +315,29 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         Some(v) => cx.int_in(v, "dataplane.descriptors", 64, 16384)? as u16,
         None => DEFAULT_DESCRIPTORS,
     };
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    let control_socket = match &raw.dataplane.control_socket {
+        Some(v) => {
+            let s = v.get_ref().trim();
+            if s.is_empty() {
+                return Err(cx.err(&v.span(), "dataplane.control_socket", "must not be empty"));
+            }
+            let p = resolve(base, s);
+            if p.as_os_str().len() > MAX_SOCKET_PATH {
+                return Err(cx.err(
+                    &v.span(),
+                    "dataplane.control_socket",
+                    format!(
+                        "'{}' is {} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
+                        p.display(),
+                        p.as_os_str().len()
+                    ),
+                ));
+            }
+            p
+        }
+        None => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+    };
 
     if raw.port.is_empty() {
         return Err(ConfigError {
@@ -319,6 +351,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut names = HashSet::new();
     let mut devices = HashSet::new();
     let mut own = HashSet::new();
+    let mut taps = HashSet::new();
     for (i, p) in raw.port.iter().enumerate() {
         let p = p.get_ref();
         let key = |k: &str| format!("port[{i}].{k}");
@@ -358,10 +391,38 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             }
             addresses.push(net);
         }
+        let punt_tap = match &p.punt_tap {
+            None => None,
+            Some(t) => {
+                let n = t.get_ref().trim();
+                let ok = !n.is_empty()
+                    && n.len() <= MAX_IFNAME
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                if !ok {
+                    return Err(cx.err(
+                        &t.span(),
+                        key("punt_tap"),
+                        format!(
+                            "'{n}' is not an interface name (1..={MAX_IFNAME} of a-z, 0-9, '-', '_', '.')"
+                        ),
+                    ));
+                }
+                if !taps.insert(n.to_owned()) {
+                    return Err(cx.err(
+                        &t.span(),
+                        key("punt_tap"),
+                        format!("punt tap '{n}' is used by two ports"),
+                    ));
+                }
+                Some(n.to_owned())
+            }
+        };
         let port = PortConfig {
             name,
             device,
             addresses,
+            punt_tap,
         };
         if !devices.insert(port.dpdk_name().to_owned()) {
             return Err(cx.err(
@@ -394,7 +455,6 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         vips.push(addr);
     }
 
-    let base = path.parent().unwrap_or_else(|| Path::new("."));
     let mut services = Vec::new();
     let mut service_names = HashSet::new();
     let mut bound: HashSet<(IpAddr, super::Protocol, u16, u16)> = HashSet::new();
@@ -638,6 +698,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         idle: raw.dataplane.idle,
         mbufs,
         descriptors,
+        control_socket,
         ports,
         vips,
         services,

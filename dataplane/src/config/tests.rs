@@ -73,6 +73,7 @@ fn pci_devices_are_recognised() {
         name: "x".into(),
         device: "0000:01:00.0".into(),
         addresses: vec![],
+        punt_tap: None,
     };
     assert!(p.is_pci());
     assert_eq!(p.dpdk_name(), "0000:01:00.0");
@@ -203,4 +204,89 @@ fn cpu_lists_parse() {
     assert_eq!(parse_cpu_list("0"), Some(1));
     assert_eq!(parse_cpu_list("x"), None);
     assert!(online_cores() >= 1);
+}
+
+#[test]
+fn control_socket_defaults_resolves_and_is_checked() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.control_socket, Path::new("/run/anycastd/anycastd.sock"));
+    let c =
+        parse(&GOOD.replace("workers = 1", "workers = 1\ncontrol_socket = \"ctl.sock\"")).unwrap();
+    assert_eq!(c.control_socket, Path::new("/etc/anycastd/ctl.sock"));
+    assert_bad(
+        &GOOD.replace("workers = 1", "workers = 1\ncontrol_socket = \"\""),
+        Some(6),
+        "dataplane.control_socket: must not be empty",
+    );
+    let long = format!("/run/{}", "x".repeat(120));
+    assert_bad(
+        &GOOD.replace(
+            "workers = 1",
+            &format!("workers = 1\ncontrol_socket = \"{long}\""),
+        ),
+        Some(6),
+        "at most 107",
+    );
+}
+
+#[test]
+fn punt_taps_are_checked() {
+    let c = parse(&GOOD.replace(
+        "addresses = [\"198.51.100.1/24\", \"2001:db8:1::1/64\"]",
+        "addresses = [\"198.51.100.1/24\", \"2001:db8:1::1/64\"]\npunt_tap = \"edge0-k\"",
+    ))
+    .unwrap();
+    assert_eq!(c.ports[0].punt_tap.as_deref(), Some("edge0-k"));
+    assert_eq!(parse(GOOD).unwrap().ports[0].punt_tap, None);
+    for bad in ["", "a b", "sixteen-chars-xx", "x/y"] {
+        assert_bad(
+            &GOOD.replace(
+                "device = \"net_tap0,iface=anyc0\"",
+                &format!("device = \"net_tap0,iface=anyc0\"\npunt_tap = \"{bad}\""),
+            ),
+            Some(9),
+            "port[0].punt_tap: ",
+        );
+    }
+    let two = "[[port]]\nname = \"a\"\ndevice = \"net_tap1\"\npunt_tap = \"k\"\n[[port]]\nname = \"b\"\ndevice = \"net_tap2\"\npunt_tap = \"k\"\n";
+    assert_bad(
+        two,
+        Some(8),
+        "port[1].punt_tap: punt tap 'k' is used by two ports",
+    );
+}
+
+#[test]
+fn restart_only_changes_are_named_and_live_ones_are_not() {
+    let old = parse(GOOD).unwrap();
+    assert!(old.restart_only_changes(&old).is_empty());
+    // Addresses, VIPs, services and zones change live.
+    let live = parse(
+        &GOOD
+            .replace("198.51.100.1/24", "198.51.100.9/24")
+            .replace("identity = \"ams1\"", "identity = \"ams2\"")
+            .replace("10.0.0.12", "10.0.0.13"),
+    )
+    .unwrap();
+    assert!(old.restart_only_changes(&live).is_empty());
+    let new = parse(
+        &GOOD
+            .replace(
+                "workers = 1",
+                "workers = 2\nidle = \"adaptive\"\ndescriptors = 512",
+            )
+            .replace("\"512\", \"--no-pci\"", "\"256\", \"--no-pci\"")
+            .replace("net_tap0,iface=anyc0", "net_tap1,iface=anyc1"),
+    )
+    .unwrap();
+    assert_eq!(
+        old.restart_only_changes(&new),
+        [
+            "eal.args",
+            "dataplane.workers",
+            "dataplane.idle",
+            "dataplane.descriptors",
+            "port[0].device"
+        ]
+    );
 }

@@ -23,6 +23,8 @@ pub struct Dataplane {
     child: Option<Child>,
     stderr_lines: mpsc::Receiver<String>,
     pub log: Vec<String>,
+    /// The config file it runs (rewrite it and reload to change the config).
+    pub config: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -67,6 +69,7 @@ impl Dataplane {
             child: Some(child),
             stderr_lines: rx,
             log: Vec::new(),
+            config: path.to_owned(),
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -93,6 +96,19 @@ impl Dataplane {
                 panic!("anycastd did not start within 30 s:\n{}", f.stderr);
             }
         }
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("stopped").id()
+    }
+
+    /// Log lines printed so far (collected without blocking).
+    pub fn drain_log(&mut self) -> &[String] {
+        while let Ok(line) = self.stderr_lines.try_recv() {
+            self.log.push(line);
+        }
+        &self.log
     }
 
     /// Sends SIGINT, waits (bounded) for exit and returns what it printed.
