@@ -97,6 +97,8 @@ pub struct Db {
     pub zones: Vec<Zone>,
     /// Number of records loaded.
     pub record_count: usize,
+    /// Per zone, its pre-rendered positive-answer tail.
+    pub tails: Vec<Option<super::tail::Tail>>,
 }
 
 impl Db {
@@ -323,6 +325,9 @@ impl Db {
         }
         db.mark_cuts_and_wildcards();
         db.resolve_additionals();
+        db.tails = (0..db.zones.len() as u32)
+            .map(|z| super::tail::Tail::render(&db, z))
+            .collect();
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();
         Ok(db)

@@ -10,6 +10,7 @@ pub mod name;
 pub mod query;
 pub mod resolve;
 pub mod respond;
+pub mod tail;
 pub mod wire;
 pub mod writer;
 pub mod zonefile;

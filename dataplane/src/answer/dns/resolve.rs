@@ -63,10 +63,14 @@ pub struct Plan {
     pub aa: bool,
     /// The node that is the exact match of the query name (written as a pointer to it).
     pub qname_node: u32,
+    /// A zone whose pre-rendered authority/additional tail ([`super::tail::Tail`]) may replace
+    /// the planned authority and additional sections, or [`NONE`].
+    pub tail: u32,
 }
 
 impl Plan {
-    fn new() -> Self {
+    /// An empty plan.
+    pub fn new() -> Self {
         Plan {
             items: [Planned {
                 section: Section::Answer,
@@ -78,6 +82,7 @@ impl Plan {
             rcode: RCODE_NOERROR,
             aa: false,
             qname_node: NONE,
+            tail: NONE,
         }
     }
 
@@ -87,7 +92,7 @@ impl Plan {
     }
 
     /// Adds an RRset unless already present (NSD's answer_add_rrset); an earlier section wins.
-    fn add(&mut self, section: Section, rrset: u32, owner: Owner, negative: bool) -> bool {
+    pub fn add(&mut self, section: Section, rrset: u32, owner: Owner, negative: bool) -> bool {
         for it in &mut self.items[..self.len] {
             if it.rrset == rrset && it.owner == owner {
                 if section < it.section {
@@ -251,6 +256,24 @@ impl Ctx<'_> {
             if let Some(z) = zone {
                 if !self.class_any && z.ns != NONE && qtype != TYPE_DNSKEY && qtype != TYPE_DS {
                     self.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
+                    // The answer adds nothing to the additional section and is not part of the
+                    // zone's tail: the pre-rendered tail is exactly what was planned.
+                    let plain = self
+                        .db
+                        .rrsets
+                        .get(r as usize)
+                        .is_some_and(|s| s.addl_len == 0);
+                    let tail = self
+                        .db
+                        .tails
+                        .get(node.zone as usize)
+                        .and_then(Option::as_ref);
+                    if self.cname_count == 0
+                        && plain
+                        && tail.is_some_and(|t| !t.rrsets.contains(&r))
+                    {
+                        self.plan.tail = node.zone;
+                    }
                 }
             }
         } else if let Some(r) = self.db.rrset_of(node, TYPE_CNAME) {
@@ -294,4 +317,23 @@ pub fn resolve(db: &Db, qname_lower: &[u8], qtype: u16, class_any: bool) -> Plan
     };
     ctx.lookup(qname_lower, Owner::Qname);
     ctx.plan
+}
+
+/// The plan of a zone's positive-answer tail: the apex NS RRset in authority and the addresses
+/// of its targets in additional, with the apex as the (pretend) query name.
+pub fn tail_plan(db: &Db, zone: u32) -> Option<Plan> {
+    let z = db.zones.get(zone as usize)?;
+    if z.ns == NONE {
+        return None;
+    }
+    let mut ctx = Ctx {
+        db,
+        qtype: super::wire::TYPE_NS,
+        class_any: false,
+        plan: Plan::new(),
+        cname_count: 0,
+    };
+    ctx.plan.qname_node = z.apex;
+    ctx.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
+    Some(ctx.plan)
 }

@@ -107,13 +107,54 @@ pub fn encode_answer(w: &mut Writer<'_>, db: &Db, q: &Query, plan: &Plan) -> boo
     w.pos = q.question_end;
     w.remember_name(HEADER_LEN);
     let mut counts = [0u16; 4];
-    let mut tc = false;
-    'sections: for section in [
-        Section::Answer,
-        Section::Authority,
-        Section::AdditionalA,
-        Section::AdditionalAaaa,
-    ] {
+    let mut tc = encode_sections(w, db, plan, &[Section::Answer], &mut counts);
+    // A positive answer's authority and additional sections come pre-rendered per zone.
+    let tail = db.tails.get(plan.tail as usize).and_then(Option::as_ref);
+    let apex_len = db
+        .zones
+        .get(plan.tail as usize)
+        .and_then(|z| db.node(z.apex))
+        .map_or(0, |n| usize::from(n.name_len));
+    let fast = !tc
+        && match tail {
+            Some(t) if q.qname_len >= apex_len => {
+                t.write(w, HEADER_LEN + q.qname_len - apex_len, &mut counts)
+            }
+            _ => false,
+        };
+    if !tc && !fast {
+        tc = encode_sections(
+            w,
+            db,
+            plan,
+            &[
+                Section::Authority,
+                Section::AdditionalA,
+                Section::AdditionalAaaa,
+            ],
+            &mut counts,
+        );
+    }
+    w.set_u16(6, counts[0]);
+    w.set_u16(8, counts[1]);
+    w.set_u16(10, counts[2] + counts[3]);
+    if tc {
+        w.set_u16(2, w.get_u16(2) | FLAG_TC);
+    }
+    tc
+}
+
+/// Encodes the planned RRsets of `sections`, in order, adding to `counts`. An answer or
+/// authority RRset that does not fit is dropped whole and ends encoding with TC (NSD's
+/// packet_encode_rrset); additional records that do not fit are left out. Returns TC.
+pub fn encode_sections(
+    w: &mut Writer<'_>,
+    db: &Db,
+    plan: &Plan,
+    sections: &[Section],
+    counts: &mut [u16; 4],
+) -> bool {
+    for &section in sections {
         for item in plan.items().iter().filter(|i| i.section == section) {
             let Some(set) = db.rrsets.get(item.rrset as usize) else {
                 continue;
@@ -154,19 +195,12 @@ pub fn encode_answer(w: &mut Writer<'_>, db: &Db, q: &Query, plan: &Plan) -> boo
             if !all && section <= Section::Authority {
                 // NSD drops the whole RRset and sets TC; nothing more is encoded.
                 w.pos = mark;
-                tc = true;
-                break 'sections;
+                return true;
             }
             counts[section as usize] += added;
         }
     }
-    w.set_u16(6, counts[0]);
-    w.set_u16(8, counts[1]);
-    w.set_u16(10, counts[2] + counts[3]);
-    if tc {
-        w.set_u16(2, w.get_u16(2) | FLAG_TC);
-    }
-    tc
+    false
 }
 
 /// Encodes the CHAOS TXT answer carrying `identity` (id.server / hostname.bind); AA clear.
