@@ -8,6 +8,7 @@ pub mod answer;
 pub mod config;
 pub mod control;
 pub mod dpdk;
+pub mod exception;
 pub mod forward;
 pub mod packet;
 pub mod pipeline;

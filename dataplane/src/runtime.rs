@@ -30,12 +30,24 @@ pub fn eal_args(config: &Config) -> Vec<String> {
         }
         args.push(p.device.clone());
     }
+    for (i, p) in config.ports.iter().enumerate() {
+        if let Some(tap) = &p.punt_tap {
+            args.push("--vdev".into());
+            args.push(format!("{},iface={tap}", punt_vdev(i)));
+        }
+    }
     args
+}
+
+/// The ethdev name of port `i`'s punt TAP.
+pub fn punt_vdev(i: usize) -> String {
+    format!("net_tap_anycpunt{i}")
 }
 
 /// Mbufs the ports and workers can hold at once; the pool must be larger.
 pub fn mbufs_needed(config: &Config) -> u64 {
-    let queues = (config.ports.len() * config.workers) as u64;
+    let taps = config.ports.iter().filter(|p| p.punt_tap.is_some()).count();
+    let queues = ((config.ports.len() + taps) * config.workers) as u64;
     let per_queue = 2 * u64::from(config.descriptors);
     let lcores = config.workers as u64 + 1;
     queues * per_queue
@@ -103,6 +115,8 @@ pub struct Runtime {
         std::thread::JoinHandle<WorkerCounters>,
     )>,
     ports: Vec<Port>,
+    /// Per port, its punt TAP (same MAC as the port), if configured.
+    punt_ports: Vec<Option<Port>>,
     pool: Mempool,
     eal: Arc<Eal>,
     started: Instant,
@@ -177,6 +191,30 @@ impl Runtime {
             ports.push(port);
         }
         let macs: Vec<_> = ports.iter().map(Port::mac).collect();
+        let mut punt_ports = Vec::new();
+        for (i, p) in config.ports.iter().enumerate() {
+            let Some(tap) = &p.punt_tap else {
+                punt_ports.push(None);
+                continue;
+            };
+            let mut port = Port::open(
+                &eal,
+                &punt_vdev(i),
+                config.workers as u16,
+                config.descriptors,
+                &pool,
+            )
+            .with_context(|| format!("punt tap '{tap}' of port '{}'", p.name))?;
+            // The kernel answers from the port's addresses, so it needs the port's MAC.
+            port.set_mac(macs[i])
+                .with_context(|| format!("punt tap '{tap}': cannot set its MAC"))?;
+            tracing::info!(
+                port = p.name,
+                punt_tap = tap,
+                "exception path to the kernel"
+            );
+            punt_ports.push(Some(port));
+        }
         let snap = Snapshot::build(&config, &macs, 1)?;
         let snapshot = Arc::new(ArcSwap::from_pointee(snap));
         let cores = worker_cores(&config);
@@ -188,6 +226,10 @@ impl Runtime {
                     .iter()
                     .enumerate()
                     .map(|(i, p)| (i, p.queue(w as u16)))
+                    .collect(),
+                punt: punt_ports
+                    .iter()
+                    .map(|t| t.as_ref().map(|t| t.queue(w as u16)))
                     .collect(),
                 idle: config.idle,
                 flow_capacity: DEFAULT_FLOW_CAPACITY,
@@ -230,6 +272,7 @@ impl Runtime {
             snapshot,
             workers,
             ports,
+            punt_ports,
             pool,
             eal,
             started,
@@ -406,6 +449,7 @@ impl Runtime {
             "stopping"
         );
         drop(self.control);
+        drop(self.punt_ports);
         drop(self.ports);
         drop(self.pool);
         drop(self.eal);

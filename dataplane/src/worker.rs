@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::IdleMode;
 use crate::dpdk::{self, Burst, Eal, QueueHandle, MAX_BURST};
+use crate::exception;
 use crate::packet::PacketBuffer;
 use crate::pipeline::{self, WorkerState};
 use crate::snapshot::Snapshot;
@@ -32,6 +33,9 @@ pub struct WorkerSpec {
     pub core: Option<usize>,
     /// (port index in the snapshot, queue) pairs this worker polls.
     pub queues: Vec<(usize, QueueHandle)>,
+    /// Per entry of `queues`: the worker's queue on that port's punt TAP, if it has one.
+    /// Punted frames are sent there; what the kernel sends there goes out of the port.
+    pub punt: Vec<Option<QueueHandle>>,
     /// Busy-poll or back off.
     pub idle: IdleMode,
     /// Flow table capacity for the forward path.
@@ -68,6 +72,7 @@ pub fn run(
     let mut counters = WorkerCounters::default();
     let mut rx = Burst::new();
     let mut tx = Burst::new();
+    let mut punt_tx = Burst::new();
     let mut empty_polls = 0u32;
     let mut drain_left = DRAIN_ROUNDS;
     loop {
@@ -75,16 +80,20 @@ pub fn run(
         let snap = snapshot.load();
         state.now_ms = dpdk::tsc() / (hz / 1000).max(1);
         let mut got = 0;
-        for (port_idx, queue) in &spec.queues {
+        for (i, (port_idx, queue)) in spec.queues.iter().enumerate() {
+            let punt = spec.punt.get(i).copied().flatten();
             got += poll_once(
                 *port_idx,
                 queue,
+                punt.as_ref(),
                 &snap,
                 &mut state,
                 &mut counters,
-                &mut rx,
-                &mut tx,
+                [&mut rx, &mut tx, &mut punt_tx],
             );
+            if let Some(tap) = &punt {
+                got += from_kernel(tap, queue, &mut counters, &mut rx);
+            }
         }
         published.publish(&counters);
         if stopping {
@@ -110,23 +119,25 @@ pub fn run(
     counters
 }
 
-/// One rx burst on one queue, processed and answered. Returns packets received.
+/// One rx burst on one queue, processed and answered; punted frames go to the punt TAP's
+/// queue when there is one. Returns packets received.
 #[inline]
 fn poll_once(
     port_idx: usize,
     queue: &QueueHandle,
+    punt: Option<&QueueHandle>,
     snap: &Snapshot,
     state: &mut WorkerState,
     counters: &mut WorkerCounters,
-    rx: &mut Burst,
-    tx: &mut Burst,
+    [rx, tx, punt_tx]: [&mut Burst; 3],
 ) -> usize {
     let n = queue.rx_burst(rx);
     if n == 0 {
         return 0;
     }
     counters.rx_packets += n as u64;
-    let mut keep = [false; MAX_BURST];
+    // 0: free, 1: tx on the port, 2: tx to the kernel.
+    let mut dest = [0u8; MAX_BURST];
     let mut lens = [0u32; MAX_BURST];
     for i in 0..n {
         let mut m = rx.get(i);
@@ -135,19 +146,31 @@ fn poll_once(
             Verdict::Drop(DropReason::Unsupported)
         } else {
             match pipeline::process(&mut m, port_idx, snap, state) {
-                // No exception path yet: a punted packet is a counted drop.
-                Verdict::Punt => Verdict::Drop(DropReason::PuntFailed),
+                Verdict::Punt if punt.is_none() => Verdict::Drop(DropReason::PuntFailed),
+                Verdict::Drop(r)
+                    if punt.is_some()
+                        && snap
+                            .ports
+                            .get(port_idx)
+                            .is_some_and(|p| exception::should_punt(m.data(), p, r)) =>
+                {
+                    Verdict::Punt
+                }
                 v => v,
             }
         };
         counters.count(verdict);
-        if let Verdict::Answer | Verdict::Forward = verdict {
-            keep[i] = true;
-            lens[i] = m.len() as u32;
+        match verdict {
+            Verdict::Answer | Verdict::Forward => {
+                dest[i] = 1;
+                lens[i] = m.len() as u32;
+            }
+            Verdict::Punt => dest[i] = 2,
+            _ => {}
         }
     }
     let kept_lens: u64 = lens[..n].iter().map(|&l| u64::from(l)).sum();
-    rx.split_into(&keep, tx);
+    rx.split3_into(&dest, tx, punt_tx);
     let (sent, dropped) = queue.tx_burst(tx, TX_RETRIES);
     counters.tx_packets += sent as u64;
     counters.tx_bytes += if dropped == 0 {
@@ -155,6 +178,36 @@ fn poll_once(
     } else {
         kept_lens * sent as u64 / (sent + dropped) as u64
     };
+    counters.drop(DropReason::TxFull, dropped as u64);
+    if let Some(tap) = punt {
+        if !punt_tx.is_empty() {
+            let (_, failed) = tap.tx_burst(punt_tx, TX_RETRIES);
+            counters.drop(DropReason::PuntFailed, failed as u64);
+        }
+    }
+    n
+}
+
+/// Sends what the kernel wrote to the punt TAP out of the port, unchanged (its frames carry
+/// the port's MAC). Counted as transmitted. Returns frames taken from the TAP.
+#[inline]
+fn from_kernel(
+    tap: &QueueHandle,
+    port: &QueueHandle,
+    counters: &mut WorkerCounters,
+    burst: &mut Burst,
+) -> usize {
+    let n = tap.rx_burst(burst);
+    if n == 0 {
+        return 0;
+    }
+    let mut bytes = 0u64;
+    for i in 0..n {
+        bytes += u64::from(burst.get(i).pkt_len());
+    }
+    let (sent, dropped) = port.tx_burst(burst, TX_RETRIES);
+    counters.tx_packets += sent as u64;
+    counters.tx_bytes += bytes * sent as u64 / n as u64;
     counters.drop(DropReason::TxFull, dropped as u64);
     n
 }

@@ -560,3 +560,88 @@ fn sighup_and_the_cli_both_reload() {
     assert!(!ok && out.contains("cannot connect"), "{out}");
     assert!(!setup.socket.exists(), "socket file removed at exit");
 }
+
+/// Reload-time figures: the demo config, and 1M zone records with 100 services (1 DNS, 99
+/// forward). `cargo test --release -p anycastd --test reload_hitless -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn reload_time_figures() {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("ctl.sock");
+    let demo_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let demo = std::fs::read_to_string(demo_dir.join("demo.toml"))
+        .unwrap()
+        .replace(
+            "zones/example.test.zone",
+            &demo_dir
+                .join("zones/example.test.zone")
+                .display()
+                .to_string(),
+        )
+        .replace("net_tap0,iface=anyc0", "net_tap_fig,iface=anycfig")
+        .replace("anycastd-demo", "anyc-reload-fig")
+        .replace(
+            "idle = \"adaptive\"",
+            &format!(
+                "idle = \"adaptive\"\ncontrol_socket = \"{}\"",
+                socket.display()
+            ),
+        );
+    // 1M records: 1M A records in one zone, plus 99 forward services on their own VIPs.
+    let zone = dir.path().join("big.zone");
+    let mut z = String::with_capacity(40 << 20);
+    z.push_str("$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 7200 900 1209600 300\n@ IN NS ns1\nns1 IN A 203.0.113.53\n");
+    for i in 0..1_000_000u32 {
+        let _ = writeln!(z, "h{i} IN A 198.51.100.{}", i & 0xff);
+    }
+    std::fs::write(&zone, z).unwrap();
+    let mut big = format!(
+        "[eal]\n{}\n[dataplane]\nidle = \"adaptive\"\ncontrol_socket = \"{}\"\n\
+         [[port]]\nname = \"edge0\"\ndevice = \"net_tap_fig,iface=anycfig\"\n\
+         addresses = [\"198.51.100.1/24\"]\n[[vip]]\naddress = \"203.0.113.53\"\n\
+         [[service]]\nname = \"dns\"\nvip = \"203.0.113.53\"\nprotocol = \"udp\"\nport = 53\n\
+         kind = \"dns\"\nzones = [\"{}\"]\nidentity = \"fig\"\n",
+        common::eal_args("anyc-reload-fig"),
+        socket.display(),
+        zone.display()
+    );
+    for s in 0..99u32 {
+        let _ = write!(
+            big,
+            "[[vip]]\naddress = \"203.0.113.{}\"\n[[service]]\nname = \"fwd{s}\"\n\
+             vip = \"203.0.113.{}\"\nprotocol = \"tcp\"\nport = 80\nkind = \"forward\"\n\
+             encap = \"l2dsr\"\n",
+            100 + s,
+            100 + s
+        );
+        for b in 0..4u32 {
+            let _ = write!(
+                big,
+                "[[service.backend]]\naddress = \"198.51.100.{}\"\n",
+                10 + (s * 4 + b) % 200
+            );
+        }
+    }
+    let time = |config: &str, what: &str| {
+        let mut dp = Dataplane::start(config);
+        let mut ms = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let out = Command::new(common::anycastd())
+                .args(["reload", "--socket"])
+                .arg(&socket)
+                .output()
+                .unwrap();
+            let wall = t.elapsed();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{text}{:?}", out);
+            ms.push((field(&text, "elapsed_ms").parse::<f64>().unwrap(), wall));
+        }
+        let done = dp.stop();
+        assert!(done.status.success());
+        println!("reload time, {what}: {ms:?} (server elapsed_ms, client wall time)");
+    };
+    time(&demo, "demo config");
+    time(&big, "1M zone records + 100 services");
+}

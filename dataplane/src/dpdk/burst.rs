@@ -96,6 +96,39 @@ impl Burst {
         (moved, overflow)
     }
 
+    /// Sorts the mbufs three ways by `dest[i]`: 1 → `a`, 2 → `b`, anything else is freed (as are
+    /// mbufs that do not fit). Returns how many did not fit.
+    #[inline]
+    pub fn split3_into(&mut self, dest: &[u8], a: &mut Burst, b: &mut Burst) -> usize {
+        let mut overflow = 0;
+        let mut free: [*mut ffi::rte_mbuf; MAX_BURST] = [std::ptr::null_mut(); MAX_BURST];
+        let mut nfree = 0;
+        for i in 0..self.len {
+            let p = self.ptrs[i];
+            let to = match dest.get(i) {
+                Some(1) => Some(&mut *a),
+                Some(2) => Some(&mut *b),
+                _ => None,
+            };
+            if let Some(to) = to {
+                if to.len < MAX_BURST {
+                    to.ptrs[to.len] = p;
+                    to.len += 1;
+                    continue;
+                }
+                overflow += 1;
+            }
+            free[nfree] = p;
+            nfree += 1;
+        }
+        self.len = 0;
+        if nfree > 0 {
+            // SAFETY: free[..nfree] holds owned mbufs no longer referenced by any burst.
+            unsafe { ffi::rte_pktmbuf_free_bulk(free.as_mut_ptr(), nfree as u32) };
+        }
+        overflow
+    }
+
     /// Frees every mbuf held.
     pub fn clear(&mut self) {
         if self.len > 0 {

@@ -269,6 +269,28 @@ impl Port {
         self.mac
     }
 
+    /// Sets the port's MAC address (for net_tap, the kernel interface's too).
+    pub fn set_mac(&mut self, mac: Mac) -> Result<(), DpdkError> {
+        extern "C" {
+            // Not in the ffi allowlist; a stable exported DPDK 22.11 function.
+            fn rte_eth_dev_default_mac_addr_set(
+                port_id: u16,
+                mac_addr: *mut ffi::rte_ether_addr,
+            ) -> i32;
+        }
+        let mut addr = ffi::rte_ether_addr { addr_bytes: mac };
+        // SAFETY: id is a valid started port; addr is a valid rte_ether_addr for the call.
+        let ret = unsafe { rte_eth_dev_default_mac_addr_set(self.id, &mut addr) };
+        if ret != 0 {
+            return Err(DpdkError::from_code(
+                format!("rte_eth_dev_default_mac_addr_set({})", self.name),
+                ret,
+            ));
+        }
+        self.mac = mac;
+        Ok(())
+    }
+
     /// True when RSS spreads flows over the queues.
     pub fn rss(&self) -> bool {
         self.rss
