@@ -12,6 +12,10 @@ const SYMMETRIC_RSS_KEY: [u8; 40] = [
     0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
 ];
 
+/// Drivers whose several queues are fed by the peer (the kernel, a memif peer) rather than by
+/// RSS: `workers > 1` works on them without RSS offloads.
+const SELF_SPREADING_DRIVERS: [&str; 2] = ["net_tap", "net_memif"];
+
 /// Link state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkStatus {
@@ -157,8 +161,28 @@ impl Port {
             | u64::from(ffi::RTE_ETH_RSS_UDP);
         let rss_hf = wanted_rss & info.flow_type_rss_offloads;
         let mut key = SYMMETRIC_RSS_KEY;
-        let rss = queues > 1 && rss_hf != 0;
-        if queues > 1 && !rss {
+        let driver = if info.driver_name.is_null() {
+            "?".to_owned()
+        } else {
+            // SAFETY: driver_name is a static NUL-terminated string owned by the driver.
+            unsafe { CStr::from_ptr(info.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        // Devices whose queues are fed by their peer rather than by hardware RSS: net_tap's
+        // kernel side picks a queue per flow (tun's symmetric flow hash), a memif peer writes
+        // each of its queues.
+        let peer_spread = queues > 1 && SELF_SPREADING_DRIVERS.contains(&driver.as_str());
+        if peer_spread {
+            tracing::info!(
+                port = dpdk_name,
+                driver,
+                queues,
+                "the device's peer spreads flows over its queues; no RSS configured"
+            );
+        }
+        let rss = queues > 1 && rss_hf != 0 && !peer_spread;
+        if queues > 1 && !rss && !peer_spread {
             return Err(DpdkError {
                 call: format!("configure {dpdk_name}"),
                 errno: libc::ENOTSUP,
@@ -227,14 +251,6 @@ impl Port {
         let mut addr = ffi::rte_ether_addr::default();
         // SAFETY: id valid; addr is a valid out pointer.
         unsafe { ffi::rte_eth_macaddr_get(id, &mut addr) };
-        let driver = if info.driver_name.is_null() {
-            "?".to_owned()
-        } else {
-            // SAFETY: driver_name is a static NUL-terminated string owned by the driver.
-            unsafe { CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
         tracing::info!(
             port = dpdk_name,
             id,
