@@ -117,7 +117,7 @@ pub struct Runtime {
     ports: Vec<Port>,
     /// Per port, its punt TAP (same MAC as the port), if configured.
     punt_ports: Vec<Option<Port>>,
-    pool: Mempool,
+    pool: Arc<Mempool>,
     eal: Arc<Eal>,
     started: Instant,
 }
@@ -178,6 +178,7 @@ impl Runtime {
         let eal = Arc::new(Eal::init(&args).context("DPDK EAL initialisation failed")?);
         let pool = Mempool::new(&eal, "anycastd_pkts", config.mbufs, MEMPOOL_CACHE, -1)
             .context("cannot create the packet mempool (try more memory: EAL -m, or hugepages)")?;
+        let pool = Arc::new(pool);
         let mut ports = Vec::new();
         for p in &config.ports {
             let port = Port::open(
@@ -233,6 +234,7 @@ impl Runtime {
                     .collect(),
                 idle: config.idle,
                 flow_capacity: DEFAULT_FLOW_CAPACITY,
+                pool: Some(Arc::clone(&pool)),
             })
             .collect();
         let workers = worker::spawn_all(specs, &eal, &snapshot, &stop)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::config::IdleMode;
-use crate::dpdk::{self, Burst, Eal, QueueHandle, MAX_BURST};
+use crate::dpdk::{self, Burst, Eal, Mempool, QueueHandle, MAX_BURST};
 use crate::exception;
 use crate::packet::PacketBuffer;
 use crate::pipeline::{self, WorkerState};
@@ -21,6 +21,14 @@ const TX_RETRIES: u32 = 8;
 const ADAPTIVE_SPIN_POLLS: u32 = 256;
 /// Longest sleep of an adaptive worker (bounds the wake-up latency).
 const ADAPTIVE_MAX_SLEEP: Duration = Duration::from_micros(200);
+/// Milliseconds between upkeep rounds (backend next-hop requests, idle flow expiry); a new
+/// snapshot generation triggers one at once, so backends added by a reload are resolved before
+/// their first packet.
+const UPKEEP_MS: u64 = 50;
+/// Most requests one upkeep round sends per port.
+const UPKEEP_REQUESTS: usize = 64;
+/// Flow-table buckets an idle worker sweeps per upkeep round.
+const UPKEEP_BUCKETS: usize = 1024;
 /// Poll rounds after stop is requested, to answer what is already queued.
 const DRAIN_ROUNDS: u32 = 64;
 
@@ -40,6 +48,8 @@ pub struct WorkerSpec {
     pub idle: IdleMode,
     /// Flow table capacity for the forward path.
     pub flow_capacity: usize,
+    /// Pool for frames the worker originates (ARP/NDP requests for backends), if any.
+    pub pool: Option<Arc<Mempool>>,
 }
 
 /// Runs the burst loop until `stop` is set, then drains and returns the final counters.
@@ -75,10 +85,24 @@ pub fn run(
     let mut punt_tx = Burst::new();
     let mut empty_polls = 0u32;
     let mut drain_left = DRAIN_ROUNDS;
+    let mut seen_generation = 0u64;
+    let mut next_upkeep = 0u64;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         let snap = snapshot.load();
         state.now_ms = dpdk::tsc() / (hz / 1000).max(1);
+        if snap.generation != seen_generation || state.now_ms >= next_upkeep {
+            seen_generation = snap.generation;
+            next_upkeep = state.now_ms + UPKEEP_MS;
+            upkeep(
+                &spec,
+                &snap,
+                &mut state,
+                &mut counters,
+                &mut tx,
+                empty_polls > 0,
+            );
+        }
         let mut got = 0;
         for (i, (port_idx, queue)) in spec.queues.iter().enumerate() {
             let punt = spec.punt.get(i).copied().flatten();
@@ -186,6 +210,42 @@ fn poll_once(
         }
     }
     n
+}
+
+/// Periodic work off the per-packet path: ARP/NDP requests for backends whose next hop is
+/// unknown or due for a refresh (sent on each port), and, when idle, a flow-table sweep.
+fn upkeep(
+    spec: &WorkerSpec,
+    snap: &Snapshot,
+    state: &mut WorkerState,
+    counters: &mut WorkerCounters,
+    tx: &mut Burst,
+    idle: bool,
+) {
+    if idle {
+        state.forward.housekeeping(state.now_ms, UPKEEP_BUCKETS);
+    }
+    let Some(pool) = &spec.pool else {
+        return;
+    };
+    for (port_idx, queue) in &spec.queues {
+        for _ in 0..UPKEEP_REQUESTS.min(MAX_BURST) {
+            let Some(mut m) = pool.alloc() else {
+                break;
+            };
+            if !state.forward.solicit(snap, *port_idx, &mut m, state.now_ms) {
+                break;
+            }
+            if tx.push(m).is_err() {
+                break;
+            }
+        }
+        if !tx.is_empty() {
+            let (sent, dropped) = queue.tx_burst(tx, TX_RETRIES);
+            counters.tx_packets += sent as u64;
+            counters.drop(DropReason::TxFull, dropped as u64);
+        }
+    }
 }
 
 /// Sends what the kernel wrote to the punt TAP out of the port, unchanged (its frames carry
