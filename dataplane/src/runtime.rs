@@ -137,10 +137,11 @@ impl Runtime {
         let needed = mbufs_needed(&config);
         if u64::from(config.mbufs) < needed {
             bail!(
-                "{}: dataplane.mbufs = {} is too small: {} ports × {} queues × {} descriptors need at least {needed}",
+                "{}: dataplane.mbufs = {} is too small: {} ports (punt taps included) × {} queues × {} descriptors need at least {needed}",
                 config.source.display(),
                 config.mbufs,
-                config.ports.len(),
+                config.ports.len()
+                    + config.ports.iter().filter(|p| p.punt_tap.is_some()).count(),
                 config.workers,
                 config.descriptors
             );
