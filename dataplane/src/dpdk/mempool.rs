@@ -2,7 +2,7 @@
 use std::ffi::CString;
 use std::ptr::NonNull;
 
-use super::{DpdkError, Eal, Mbuf};
+use super::{Burst, DpdkError, Eal, Mbuf, MAX_BURST};
 
 /// A DPDK packet mbuf pool (`rte_pktmbuf_pool_create`). Freed on drop: drop it after every port
 /// that received into it is closed.
@@ -51,6 +51,30 @@ impl Mempool {
         let m = unsafe { ffi::anyc_pktmbuf_alloc(self.raw.as_ptr()) };
         // SAFETY: a non-null result is a freshly allocated mbuf we now own.
         NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
+    }
+
+    /// Allocates `n` fresh mbufs (data length 0) at once and appends them to `burst`; all or
+    /// nothing. Returns how many were added: `n` (capped to the burst's free room), or 0 when the
+    /// pool has too few free mbufs.
+    pub fn alloc_bulk(&self, burst: &mut Burst, n: usize) -> usize {
+        let n = n.min(MAX_BURST - burst.len);
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: the pool pointer is valid for the life of self; ptrs[len..len + n] is in bounds
+        // (n ≤ MAX_BURST - len) and receives n owned mbufs on success, which the burst then owns.
+        let ret = unsafe {
+            ffi::anyc_pktmbuf_alloc_bulk(
+                self.raw.as_ptr(),
+                burst.ptrs.as_mut_ptr().add(burst.len),
+                n as u32,
+            )
+        };
+        if ret != 0 {
+            return 0;
+        }
+        burst.len += n;
+        n
     }
 
     /// Mbufs currently free in the pool.

@@ -110,6 +110,25 @@ impl QueueHandle {
     }
 }
 
+impl QueueHandle {
+    /// Offers what `tx` holds to the device once and keeps, in order, what it did not take (a
+    /// traffic generator retries those instead of building new frames). Returns how many were
+    /// sent.
+    #[inline]
+    pub fn tx_burst_keep(&self, tx: &mut Burst) -> usize {
+        if tx.is_empty() {
+            return 0;
+        }
+        // SAFETY: ptrs[..len] are owned mbufs; the device takes ownership of the first n, which
+        // consume_front then forgets.
+        let n = usize::from(unsafe {
+            ffi::anyc_tx_burst(self.port, self.queue, tx.ptrs.as_mut_ptr(), tx.len as u16)
+        });
+        tx.consume_front(n);
+        n
+    }
+}
+
 impl Port {
     /// Finds the device DPDK created for `dpdk_name` (a vdev name or PCI address), configures
     /// `queues` rx/tx queue pairs with `descriptors` each over `pool`, enables RSS on IP/TCP/UDP

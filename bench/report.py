@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""bench/run's report: table on stdout, <base>.json and <base>.svg, and the --check verdict.
+
+usage: report.py ROWS.jsonl BASE NPROC CPU LOADAVG COMMAND CHECK(0|1)
+Standard library only.
+"""
+import json
+import sys
+from html import escape
+
+rows_path, base, nproc, cpu, load, command, check = sys.argv[1:8]
+rows = [json.loads(line) for line in open(rows_path) if line.strip()]
+
+baseline = {r["profile"]: r["answered_mpps"] for r in rows if r["dut"] == "testpmd"}
+for r in rows:
+    b = baseline.get(r["profile"])
+    r["ratio_to_testpmd"] = round(r["answered_mpps"] / b, 3) if b else None
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+header = ("profile", "dut", "offered Mpps", "answered Mpps", "loss", "p50 µs", "p99 µs",
+          "ratio", "wrong/validated")
+lines = []
+for r in rows:
+    lines.append((r["profile"], r["dut"], fmt(r["offered_mpps"], ".3f"),
+                  fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
+                  fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
+                  fmt(r["ratio_to_testpmd"], ".2f"), f"{r['errors']}/{r['validated']}"))
+widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
+table = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
+         "-|-".join("-" * w for w in widths)]
+table += [" | ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
+print("\n".join(table))
+print(f"\n{nproc} cores, {cpu}; load average before the report: {load}")
+print(f"command: {command}")
+
+doc = {
+    "command": command,
+    "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
+    "rows": rows,
+}
+with open(base + ".json", "w") as f:
+    json.dump(doc, f, indent=1)
+    f.write("\n")
+
+# SVG: grouped bars (answered Mpps per profile, testpmd vs anycastd), ratio labels.
+profiles = list(dict.fromkeys(r["profile"] for r in rows))
+duts = list(dict.fromkeys(r["dut"] for r in rows))
+colors = {"testpmd": "#9aa5b1", "anycastd": "#2b6cb0"}
+top = max([r["answered_mpps"] for r in rows] + [r["offered_mpps"] for r in rows] + [0.001])
+W, H, L, B, T = 120 + 110 * len(profiles), 360, 60, 60, 40
+ph = H - B - T
+bw = 90 / max(1, len(duts))
+svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+       f'font-family="sans-serif" font-size="11">',
+       f'<rect width="{W}" height="{H}" fill="white"/>',
+       f'<text x="{L}" y="20" font-size="13">anycastd vs dpdk-testpmd macswap over net_memif: '
+       f'answered/forwarded Mpps (ratio to testpmd on top)</text>']
+for i in range(5):
+    v = top * i / 4
+    y = T + ph - ph * i / 4
+    svg.append(f'<line x1="{L}" x2="{W - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+    svg.append(f'<text x="{L - 5}" y="{y + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+for pi, p in enumerate(profiles):
+    x0 = L + 10 + pi * 110
+    for di, d in enumerate(duts):
+        r = next((r for r in rows if r["profile"] == p and r["dut"] == d), None)
+        if r is None:
+            continue
+        h = ph * r["answered_mpps"] / top
+        x = x0 + di * bw
+        svg.append(f'<rect x="{x:.1f}" y="{T + ph - h:.1f}" width="{bw - 4:.1f}" '
+                   f'height="{h:.1f}" fill="{colors.get(d, "#888")}"/>')
+        label = f'{r["answered_mpps"]:.2f}'
+        if d != "testpmd" and r["ratio_to_testpmd"] is not None:
+            label = f'{r["ratio_to_testpmd"] * 100:.0f}%'
+        svg.append(f'<text x="{x + (bw - 4) / 2:.1f}" y="{T + ph - h - 4:.1f}" '
+                   f'text-anchor="middle">{escape(label)}</text>')
+    svg.append(f'<text x="{x0 + 45:.1f}" y="{T + ph + 16}" text-anchor="middle">'
+               f'{escape(p)}</text>')
+for di, d in enumerate(duts):
+    x = L + di * 110
+    svg.append(f'<rect x="{x}" y="{H - 24}" width="12" height="12" '
+               f'fill="{colors.get(d, "#888")}"/>')
+    svg.append(f'<text x="{x + 16}" y="{H - 14}">{escape(d)}</text>')
+svg.append(f'<text x="{L + 110 * len(duts)}" y="{H - 14}" fill="#555">'
+           f'{escape(nproc)} cores, {escape(cpu)}, load {escape(load)}</text>')
+svg.append("</svg>")
+with open(base + ".svg", "w") as f:
+    f.write("\n".join(svg) + "\n")
+print(f"wrote {base}.json and {base}.svg")
+
+if check == "1":
+    bad = []
+    for r in rows:
+        if r["errors"]:
+            bad.append(f"{r['profile']}/{r['dut']}: {r['errors']} wrong answers: "
+                       + "; ".join(r["first_errors"][:3]))
+        if r["validated"] == 0 or r["received"] == 0:
+            bad.append(f"{r['profile']}/{r['dut']}: nothing came back")
+        if r.get("dut_exit", 0) != 0:
+            bad.append(f"{r['profile']}/{r['dut']}: the DUT exited with {r['dut_exit']}")
+    if bad:
+        print("bench check FAILED:\n  " + "\n  ".join(bad), file=sys.stderr)
+        sys.exit(1)
+    print("bench check: every sampled answer correct, every DUT answered/forwarded")

@@ -1,0 +1,695 @@
+//! Traffic profiles: how the generator builds each frame, where it hides the TSC stamp, and how it
+//! checks what comes back. Pure functions over byte slices, with no DPDK types, so they are unit
+//! tested against the dataplane's own pipeline.
+use std::net::Ipv4Addr;
+
+use dataplane::packet::checksum;
+
+/// A MAC address.
+pub type Mac = [u8; 6];
+
+/// The generator's MAC (set on its memif port with `mac=`).
+pub const GEN_MAC: Mac = [0x02, 0, 0, 0, 0, 0x02];
+/// The device under test's MAC (set on its memif port with `mac=`).
+pub const DUT_MAC: Mac = [0x02, 0, 0, 0, 0, 0x01];
+/// The DUT's node address (bench/configs/anycastd.toml).
+pub const NODE: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// The VIP answering ARP and ICMP echo.
+pub const ECHO_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// The VIP of the DNS service.
+pub const DNS_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 53);
+/// The VIP of the forward services (TCP 80, UDP 443).
+pub const FWD_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+/// Backends of the forward services are in 198.18.1.0/24.
+pub const BACKEND_NET: [u8; 3] = [198, 18, 1];
+/// First client address of the forward profiles (100.64.0.0/10 holds 4 Mi flows' addresses).
+pub const FLOW_BASE: u32 = u32::from_be_bytes([100, 64, 0, 0]);
+/// Flow addresses available above [`FLOW_BASE`].
+pub const FLOW_SPAN: u32 = 1 << 22;
+
+const ETH: usize = 14;
+const IP: usize = ETH + 20;
+/// Minimum frame without FCS.
+const MIN_FRAME: usize = 60;
+/// Magic bytes after the stamp, so a stamp is only read from our own payloads.
+const MAGIC: [u8; 2] = [0xab, 0xcd];
+
+/// What the generator sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// ARP requests for the echo VIP.
+    Arp,
+    /// ICMP echo requests to the echo VIP.
+    Icmp,
+    /// DNS queries to the DNS VIP: hits, NXDOMAIN, CNAME, EDNS, in turn.
+    Dns,
+    /// TCP to the forward VIP over N concurrent flows, a share of them new (SYN).
+    ForwardTcp,
+    /// UDP to the forward VIP over N concurrent flows.
+    ForwardUdp,
+    /// TCP SYNs to the forward VIP from random sources and ports.
+    Flood,
+}
+
+impl Profile {
+    /// Every profile, in table order.
+    pub const ALL: [Profile; 6] = [
+        Profile::Arp,
+        Profile::Icmp,
+        Profile::Dns,
+        Profile::ForwardTcp,
+        Profile::ForwardUdp,
+        Profile::Flood,
+    ];
+
+    /// The name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Arp => "arp",
+            Profile::Icmp => "icmp",
+            Profile::Dns => "dns",
+            Profile::ForwardTcp => "forward-tcp",
+            Profile::ForwardUdp => "forward-udp",
+            Profile::Flood => "flood",
+        }
+    }
+
+    /// Parses a profile name.
+    pub fn parse(s: &str) -> Result<Profile, String> {
+        Profile::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Profile::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown profile '{s}' (expected one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+
+    fn is_forward(self) -> bool {
+        matches!(
+            self,
+            Profile::ForwardTcp | Profile::ForwardUdp | Profile::Flood
+        )
+    }
+}
+
+/// What the DUT is expected to do with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dut {
+    /// `dpdk-testpmd --forward-mode=macswap`: the frame comes back with its MACs swapped.
+    Macswap,
+    /// anycastd: answers (ARP, ICMP, DNS) or IPIP-encapsulated forwards.
+    Anycastd,
+}
+
+/// One DNS query of the `dns` mix and what the answer must hold.
+#[derive(Debug, Clone)]
+pub struct DnsCase {
+    /// Short name for error messages.
+    pub label: &'static str,
+    /// The question's name in wire format.
+    pub qname: Vec<u8>,
+    /// Query type.
+    pub qtype: u16,
+    /// Whether the query carries an EDNS OPT record.
+    pub edns: bool,
+    /// Expected RCODE.
+    pub rcode: u8,
+    /// Expected answer count.
+    pub ancount: u16,
+}
+
+fn wire_name(name: &str) -> Vec<u8> {
+    let mut w = Vec::new();
+    for label in name.trim_end_matches('.').split('.') {
+        w.push(label.len() as u8);
+        w.extend_from_slice(label.as_bytes());
+    }
+    w.push(0);
+    w
+}
+
+/// The `dns` mix over configs/zones/example.test.zone.
+pub fn dns_cases() -> Vec<DnsCase> {
+    vec![
+        DnsCase {
+            label: "hit www A",
+            qname: wire_name("www.example.test"),
+            qtype: 1,
+            edns: false,
+            rcode: 0,
+            ancount: 2,
+        },
+        DnsCase {
+            label: "nxdomain",
+            qname: wire_name("nothere.example.test"),
+            qtype: 1,
+            edns: false,
+            rcode: 3,
+            ancount: 0,
+        },
+        DnsCase {
+            label: "cname alias A",
+            qname: wire_name("alias.example.test"),
+            qtype: 1,
+            edns: false,
+            rcode: 0,
+            ancount: 3,
+        },
+        DnsCase {
+            label: "edns mail AAAA",
+            qname: wire_name("mail.example.test"),
+            qtype: 28,
+            edns: true,
+            rcode: 0,
+            ancount: 1,
+        },
+    ]
+}
+
+/// A small xorshift generator (no allocation, no dependencies).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator (a zero seed is replaced).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// Next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// Builds frames for one profile. Templates are made once; each frame copies one and patches a
+/// few fields (with incremental checksum updates).
+#[derive(Debug)]
+pub struct Builder {
+    profile: Profile,
+    templates: Vec<Vec<u8>>,
+    flows: u32,
+    /// New flows per 2^32 packets.
+    new_threshold: u32,
+    generations: Vec<u16>,
+    rng: Rng,
+}
+
+fn ipv4_frame(src: Ipv4Addr, dst: Ipv4Addr, dst_mac: Mac, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(IP + l4.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&GEN_MAC);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let total = (20 + l4.len()) as u16;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[6] = 0x40;
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let c = checksum::checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(l4);
+    f
+}
+
+/// L4 checksum (TCP/UDP/ICMP) over the frame's IPv4 payload; ICMP has no pseudo-header.
+fn l4_checksum(f: &[u8], l3: usize) -> u16 {
+    let proto = f[l3 + 9];
+    let total = usize::from(u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]));
+    let l4 = &f[l3 + 20..l3 + total];
+    if proto == 1 {
+        return checksum::checksum(l4);
+    }
+    let src: [u8; 4] = f[l3 + 12..l3 + 16].try_into().expect("4 bytes");
+    let dst: [u8; 4] = f[l3 + 16..l3 + 20].try_into().expect("4 bytes");
+    let acc = checksum::pseudo_v4(&src, &dst, proto, l4.len() as u16);
+    checksum::finish(checksum::sum(acc, l4))
+}
+
+fn payload_pattern(j: usize) -> u8 {
+    (j as u8).wrapping_mul(7) ^ 0x5a
+}
+
+/// Fills `f[start..]` with the stamp (4 bytes, zero in templates), magic and the pattern.
+fn fill_payload(f: &mut [u8], start: usize) {
+    for (j, b) in f[start..].iter_mut().enumerate() {
+        *b = match j {
+            0..=3 => 0,
+            4 | 5 => MAGIC[j - 4],
+            _ => payload_pattern(j),
+        };
+    }
+}
+
+fn check_payload(f: &[u8], start: usize, end: usize) -> Result<(), String> {
+    if end > f.len() || start + 6 > end {
+        return Err(format!("payload truncated ({} bytes)", f.len()));
+    }
+    if f[start + 4..start + 6] != MAGIC {
+        return Err("payload magic changed".into());
+    }
+    if let Some(j) = (6..end - start).find(|&j| f[start + j] != payload_pattern(j)) {
+        return Err(format!("payload byte {j} changed"));
+    }
+    Ok(())
+}
+
+#[inline]
+fn word(f: &[u8], off: usize) -> u16 {
+    u16::from_be_bytes([f[off], f[off + 1]])
+}
+
+/// Writes a 16-bit word and updates the checksums at `csums` for it.
+#[inline]
+fn set_word(f: &mut [u8], off: usize, new: u16, csums: &[usize]) {
+    let old = word(f, off);
+    f[off..off + 2].copy_from_slice(&new.to_be_bytes());
+    for &c in csums {
+        let updated = checksum::update16(word(f, c), old, new);
+        f[c..c + 2].copy_from_slice(&updated.to_be_bytes());
+    }
+}
+
+/// Client address `i` of the answer profiles (198.51.100.10..=209).
+fn client_ip(i: u64) -> Ipv4Addr {
+    Ipv4Addr::new(198, 51, 100, 10 + (i % 200) as u8)
+}
+
+impl Builder {
+    /// A builder for `profile` with frames of `size` bytes including FCS (64..=1518; DNS queries
+    /// keep their natural size), over `flows` concurrent flows of which `new_share` (0..=1) of
+    /// packets open a new one (forward profiles).
+    pub fn new(profile: Profile, size: usize, flows: u32, new_share: f64, seed: u64) -> Builder {
+        let len = size.saturating_sub(4).max(MIN_FRAME);
+        let client = client_ip(0);
+        let templates = match profile {
+            Profile::Arp => {
+                let mut f = Vec::with_capacity(len);
+                f.extend_from_slice(&[0xff; 6]);
+                f.extend_from_slice(&GEN_MAC);
+                f.extend_from_slice(&0x0806u16.to_be_bytes());
+                f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+                f.extend_from_slice(&GEN_MAC);
+                f.extend_from_slice(&client.octets());
+                f.extend_from_slice(&[0; 6]);
+                f.extend_from_slice(&ECHO_VIP.octets());
+                f.resize(len, 0);
+                fill_payload(&mut f, 42);
+                vec![f]
+            }
+            Profile::Icmp => {
+                let mut l4 = vec![0u8; len - IP];
+                l4[0] = 8;
+                l4[4..6].copy_from_slice(&0x6e67u16.to_be_bytes());
+                fill_payload(&mut l4, 8);
+                let mut f = ipv4_frame(client, ECHO_VIP, DUT_MAC, 1, &l4);
+                let c = l4_checksum(&f, ETH);
+                f[IP + 2..IP + 4].copy_from_slice(&c.to_be_bytes());
+                vec![f]
+            }
+            Profile::Dns => dns_cases()
+                .iter()
+                .map(|c| {
+                    let mut msg = vec![0u8; 12];
+                    msg[2] = 0x01; // RD
+                    msg[5] = 1; // QDCOUNT
+                    msg[11] = u8::from(c.edns); // ARCOUNT
+                    msg.extend_from_slice(&c.qname);
+                    msg.extend_from_slice(&c.qtype.to_be_bytes());
+                    msg.extend_from_slice(&1u16.to_be_bytes());
+                    if c.edns {
+                        msg.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+                    }
+                    let mut udp = vec![0u8; 8];
+                    udp[0..2].copy_from_slice(&0x8000u16.to_be_bytes());
+                    udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+                    udp[4..6].copy_from_slice(&((8 + msg.len()) as u16).to_be_bytes());
+                    udp.extend_from_slice(&msg);
+                    // UDP checksum 0 (none, RFC 768): the stamp in ID and port needs no update.
+                    let mut f = ipv4_frame(client, DNS_VIP, DUT_MAC, 17, &udp);
+                    if f.len() < MIN_FRAME {
+                        f.resize(MIN_FRAME, 0);
+                    }
+                    f
+                })
+                .collect(),
+            Profile::ForwardTcp | Profile::Flood => {
+                let mut l4 = vec![0u8; (len - IP).max(20 + 6)];
+                l4[0..2].copy_from_slice(&1024u16.to_be_bytes());
+                l4[2..4].copy_from_slice(&80u16.to_be_bytes());
+                l4[4..8].copy_from_slice(&1u32.to_be_bytes());
+                l4[12] = 5 << 4;
+                l4[13] = 0x10; // ACK
+                l4[14..16].copy_from_slice(&65535u16.to_be_bytes());
+                fill_payload(&mut l4, 20);
+                let src = Ipv4Addr::from(FLOW_BASE);
+                let mut f = ipv4_frame(src, FWD_VIP, DUT_MAC, 6, &l4);
+                let c = l4_checksum(&f, ETH);
+                f[IP + 16..IP + 18].copy_from_slice(&c.to_be_bytes());
+                vec![f]
+            }
+            Profile::ForwardUdp => {
+                let mut l4 = vec![0u8; (len - IP).max(8 + 6)];
+                l4[0..2].copy_from_slice(&1024u16.to_be_bytes());
+                l4[2..4].copy_from_slice(&443u16.to_be_bytes());
+                let ulen = l4.len() as u16;
+                l4[4..6].copy_from_slice(&ulen.to_be_bytes());
+                fill_payload(&mut l4, 8);
+                let src = Ipv4Addr::from(FLOW_BASE);
+                let mut f = ipv4_frame(src, FWD_VIP, DUT_MAC, 17, &l4);
+                let c = l4_checksum(&f, ETH);
+                f[IP + 6..IP + 8].copy_from_slice(&c.to_be_bytes());
+                vec![f]
+            }
+        };
+        let flows = flows.clamp(1, FLOW_SPAN);
+        Builder {
+            profile,
+            templates,
+            flows,
+            new_threshold: (new_share.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32,
+            generations: if profile.is_forward() {
+                vec![0; flows as usize]
+            } else {
+                Vec::new()
+            },
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// Length of frame number `seq`.
+    #[inline]
+    pub fn len(&self, seq: u64) -> usize {
+        self.templates[(seq % self.templates.len() as u64) as usize].len()
+    }
+
+    /// Writes frame number `seq` into `f` (exactly [`Builder::len`] bytes) with the 32-bit
+    /// `stamp` (low TSC bits).
+    #[inline]
+    pub fn build(&mut self, f: &mut [u8], seq: u64, stamp: u32) {
+        let t = &self.templates[(seq % self.templates.len() as u64) as usize];
+        f.copy_from_slice(t);
+        let sb = stamp.to_be_bytes();
+        match self.profile {
+            Profile::Arp => {
+                f[28..32].copy_from_slice(&client_ip(seq).octets());
+                f[42..46].copy_from_slice(&sb);
+            }
+            Profile::Icmp => {
+                let c = [IP + 2];
+                set_word(f, IP + 6, seq as u16, &c);
+                set_word(f, IP + 8, (stamp >> 16) as u16, &c);
+                set_word(f, IP + 10, stamp as u16, &c);
+            }
+            Profile::Dns => {
+                // 31 stamp bits: ID = low 16, source port = 0x8000 | next 15.
+                f[IP..IP + 2]
+                    .copy_from_slice(&(0x8000 | ((stamp >> 16) as u16 & 0x7fff)).to_be_bytes());
+                f[IP + 8..IP + 10].copy_from_slice(&(stamp as u16).to_be_bytes());
+            }
+            Profile::ForwardTcp | Profile::ForwardUdp | Profile::Flood => {
+                let r = self.rng.next_u64();
+                let (addr, sport, syn) = if self.profile == Profile::Flood {
+                    let addr = FLOW_BASE + (r as u32 % FLOW_SPAN);
+                    (addr, 1024 + ((r >> 32) as u16 % 64000), true)
+                } else {
+                    let slot = ((r >> 32) % u64::from(self.flows)) as usize;
+                    let new = (r as u32) < self.new_threshold;
+                    if new {
+                        self.generations[slot] = self.generations[slot].wrapping_add(1);
+                    }
+                    let g = self.generations[slot];
+                    (FLOW_BASE + slot as u32, 1024 + g % 64000, new)
+                };
+                let (l4csum, payload) = if self.profile == Profile::ForwardUdp {
+                    (IP + 6, IP + 8)
+                } else {
+                    (IP + 16, IP + 20)
+                };
+                let both = [ETH + 10, l4csum];
+                set_word(f, ETH + 12, (addr >> 16) as u16, &both);
+                set_word(f, ETH + 14, addr as u16, &both);
+                let l4 = [l4csum];
+                set_word(f, IP, sport, &l4);
+                set_word(f, payload, (stamp >> 16) as u16, &l4);
+                set_word(f, payload + 2, stamp as u16, &l4);
+                if self.profile != Profile::ForwardUdp && syn {
+                    set_word(f, IP + 12, (5 << 12) | 0x02, &l4);
+                }
+            }
+        }
+    }
+
+    /// The stamp carried by a frame that came back, and the mask of its valid bits.
+    #[inline]
+    pub fn stamp(&self, f: &[u8]) -> Option<(u32, u32)> {
+        let at = |off: usize| -> Option<(u32, u32)> {
+            let s = f.get(off..off + 6)?;
+            (s[4..6] == MAGIC).then(|| (u32::from_be_bytes([s[0], s[1], s[2], s[3]]), u32::MAX))
+        };
+        match self.profile {
+            Profile::Arp => at(42),
+            Profile::Icmp => at(IP + 8),
+            Profile::Dns => {
+                if f.len() < IP + 12 {
+                    return None;
+                }
+                // anycastd answers from port 53 to our port; macswap leaves our port first.
+                let port = if word(f, IP) == 53 {
+                    word(f, IP + 2)
+                } else {
+                    word(f, IP)
+                };
+                let id = word(f, IP + 8);
+                Some((
+                    (u32::from(port & 0x7fff) << 16) | u32::from(id),
+                    0x7fff_ffff,
+                ))
+            }
+            Profile::ForwardTcp | Profile::ForwardUdp | Profile::Flood => {
+                let inner = if f.len() > IP && f[ETH + 9] == 4 {
+                    20
+                } else {
+                    0
+                };
+                let l4 = if self.profile == Profile::ForwardUdp {
+                    8
+                } else {
+                    20
+                };
+                at(IP + inner + l4)
+            }
+        }
+    }
+
+    /// Checks a frame that came back: `Ok` when it is a correct answer (or forward, or macswapped
+    /// echo) to one of our frames.
+    pub fn validate(&self, f: &[u8], dut: Dut) -> Result<(), String> {
+        if f.len() < MIN_FRAME {
+            return Err(format!("runt frame of {} bytes", f.len()));
+        }
+        if f[0..6] != GEN_MAC {
+            return Err(format!("destination MAC {:02x?} is not ours", &f[0..6]));
+        }
+        if dut == Dut::Macswap {
+            let t = &self.templates[0];
+            if f[12..14] != t[12..14] {
+                return Err("ethertype changed".into());
+            }
+            if self.stamp(f).is_none() && self.profile != Profile::Dns {
+                return Err("stamp or magic lost".into());
+            }
+            return Ok(());
+        }
+        if f[6..12] != DUT_MAC {
+            return Err(format!("source MAC {:02x?} is not the DUT's", &f[6..12]));
+        }
+        match self.profile {
+            Profile::Arp => validate_arp(f),
+            Profile::Icmp => validate_icmp(f, self.templates[0].len()),
+            Profile::Dns => validate_dns(f),
+            _ => self.validate_forward(f),
+        }
+    }
+
+    fn validate_forward(&self, f: &[u8]) -> Result<(), String> {
+        ipv4_ok(f, ETH)?;
+        if f[ETH + 9] != 4 {
+            return Err(format!("outer protocol {} is not IPIP", f[ETH + 9]));
+        }
+        if f[ETH + 12..ETH + 16] != NODE.octets() {
+            return Err(format!(
+                "outer source {:?} is not the node",
+                &f[ETH + 12..ETH + 16]
+            ));
+        }
+        if f[ETH + 16..ETH + 19] != BACKEND_NET {
+            return Err(format!(
+                "outer destination {:?} is no backend",
+                &f[ETH + 16..ETH + 20]
+            ));
+        }
+        let inner = IP;
+        ipv4_ok(f, inner)?;
+        let src = u32::from_be_bytes(f[inner + 12..inner + 16].try_into().expect("4 bytes"));
+        if !(FLOW_BASE..FLOW_BASE + FLOW_SPAN).contains(&src) {
+            return Err(format!(
+                "inner source {} is not a flow address",
+                Ipv4Addr::from(src)
+            ));
+        }
+        if f[inner + 16..inner + 20] != FWD_VIP.octets() {
+            return Err("inner destination is not the VIP".into());
+        }
+        let (proto, dport, l4len) = if self.profile == Profile::ForwardUdp {
+            (17, 443, 8)
+        } else {
+            (6, 80, 20)
+        };
+        if f[inner + 9] != proto || word(f, inner + 22) != dport {
+            return Err("inner protocol or port changed".into());
+        }
+        if l4_checksum(f, inner) != 0 && !(proto == 17 && word(f, inner + 26) == 0) {
+            return Err("inner L4 checksum is wrong".into());
+        }
+        let end = inner + usize::from(word(f, inner + 2));
+        check_payload(f, inner + 20 + l4len, end)
+    }
+}
+
+fn ipv4_ok(f: &[u8], l3: usize) -> Result<(), String> {
+    if f.len() < l3 + 20 || f[l3 - 2..l3] != [8, 0] && l3 == ETH {
+        return Err("not IPv4".into());
+    }
+    if f[l3] != 0x45 {
+        return Err(format!("IPv4 version/IHL byte {:#x}", f[l3]));
+    }
+    if checksum::checksum(&f[l3..l3 + 20]) != 0 {
+        return Err("IPv4 header checksum is wrong".into());
+    }
+    let total = usize::from(word(f, l3 + 2));
+    if l3 + total > f.len() || total < 20 {
+        return Err(format!("IPv4 total length {total} does not fit the frame"));
+    }
+    Ok(())
+}
+
+fn validate_arp(f: &[u8]) -> Result<(), String> {
+    if f[12..14] != [8, 6] {
+        return Err("not ARP".into());
+    }
+    if f[14..22] != [0, 1, 8, 0, 6, 4, 0, 2] {
+        return Err(format!("ARP header {:02x?} is not a reply", &f[14..22]));
+    }
+    if f[22..28] != DUT_MAC || f[28..32] != ECHO_VIP.octets() {
+        return Err("ARP sender is not the VIP at the DUT's MAC".into());
+    }
+    if f[32..38] != GEN_MAC || f[38..41] != [198, 51, 100] {
+        return Err("ARP target is not the asker".into());
+    }
+    Ok(())
+}
+
+fn validate_icmp(f: &[u8], sent_len: usize) -> Result<(), String> {
+    ipv4_ok(f, ETH)?;
+    if f[ETH + 9] != 1
+        || f[ETH + 12..ETH + 16] != ECHO_VIP.octets()
+        || f[ETH + 16..ETH + 19] != [198, 51, 100]
+    {
+        return Err("not ICMP from the VIP to a client".into());
+    }
+    let total = usize::from(word(f, ETH + 2));
+    if ETH + total != sent_len {
+        return Err(format!(
+            "echo reply of {} bytes for a {sent_len}-byte request",
+            ETH + total
+        ));
+    }
+    if f[IP] != 0 || f[IP + 1] != 0 {
+        return Err(format!("ICMP type/code {}/{}", f[IP], f[IP + 1]));
+    }
+    if l4_checksum(f, ETH) != 0 {
+        return Err("ICMP checksum is wrong".into());
+    }
+    if word(f, IP + 4) != 0x6e67 {
+        return Err("echo identifier changed".into());
+    }
+    check_payload(f, IP + 8, ETH + total)
+}
+
+fn validate_dns(f: &[u8]) -> Result<(), String> {
+    ipv4_ok(f, ETH)?;
+    if f[ETH + 9] != 17 || f[ETH + 12..ETH + 16] != DNS_VIP.octets() || word(f, IP) != 53 {
+        return Err("not UDP from the DNS VIP port 53".into());
+    }
+    let total = usize::from(word(f, ETH + 2));
+    let ulen = usize::from(word(f, IP + 4));
+    if ulen + 20 != total {
+        return Err("UDP length does not match the IPv4 length".into());
+    }
+    if word(f, IP + 6) != 0 && l4_checksum(f, ETH) != 0 {
+        return Err("UDP checksum is wrong".into());
+    }
+    let m = &f[IP + 8..ETH + total];
+    if m.len() < 12 {
+        return Err("DNS message shorter than its header".into());
+    }
+    let flags = word(m, 2);
+    if flags & 0x8000 == 0 || (flags >> 11) & 0xf != 0 {
+        return Err(format!("DNS flags {flags:#06x}: not a QUERY response"));
+    }
+    if word(m, 4) != 1 {
+        return Err("QDCOUNT is not 1".into());
+    }
+    let rest = &m[12..];
+    let case = dns_cases()
+        .into_iter()
+        .find(|c| {
+            rest.len() >= c.qname.len() + 4
+                && rest[..c.qname.len()].eq_ignore_ascii_case(&c.qname)
+                && word(rest, c.qname.len()) == c.qtype
+        })
+        .ok_or("the question is none of ours")?;
+    let rcode = (flags & 0xf) as u8;
+    if rcode != case.rcode {
+        return Err(format!(
+            "{}: RCODE {rcode}, expected {}",
+            case.label, case.rcode
+        ));
+    }
+    if flags & 0x0400 == 0 {
+        return Err(format!("{}: AA not set", case.label));
+    }
+    let an = word(m, 6);
+    if an != case.ancount {
+        return Err(format!(
+            "{}: {an} answers, expected {}",
+            case.label, case.ancount
+        ));
+    }
+    if case.rcode == 3 && word(m, 8) == 0 {
+        return Err(format!("{}: NXDOMAIN without an SOA", case.label));
+    }
+    if case.edns && word(m, 10) == 0 {
+        return Err(format!("{}: EDNS query answered without OPT", case.label));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! The generator's frames go through anycastd's real pipeline (bench/configs/anycastd.toml) and
+//! the answers must pass validation; broken answers must not.
+use super::*;
+use dataplane::config::Config;
+use dataplane::packet::{PacketBuffer, TestBuffer};
+use dataplane::pipeline::{process, WorkerState};
+use dataplane::snapshot::Snapshot;
+use dataplane::verdict::Verdict;
+
+fn snapshot() -> Snapshot {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/anycastd.toml");
+    let config = Config::load(&path).expect("bench config");
+    Snapshot::build(&config, &[DUT_MAC], 1).expect("bench snapshot")
+}
+
+fn frames(p: Profile, size: usize, n: u64) -> Vec<Vec<u8>> {
+    let mut b = Builder::new(p, size, 1000, 0.5, 7);
+    (0..n)
+        .map(|seq| {
+            let mut f = vec![0; b.len(seq)];
+            b.build(&mut f, seq, 0x1234_5678 + seq as u32);
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn anycastd_answers_pass_validation() {
+    let snap = snapshot();
+    let mut state = WorkerState::default();
+    for p in Profile::ALL {
+        for size in [64, 128, 1000] {
+            let b = Builder::new(p, size, 1000, 0.5, 7);
+            for (seq, f) in frames(p, size, 16).into_iter().enumerate() {
+                let mut buf = TestBuffer::with_room(&f, 128, 2048);
+                let v = process(&mut buf, 0, &snap, &mut state);
+                let want = if matches!(
+                    p,
+                    Profile::ForwardTcp | Profile::ForwardUdp | Profile::Flood
+                ) {
+                    Verdict::Forward
+                } else {
+                    Verdict::Answer
+                };
+                assert_eq!(v, want, "{} size {size} seq {seq}", p.name());
+                let out = buf.data();
+                assert_eq!(
+                    b.validate(out, Dut::Anycastd),
+                    Ok(()),
+                    "{} size {size} seq {seq}",
+                    p.name()
+                );
+                let (stamp, mask) = b.stamp(out).unwrap_or_else(|| panic!("{} stamp", p.name()));
+                assert_eq!(
+                    stamp & mask,
+                    (0x1234_5678 + seq as u32) & mask,
+                    "{}",
+                    p.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn macswapped_frames_pass_and_requests_fail_anycastd_validation() {
+    for p in Profile::ALL {
+        let b = Builder::new(p, 64, 1000, 0.5, 7);
+        for f in frames(p, 64, 8) {
+            // Without an answer, the request itself is no valid anycastd answer.
+            assert!(b.validate(&f, Dut::Anycastd).is_err(), "{}", p.name());
+            let mut m = f.clone();
+            m[0..6].copy_from_slice(&GEN_MAC);
+            m[6..12].copy_from_slice(&f[0..6]);
+            assert_eq!(b.validate(&m, Dut::Macswap), Ok(()), "{}", p.name());
+        }
+    }
+}
+
+#[test]
+fn corrupted_answers_fail() {
+    let snap = snapshot();
+    let mut state = WorkerState::default();
+    for p in [
+        Profile::Icmp,
+        Profile::Dns,
+        Profile::ForwardTcp,
+        Profile::Arp,
+    ] {
+        let b = Builder::new(p, 128, 1000, 0.5, 7);
+        let f = &frames(p, 128, 1)[0];
+        let mut buf = TestBuffer::with_room(f, 128, 2048);
+        process(&mut buf, 0, &snap, &mut state);
+        let good = buf.data().to_vec();
+        assert_eq!(b.validate(&good, Dut::Anycastd), Ok(()));
+        // Flip one byte in the answer's last part (payload, DNS record or ARP target).
+        let mut bad = good.clone();
+        let at = match p {
+            Profile::Arp => 40,
+            Profile::Dns => 14 + 20 + 8 + 3, // RCODE
+            _ => good.len() - 1,
+        };
+        bad[at] ^= 0x01;
+        assert!(
+            b.validate(&bad, Dut::Anycastd).is_err(),
+            "{} byte {at}",
+            p.name()
+        );
+    }
+}
+
+#[test]
+fn profile_names_round_trip() {
+    for p in Profile::ALL {
+        assert_eq!(Profile::parse(p.name()), Ok(p));
+    }
+    assert!(Profile::parse("nope").unwrap_err().contains("forward-tcp"));
+}
