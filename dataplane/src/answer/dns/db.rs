@@ -47,6 +47,8 @@ pub struct Additional {
     pub name_len: u8,
     /// The node holding the A/AAAA RRsets (the target itself or the wildcard it expands).
     pub node: u32,
+    /// The node is the target itself (not a wildcard expanded for it).
+    pub exact: bool,
 }
 
 /// One name of a zone (with data, or an empty non-terminal).
@@ -431,10 +433,12 @@ impl Db {
                     {
                         continue;
                     }
+                    let exact = self.find(&lower) == Some(target);
                     self.addl.push(Additional {
                         name: name_at as u32,
                         name_len: name_len as u8,
                         node: target,
+                        exact,
                     });
                 }
                 self.rrsets[ri as usize].addl = start;

@@ -181,7 +181,7 @@ impl DnsService {
         };
         let limit = msg.len();
         let mut w = Writer::new(msg, HEADER_LEN, limit);
-        self.respond(&mut w, parsed, counters);
+        self.respond(&mut w, &parsed, counters);
         let msg_len = w.pos;
         if buf.set_len(msg_at + msg_len).is_err() {
             return Verdict::Drop(DropReason::NoRoom);
@@ -191,11 +191,11 @@ impl DnsService {
     }
 
     /// Writes the response for a parsed message.
-    fn respond(&self, w: &mut Writer<'_>, parsed: Parsed, counters: &mut DnsCounters) {
+    fn respond(&self, w: &mut Writer<'_>, parsed: &Parsed, counters: &mut DnsCounters) {
         let flags = w.get_u16(2);
         let q = match parsed {
             Parsed::Drop => return,
-            Parsed::FormErr { clear_flags } => {
+            &Parsed::FormErr { clear_flags } => {
                 // NSD's query_formerr: RD kept (unless the flags are cleared), opcode kept.
                 let keep = if clear_flags {
                     0
@@ -244,8 +244,10 @@ impl DnsService {
                 RCODE_REFUSED
             }
             CLASS_IN | CLASS_ANY => {
-                let plan = resolve::resolve(&self.db, q.qname(), q.qtype, q.qclass == CLASS_ANY);
-                if respond::encode_answer(w, &self.db, &q, &plan) {
+                let mut plan = resolve::Plan::new();
+                let class_any = q.qclass == CLASS_ANY;
+                resolve::resolve(&self.db, q.qname(), q.qtype, class_any, &mut plan);
+                if respond::encode_answer(w, &self.db, q, &mut plan) {
                     counters.truncated += 1;
                 }
                 if !plan.aa && plan.rcode == 0 && plan.len > 0 {
@@ -259,7 +261,7 @@ impl DnsService {
                     b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00"
                 );
                 let answer = is_id && (q.qtype == TYPE_TXT || q.qtype == TYPE_ANY);
-                if respond::encode_chaos(w, &q, &self.identity, answer) {
+                if respond::encode_chaos(w, q, &self.identity, answer) {
                     counters.truncated += 1;
                 }
                 if answer {

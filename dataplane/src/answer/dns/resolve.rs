@@ -12,7 +12,7 @@ use super::wire::{
 /// Longest CNAME chain followed.
 const MAX_CHAIN: usize = 8;
 /// Most RRsets in one answer.
-pub const MAX_PLANNED: usize = 48;
+pub const MAX_PLANNED: usize = 32;
 
 /// Response sections in encoding order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,6 +68,12 @@ pub struct Plan {
     pub tail: u32,
 }
 
+impl Default for Plan {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Plan {
     /// An empty plan.
     pub fn new() -> Self {
@@ -120,7 +126,7 @@ struct Ctx<'a> {
     db: &'a Db,
     qtype: u16,
     class_any: bool,
-    plan: Plan,
+    plan: &'a mut Plan,
     cname_count: usize,
 }
 
@@ -139,12 +145,7 @@ impl Ctx<'_> {
             };
             let t = *t;
             // An exact target is the node itself; an expanded wildcard is named by the target.
-            let exact = t.name_len == a.name_len
-                && self
-                    .db
-                    .bytes(t.name, usize::from(t.name_len))
-                    .eq_ignore_ascii_case(self.db.bytes(a.name, usize::from(a.name_len)));
-            let owner = if exact {
+            let owner = if a.exact {
                 Owner::Node(a.node)
             } else {
                 Owner::Blob(a.name, a.name_len)
@@ -255,9 +256,9 @@ impl Ctx<'_> {
             let zone = self.db.zones.get(node.zone as usize).copied();
             if let Some(z) = zone {
                 if !self.class_any && z.ns != NONE && qtype != TYPE_DNSKEY && qtype != TYPE_DS {
-                    self.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
-                    // The answer adds nothing to the additional section and is not part of the
-                    // zone's tail: the pre-rendered tail is exactly what was planned.
+                    // When the answer adds nothing to the additional section and is not part
+                    // of the zone's pre-rendered tail, the tail is exactly what would be planned
+                    // here: it is copied at encoding time (planned there if it does not fit).
                     let plain = self
                         .db
                         .rrsets
@@ -273,6 +274,8 @@ impl Ctx<'_> {
                         && tail.is_some_and(|t| !t.rrsets.contains(&r))
                     {
                         self.plan.tail = node.zone;
+                    } else {
+                        self.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
                     }
                 }
             }
@@ -306,17 +309,21 @@ impl Ctx<'_> {
     }
 }
 
-/// Resolves a question against the compiled zones.
-pub fn resolve(db: &Db, qname_lower: &[u8], qtype: u16, class_any: bool) -> Plan {
+/// Resolves a question against the compiled zones into `plan` (reset first).
+pub fn resolve(db: &Db, qname_lower: &[u8], qtype: u16, class_any: bool, plan: &mut Plan) {
+    plan.len = 0;
+    plan.rcode = RCODE_NOERROR;
+    plan.aa = false;
+    plan.qname_node = NONE;
+    plan.tail = NONE;
     let mut ctx = Ctx {
         db,
         qtype,
         class_any,
-        plan: Plan::new(),
+        plan,
         cname_count: 0,
     };
     ctx.lookup(qname_lower, Owner::Qname);
-    ctx.plan
 }
 
 /// The plan of a zone's positive-answer tail: the apex NS RRset in authority and the addresses
@@ -326,14 +333,31 @@ pub fn tail_plan(db: &Db, zone: u32) -> Option<Plan> {
     if z.ns == NONE {
         return None;
     }
+    let mut plan = Plan::new();
     let mut ctx = Ctx {
         db,
         qtype: super::wire::TYPE_NS,
         class_any: false,
-        plan: Plan::new(),
+        plan: &mut plan,
         cname_count: 0,
     };
     ctx.plan.qname_node = z.apex;
     ctx.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
-    Some(ctx.plan)
+    Some(plan)
+}
+
+/// Adds the zone's apex NS RRset (and its additional records) to the authority section: the
+/// planned form of a tail that did not fit.
+pub fn plan_tail(db: &Db, zone: u32, plan: &mut Plan) {
+    let Some(z) = db.zones.get(zone as usize) else {
+        return;
+    };
+    let mut ctx = Ctx {
+        db,
+        qtype: 0,
+        class_any: false,
+        plan,
+        cname_count: 0,
+    };
+    ctx.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
 }

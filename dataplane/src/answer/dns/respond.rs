@@ -94,7 +94,7 @@ pub fn error_response(w: &mut Writer<'_>, flags: u16, rcode: u8) {
 }
 
 /// Encodes a resolved answer after the question. Returns true when truncated (TC).
-pub fn encode_answer(w: &mut Writer<'_>, db: &Db, q: &Query, plan: &Plan) -> bool {
+pub fn encode_answer(w: &mut Writer<'_>, db: &Db, q: &Query, plan: &mut Plan) -> bool {
     let flags = FLAG_QR
         | (q.flags & FLAG_RD)
         | if plan.aa { FLAG_AA } else { 0 }
@@ -123,6 +123,9 @@ pub fn encode_answer(w: &mut Writer<'_>, db: &Db, q: &Query, plan: &Plan) -> boo
             _ => false,
         };
     if !tc && !fast {
+        if tail.is_some() {
+            super::resolve::plan_tail(db, plan.tail, plan);
+        }
         tc = encode_sections(
             w,
             db,

@@ -257,3 +257,53 @@ fn service_cached() -> &'static DnsService {
     static SVC: std::sync::OnceLock<DnsService> = std::sync::OnceLock::new();
     SVC.get_or_init(service)
 }
+
+fn answer_with_room(svc: &DnsService, msg: &[u8], room: usize) -> Resp {
+    let frame = frame_for(msg);
+    let mut buf = TestBuffer::with_room(&frame, 128, 128 + 42 + room);
+    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+        panic!()
+    };
+    let v = svc.handle(&mut buf, &ip, &port(), &mut DnsCounters::default());
+    assert_eq!(v, Verdict::Answer);
+    let msg = check_v4_reply(&buf);
+    assert!(msg.len() <= room);
+    decode(&msg)
+}
+
+#[test]
+fn a_tail_that_does_not_fit_falls_back_to_record_by_record() {
+    let svc = service();
+    let msg = query("www.example.test", 1, Q::default());
+    // Everything: 162 bytes.
+    let r = answer_with_room(&svc, &msg, 512);
+    assert_eq!(
+        (
+            r.tc(),
+            r.answer.len(),
+            r.authority.len(),
+            r.additional.len()
+        ),
+        (false, 2, 2, 3)
+    );
+    // Room for the answer and the NS RRset but no glue: additional records are optional.
+    let r = answer_with_room(&svc, &msg, 110);
+    assert_eq!(
+        (
+            r.tc(),
+            r.answer.len(),
+            r.authority.len(),
+            r.additional.len()
+        ),
+        (false, 2, 2, 0)
+    );
+    // Room for part of the glue.
+    let r = answer_with_room(&svc, &msg, 120);
+    assert_eq!(
+        (r.tc(), r.authority.len(), r.additional.len()),
+        (false, 2, 1)
+    );
+    // No room for the NS RRset: an authority RRset that does not fit sets TC (as NSD).
+    let r = answer_with_room(&svc, &msg, 80);
+    assert_eq!((r.tc(), r.answer.len(), r.authority.len()), (true, 2, 0));
+}
