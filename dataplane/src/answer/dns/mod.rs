@@ -57,7 +57,8 @@ pub struct DnsCounters {
 
 /// A DNS service's compiled zones.
 pub struct DnsService {
-    db: db::Db,
+    /// Boxed: keeps the service small inside the snapshot's service enum.
+    db: Box<db::Db>,
     identity: Vec<u8>,
 }
 
@@ -86,7 +87,7 @@ impl DnsService {
             return Err("identity is longer than 255 bytes".into());
         }
         Ok(Self {
-            db: db::Db::compile(zones)?,
+            db: Box::new(db::Db::compile(zones)?),
             identity: identity.as_bytes().to_vec(),
         })
     }
