@@ -2,6 +2,7 @@
 //! [`DnsService::handle`] inside Ethernet/IP/UDP frames, and read the responses back.
 mod answers;
 mod malformed;
+mod service;
 mod zones;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
