@@ -143,42 +143,49 @@ fn bench_forward(c: &mut Criterion) {
     });
 
     // New flows: every packet a tuple never seen; 1 ms idle timeout and a clock that moves
-    // 2 ms per batch, so the per-packet sweep keeps the table from filling.
-    let mut st = state(
-        &snap,
-        FlowTableConfig {
-            capacity: 1 << 20,
-            syn_timeout_ms: 1,
-            established_timeout_ms: 1,
-            udp_timeout_ms: 1,
-            closing_timeout_ms: 1,
-            new_flows_per_sec: u32::MAX,
-            new_flow_burst: u32::MAX,
-        },
-    );
+    // 2 ms per batch, so the per-packet sweep keeps the table from filling. Once with the
+    // default per-worker table (64k flows, ~7 MB: cache-friendly) and once with a 1M-flow table
+    // (~110 MB: every new flow misses the CPU caches).
     let mut n: u32 = 0;
     let mut now = 10u64;
     let mut frame = frames[0].clone();
-    g.bench_function("new_flow_ipip_batch32", |b| {
-        b.iter(|| {
-            now += 2;
-            for m in &metas {
-                n = n.wrapping_add(1);
-                // A new client address per packet (IPv4 checksum is not rechecked by handle).
-                frame[26..30].copy_from_slice(&n.to_be_bytes());
-                buf.reset(&frame);
-                let mut m = *m;
-                m.src = IpAddr::V4(Ipv4Addr::from(n));
-                black_box(svc.handle(0, &mut buf, &m, &port, &mut st, now));
-            }
-        })
-    });
-    assert!(st.flows.counters.inserts > 0, "{:?}", st.flows.counters);
-    assert_eq!(
-        st.counters.stateless, 0,
-        "new flows went stateless: {:?}",
-        st.flows
-    );
+    for (name, capacity) in [
+        ("new_flow_ipip_table64k_batch32", 1usize << 16),
+        ("new_flow_ipip_table1m_batch32", 1 << 20),
+    ] {
+        let mut st = state(
+            &snap,
+            FlowTableConfig {
+                capacity,
+                syn_timeout_ms: 1,
+                established_timeout_ms: 1,
+                udp_timeout_ms: 1,
+                closing_timeout_ms: 1,
+                new_flows_per_sec: u32::MAX,
+                new_flow_burst: u32::MAX,
+            },
+        );
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                now += 2;
+                for m in &metas {
+                    n = n.wrapping_add(1);
+                    // A new client address per packet (handle does not recheck the IP checksum).
+                    frame[26..30].copy_from_slice(&n.to_be_bytes());
+                    buf.reset(&frame);
+                    let mut m = *m;
+                    m.src = IpAddr::V4(Ipv4Addr::from(n));
+                    black_box(svc.handle(0, &mut buf, &m, &port, &mut st, now));
+                }
+            })
+        });
+        assert!(st.flows.counters.inserts > 0, "{:?}", st.flows.counters);
+        assert_eq!(
+            st.counters.stateless, 0,
+            "new flows went stateless: {:?}",
+            st.flows
+        );
+    }
 
     // Stateless: the new-flow limit is exhausted, so every new flow goes by Maglev alone.
     let mut st = state(
