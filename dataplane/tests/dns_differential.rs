@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
+use dataplane::packet::checksum;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
 use dataplane::snapshot::{LocalAddrs, PortSnapshot};
-use dataplane::testutil::{udp4, PORT_MAC};
+use dataplane::testutil::{ipv6, udp4, PORT_MAC};
 use dataplane::verdict::Verdict;
 use hickory_proto::op::Message;
 
@@ -149,6 +150,37 @@ fn engine(svc: &DnsService, msg: &[u8]) -> Option<Vec<u8>> {
     let vip = Ipv4Addr::new(203, 0, 113, 53);
     let mut buf = TestBuffer::new(&udp4(client, vip, 40000, 53, msg));
     let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+        panic!("test frame")
+    };
+    let port = PortSnapshot {
+        name: "edge0".into(),
+        mac: PORT_MAC,
+        local: LocalAddrs::new(&[vip.into()]),
+        node: LocalAddrs::default(),
+    };
+    match svc.handle(&mut buf, &ip, &port, &mut DnsCounters::default()) {
+        Verdict::Answer => Some(buf.data()[ip.l4 + 8..].to_vec()),
+        Verdict::Drop(_) => None,
+        other => panic!("unexpected verdict {other:?}"),
+    }
+}
+
+/// The same over IPv6 (the DNS payload must not depend on the transport).
+fn engine6(svc: &DnsService, msg: &[u8]) -> Option<Vec<u8>> {
+    let client: std::net::Ipv6Addr = "2001:db8:c::7".parse().unwrap();
+    let vip: std::net::Ipv6Addr = "2001:db8:53::53".parse().unwrap();
+    let len = (8 + msg.len()) as u16;
+    let mut u = Vec::new();
+    u.extend_from_slice(&40000u16.to_be_bytes());
+    u.extend_from_slice(&53u16.to_be_bytes());
+    u.extend_from_slice(&len.to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(msg);
+    let acc = checksum::pseudo_v6(&client.octets(), &vip.octets(), 17, u32::from(len));
+    let c = checksum::finish(checksum::sum(acc, &u));
+    u[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+    let mut buf = TestBuffer::new(&ipv6(PORT_MAC, client, vip, 17, 64, &u));
+    let Ok(Parsed::Ipv6(ip)) = parse(buf.data()) else {
         panic!("test frame")
     };
     let port = PortSnapshot {
@@ -524,6 +556,9 @@ fn engine_matches_nsd() {
     let mut answered = 0;
     for (label, qtype, msg) in &cases {
         let ours = engine(&svc, msg);
+        if ours != engine6(&svc, msg) {
+            failures.push(format!("{label}: our IPv4 and IPv6 answers differ"));
+        }
         // A query we drop is expected to get nothing from NSD either: wait less for it.
         let wait = if ours.is_some() {
             Duration::from_secs(2)
