@@ -184,9 +184,14 @@ fn scan_file(
                 if rdata.len() > usize::from(u16::MAX) {
                     return Err(format!("{}: record data too long", location()));
                 }
+                let rtype = rec.data().rtype().to_int();
+                if rtype == super::wire::TYPE_SOA && zf.origin().is_err() {
+                    // No $ORIGIN: the SOA's owner is the origin of the names after it.
+                    zf.set_origin(rec.owner().to_bytes());
+                }
                 out.push(LoadedRecord {
                     owner,
-                    rtype: rec.data().rtype().to_int(),
+                    rtype,
                     ttl: rec.ttl().as_secs(),
                     rdata,
                     file: file_idx,

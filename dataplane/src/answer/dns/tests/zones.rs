@@ -107,3 +107,16 @@ fn the_same_zone_twice_is_an_error() {
     .unwrap_err();
     assert!(e.contains("already loaded"), "{e}");
 }
+
+#[test]
+fn without_origin_the_soa_owner_is_the_origin() {
+    let svc = build(&[(
+        "o.zone",
+        "$TTL 60\no.test. SOA ns.o.test. hm.o.test. 1 2 3 4 5\n NS ns\nns A 192.0.2.1\nwww A 192.0.2.2\n",
+    )])
+    .expect("loads");
+    let r = ask_decoded(&svc, "www.o.test", 1, Q::default());
+    assert_eq!(r.answers(1).len(), 1);
+    let r = ask_decoded(&svc, "o.test", 2, Q::default());
+    assert_eq!(r.answers(2)[0].rdata, b"\x02ns\x01o\x04test\x00".to_vec());
+}
