@@ -16,6 +16,8 @@ use crate::worker::{self, WorkerSpec};
 
 /// Per-lcore mempool cache size.
 const MEMPOOL_CACHE: u32 = 256;
+/// Neighbour answers a worker's inbox holds.
+const NEIGHBOR_INBOX: usize = 256;
 /// Default per-worker flow table capacity.
 const DEFAULT_FLOW_CAPACITY: usize = 65536;
 
@@ -220,6 +222,10 @@ impl Runtime {
         let snap = Snapshot::build(&config, &macs, 1)?;
         let snapshot = Arc::new(ArcSwap::from_pointee(snap));
         let cores = worker_cores(&config);
+        // Neighbour answers one worker sees are copied to the others (bounded inboxes).
+        let inboxes: Vec<_> = (0..config.workers)
+            .map(|_| crossbeam_channel::bounded(NEIGHBOR_INBOX))
+            .collect();
         let specs: Vec<WorkerSpec> = (0..config.workers)
             .map(|w| WorkerSpec {
                 index: w,
@@ -236,6 +242,13 @@ impl Runtime {
                 idle: config.idle,
                 flow_capacity: DEFAULT_FLOW_CAPACITY,
                 pool: Some(Arc::clone(&pool)),
+                share_to: inboxes
+                    .iter()
+                    .enumerate()
+                    .filter(|(o, _)| *o != w)
+                    .map(|(_, (tx, _))| tx.clone())
+                    .collect(),
+                inbox: (config.workers > 1).then(|| inboxes[w].1.clone()),
             })
             .collect();
         let workers = worker::spawn_all(specs, &eal, &snapshot, &stop)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::IdleMode;
 use crate::dpdk::{self, Burst, Eal, Mempool, QueueHandle, MAX_BURST};
@@ -50,6 +51,73 @@ pub struct WorkerSpec {
     pub flow_capacity: usize,
     /// Pool for frames the worker originates (ARP/NDP requests for backends), if any.
     pub pool: Option<Arc<Mempool>>,
+    /// The other workers' inboxes: every ARP reply and Neighbor Advertisement this worker
+    /// receives is copied to them, since the answer to one worker's request may arrive on
+    /// another worker's queue and neighbour caches are per worker.
+    pub share_to: Vec<Sender<NeighborFrame>>,
+    /// This worker's inbox of neighbour answers seen by the others.
+    pub inbox: Option<Receiver<NeighborFrame>>,
+}
+
+/// Longest neighbour answer shared between workers (an NA with options fits).
+const NEIGHBOR_FRAME_MAX: usize = 128;
+
+/// A copy of an ARP reply or Neighbor Advertisement, passed between workers (no allocation).
+#[derive(Clone, Copy)]
+pub struct NeighborFrame {
+    len: u8,
+    bytes: [u8; NEIGHBOR_FRAME_MAX],
+}
+
+impl std::fmt::Debug for NeighborFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NeighborFrame({} bytes)", self.len)
+    }
+}
+
+impl NeighborFrame {
+    /// A copy of `frame` when it is an ARP reply or an ICMPv6 Neighbor Advertisement (no
+    /// extension headers) short enough to share.
+    #[inline]
+    pub fn of(frame: &[u8]) -> Option<NeighborFrame> {
+        if frame.len() > NEIGHBOR_FRAME_MAX || frame.len() < 42 {
+            return None;
+        }
+        let answer = match u16::from_be_bytes([frame[12], frame[13]]) {
+            0x0806 => u16::from_be_bytes([frame[20], frame[21]]) == 2,
+            0x86dd => frame.len() >= 78 && frame[20] == 58 && frame[54] == 136,
+            _ => false,
+        };
+        if !answer {
+            return None;
+        }
+        let mut bytes = [0u8; NEIGHBOR_FRAME_MAX];
+        bytes[..frame.len()].copy_from_slice(frame);
+        Some(NeighborFrame {
+            len: frame.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The frame.
+    pub fn data(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Learns from a neighbour answer another worker received.
+fn learn_shared(state: &mut WorkerState, f: &NeighborFrame) {
+    let now = state.now_ms;
+    let learned = match crate::packet::parse(f.data()) {
+        Ok(crate::packet::Parsed::Arp) => state.forward.neighbors.learn_arp(f.data(), now),
+        Ok(crate::packet::Parsed::Ipv6(ip)) => {
+            state.forward.neighbors.learn_ndp(f.data(), &ip, now)
+        }
+        _ => false,
+    };
+    if learned {
+        state.forward.counters.neighbors_learned += 1;
+    }
 }
 
 /// Runs the burst loop until `stop` is set, then drains and returns the final counters.
@@ -103,13 +171,21 @@ pub fn run(
                 empty_polls > 0,
             );
         }
+        if let Some(inbox) = &spec.inbox {
+            while let Ok(f) = inbox.try_recv() {
+                learn_shared(&mut state, &f);
+            }
+        }
         let mut got = 0;
         for (i, (port_idx, queue)) in spec.queues.iter().enumerate() {
             let punt = spec.punt.get(i).copied().flatten();
             got += poll_once(
-                *port_idx,
-                queue,
-                punt.as_ref(),
+                &Io {
+                    port_idx: *port_idx,
+                    queue,
+                    punt: punt.as_ref(),
+                    share_to: &spec.share_to,
+                },
                 &snap,
                 &mut state,
                 &mut counters,
@@ -143,18 +219,31 @@ pub fn run(
     counters
 }
 
+/// What one poll touches: the port (index in the snapshot) and the worker's queue on it, its
+/// punt TAP queue, and the other workers' neighbour inboxes.
+struct Io<'a> {
+    port_idx: usize,
+    queue: &'a QueueHandle,
+    punt: Option<&'a QueueHandle>,
+    share_to: &'a [Sender<NeighborFrame>],
+}
+
 /// One rx burst on one queue, processed and answered; punted frames go to the punt TAP's
 /// queue when there is one. Returns packets received.
 #[inline]
 fn poll_once(
-    port_idx: usize,
-    queue: &QueueHandle,
-    punt: Option<&QueueHandle>,
+    io: &Io<'_>,
     snap: &Snapshot,
     state: &mut WorkerState,
     counters: &mut WorkerCounters,
     [rx, tx, punt_tx]: [&mut Burst; 3],
 ) -> usize {
+    let Io {
+        port_idx,
+        queue,
+        punt,
+        share_to,
+    } = *io;
     let n = queue.rx_burst(rx);
     if n == 0 {
         return 0;
@@ -166,6 +255,14 @@ fn poll_once(
     for i in 0..n {
         let mut m = rx.get(i);
         counters.rx_bytes += u64::from(m.pkt_len());
+        if !share_to.is_empty() {
+            if let Some(f) = NeighborFrame::of(m.data()) {
+                for to in share_to {
+                    // A full inbox loses the copy: the next refresh asks again.
+                    let _ = to.try_send(f);
+                }
+            }
+        }
         let verdict = if m.segments() != 1 {
             Verdict::Drop(DropReason::Unsupported)
         } else {
@@ -297,4 +394,41 @@ pub fn spawn_all(
         out.push((published, handle));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward::neighbors::v4_in_16;
+    use crate::forward::neighbors::Resolution;
+
+    fn arp(op: u16) -> Vec<u8> {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 0x21, 0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+        f.extend_from_slice(&op.to_be_bytes());
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 0x21, 198, 51, 100, 21]);
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 198, 51, 100, 1]);
+        f
+    }
+
+    #[test]
+    fn arp_replies_are_shared_and_teach_another_worker() {
+        assert!(
+            NeighborFrame::of(&arp(1)).is_none(),
+            "requests are not shared"
+        );
+        let f = NeighborFrame::of(&arp(2)).expect("a reply is shared");
+        assert_eq!(f.data(), &arp(2)[..]);
+        // A worker that asked for 198.51.100.21 learns its MAC from the copy.
+        let mut state = WorkerState::default();
+        let ip = v4_in_16([198, 51, 100, 21]);
+        let _ = state.forward.neighbors.resolve(&ip, false, 0);
+        learn_shared(&mut state, &f);
+        assert_eq!(
+            state.forward.neighbors.resolve(&ip, false, 1),
+            Resolution::Mac([2, 0, 0, 0, 0, 0x21])
+        );
+        // Other frames are not copied.
+        assert!(NeighborFrame::of(&[0u8; 60]).is_none());
+    }
 }

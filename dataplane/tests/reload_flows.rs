@@ -68,12 +68,14 @@ for line in sys.stdin:
         print(" ".join(ask(c) for c in conns), flush=True)
 "#;
 
-fn config(tag: &str, socket: &std::path::Path, backends: &str) -> String {
+fn config(tag: &str, workers: usize, socket: &std::path::Path, backends: &str) -> String {
     format!(
         r#"
 [eal]
 {}
 [dataplane]
+workers = {workers}
+descriptors = 512
 idle = "adaptive"
 control_socket = "{}"
 [[port]]
@@ -123,7 +125,16 @@ fn histogram(names: &[String]) -> BTreeMap<String, usize> {
 
 #[test]
 fn connections_keep_their_backend_across_a_reload_that_drains_one_and_adds_another() {
-    let tag = "rf";
+    flows_across_a_reload("rf", 1);
+}
+
+/// The same with two workers: each has its own flow table and neighbour cache.
+#[test]
+fn two_workers_keep_flows_across_a_reload() {
+    flows_across_a_reload("rf2", 2);
+}
+
+fn flows_across_a_reload(tag: &str, workers: usize) {
     let pid = std::process::id();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("ctl.sock");
@@ -131,10 +142,10 @@ fn connections_keep_their_backend_across_a_reload_that_drains_one_and_adds_anoth
         format!("[[service.backend]]\naddress = \"198.51.100.{last}\"\nstate = \"{state}\"\n")
     };
     let before = format!("{}{}", backend(21, "active"), backend(22, "active"));
-    let mut dp = Dataplane::start(&config(tag, &socket, &before));
-    let wire = format!("anyc-rf-w-{pid}");
-    let client = format!("anyc-rf-c-{pid}");
-    let b = |i: u8| format!("anyc-rf-b{i}-{pid}");
+    let mut dp = Dataplane::start(&config(tag, workers, &socket, &before));
+    let wire = format!("anyc-{tag}-w-{pid}");
+    let client = format!("anyc-{tag}-c-{pid}");
+    let b = |i: u8| format!("anyc-{tag}-b{i}-{pid}");
     let _ns = Namespaces(vec![wire.clone(), client.clone(), b(1), b(2), b(3)]);
     for ns in [&wire, &client, &b(1), &b(2), &b(3)] {
         sh(&format!("ip netns add {ns}"));
@@ -221,7 +232,7 @@ fn connections_keep_their_backend_across_a_reload_that_drains_one_and_adds_anoth
         backend(22, "active"),
         backend(21, "draining")
     );
-    std::fs::write(&dp.config, config(tag, &socket, &after)).unwrap();
+    std::fs::write(&dp.config, config(tag, workers, &socket, &after)).unwrap();
     let out = Command::new(common::anycastd())
         .args(["reload", "--socket"])
         .arg(&socket)
@@ -245,4 +256,20 @@ fn connections_keep_their_backend_across_a_reload_that_drains_one_and_adds_anoth
     assert_eq!(c.cmd("ask"), all);
     let done = dp.stop();
     assert!(done.status.success(), "{}", done.stderr);
+    println!("{}", done.stdout);
+    // Backends were resolved ahead of their first packet (also the one the reload added), on
+    // every worker: no packet waited for ARP.
+    assert_eq!(
+        common::counter(&done.stdout, "total:", "next_hop_unresolved"),
+        0,
+        "{}",
+        done.stdout
+    );
+    for w in 0..workers {
+        assert!(
+            common::counter(&done.stdout, &format!("worker {w}:"), "forwarded") > 0,
+            "worker {w} forwarded nothing: {}",
+            done.stdout
+        );
+    }
 }
