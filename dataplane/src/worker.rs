@@ -303,6 +303,8 @@ fn poll_once(
     if let Some(tap) = punt {
         if !punt_tx.is_empty() {
             let (_, failed) = tap.tx_burst(punt_tx, TX_RETRIES);
+            // Counted as punted above; those the TAP refused are drops instead.
+            counters.punted -= failed as u64;
             counters.drop(DropReason::PuntFailed, failed as u64);
         }
     }
