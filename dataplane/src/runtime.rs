@@ -402,8 +402,20 @@ impl Runtime {
     pub fn wait(&mut self, status_every: Duration) {
         let mut last_status = Instant::now();
         let mut last = WorkerCounters::default();
+        let mut last_check = Instant::now();
+        let mut seen = fingerprint(&self.config.watched_files());
         while !self.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
+            if self.config.watch && last_check.elapsed() >= WATCH_EVERY {
+                last_check = Instant::now();
+                let now = fingerprint(&self.config.watched_files());
+                if now != seen {
+                    tracing::info!("config or zone file changed: reloading");
+                    let _ = self.reload();
+                    // Whatever the outcome, wait for the next change (a fixed file is one).
+                    seen = fingerprint(&self.config.watched_files());
+                }
+            }
             if self.reload_requested.swap(false, Ordering::SeqCst) {
                 tracing::info!("SIGHUP: reloading");
                 let _ = self.reload();
@@ -474,6 +486,20 @@ impl Runtime {
             reloads: self.reload_stats,
         }
     }
+}
+
+/// How often a `watch = true` config's files are checked for changes.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// Modification time and length of each file (`None` when unreadable).
+fn fingerprint(files: &[std::path::PathBuf]) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).ok()?;
+            Some((m.modified().ok()?, m.len()))
+        })
+        .collect()
 }
 
 /// Frees a replaced snapshot on this (the control) thread: waits, bounded, until the workers'

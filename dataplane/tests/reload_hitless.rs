@@ -661,3 +661,69 @@ fn reload_time_figures() {
         "1M zone records + 100 services",
     );
 }
+
+/// With `watch = true`, changing a zone file or the config file reloads by itself; a broken
+/// file is refused like any bad reload.
+#[test]
+fn watched_files_reload_when_they_change() {
+    let setup = Setup::new("rw");
+    let watched = |g: &Gen| {
+        setup
+            .config(g)
+            .replace("idle = \"adaptive\"", "idle = \"adaptive\"\nwatch = true")
+    };
+    let g0 = Gen {
+        n: 0,
+        vip11: false,
+        backend: 20,
+    };
+    let mut dp = Dataplane::start(&watched(&g0));
+    let iface = "anycrw";
+    let ns = Netns(format!("anycastd-reload-rw-{}", std::process::id()));
+    sh(&format!("ip netns add {}", ns.0));
+    sh(&format!("ip link set {iface} netns {}", ns.0));
+    sh(&format!(
+        "ip -n {0} addr add 198.51.100.2/24 dev {iface} && ip -n {0} link set {iface} up && \
+         ip -n {0} route add 203.0.113.0/24 dev {iface}",
+        ns.0
+    ));
+    assert_eq!(dig_gen(&ns), "gen-0");
+    let wait_for = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = dig_gen(&ns);
+            if got == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "still {got}, want {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // The zone file changes in place (same path, new TXT).
+    let text = std::fs::read_to_string(setup.zone(5)).unwrap();
+    write_atomically(&setup.dir.path().join("gen0.zone"), &text);
+    wait_for("gen-5");
+    assert_eq!(setup.status("reloads"), 1);
+    // The config file changes (a new zone file).
+    write_atomically(
+        &dp.config,
+        &watched(&Gen {
+            n: 6,
+            vip11: true,
+            backend: 21,
+        }),
+    );
+    wait_for("gen-6");
+    assert!(pings(&ns, "203.0.113.11", "2"));
+    // A broken config file is refused and the last good one keeps serving.
+    write_atomically(&dp.config, "[dataplane\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while setup.status("reload_failures") != 1 {
+        assert!(Instant::now() < deadline, "the broken file was not noticed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(dig_gen(&ns), "gen-6");
+    assert_eq!(setup.status("reloads"), 2);
+    let done = dp.stop();
+    assert!(done.status.success(), "{}", done.stderr);
+}

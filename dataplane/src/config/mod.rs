@@ -170,6 +170,8 @@ pub struct Config {
     pub descriptors: u16,
     /// Path of the control socket (`anycastd reload`).
     pub control_socket: PathBuf,
+    /// Reload when the config file or a zone file it names changes (checked twice a second).
+    pub watch: bool,
     /// The ports.
     pub ports: Vec<PortConfig>,
     /// Anycast addresses served on every port.
@@ -199,6 +201,17 @@ impl Config {
     /// The directory relative paths in this config are resolved against.
     pub fn base_dir(&self) -> &Path {
         self.source.parent().unwrap_or_else(|| Path::new("."))
+    }
+
+    /// The files a reload reads: this config file and every zone file it names.
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut out = vec![self.source.clone()];
+        for s in &self.services {
+            if let ServiceKind::Dns(d) = &s.kind {
+                out.extend(d.zones.iter().cloned());
+            }
+        }
+        out
     }
 
     /// Every address the dataplane answers ARP/NDP and ICMP for on `port`: the port's own

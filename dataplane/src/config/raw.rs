@@ -90,6 +90,8 @@ struct RawDataplane {
     mbufs: Option<Spanned<i64>>,
     descriptors: Option<Spanned<i64>>,
     control_socket: Option<Spanned<String>>,
+    #[serde(default)]
+    watch: bool,
 }
 
 impl Default for RawDataplane {
@@ -101,6 +103,7 @@ impl Default for RawDataplane {
             mbufs: None,
             descriptors: None,
             control_socket: None,
+            watch: false,
         }
     }
 }
@@ -699,6 +702,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         mbufs,
         descriptors,
         control_socket,
+        watch: raw.dataplane.watch,
         ports,
         vips,
         services,

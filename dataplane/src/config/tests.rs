@@ -290,3 +290,26 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
         ]
     );
 }
+
+#[test]
+fn watch_is_off_by_default_and_names_the_config_and_zone_files() {
+    let c = parse(GOOD).unwrap();
+    assert!(!c.watch);
+    assert_eq!(
+        c.watched_files(),
+        [
+            Path::new("/etc/anycastd/test.toml"),
+            Path::new("/etc/anycastd/zones/example.test.zone")
+        ]
+    );
+    assert!(
+        parse(&GOOD.replace("workers = 1", "workers = 1\nwatch = true"))
+            .unwrap()
+            .watch
+    );
+    assert_bad(
+        &GOOD.replace("workers = 1", "workers = 1\nwatch = \"yes\""),
+        Some(6),
+        "",
+    );
+}
