@@ -125,7 +125,8 @@ fn bench_forward(c: &mut Criterion) {
             }
         })
     });
-    assert!(st.flows.counters.hits > 0 && st.counters.stateless == 0);
+    // (Checks hold whether or not a filter skipped the benchmark.)
+    assert_eq!(st.counters.stateless, 0);
 
     // The same through the whole pipeline (Ethernet/IP parse, service lookup included).
     let mut ws = WorkerState {
@@ -179,7 +180,6 @@ fn bench_forward(c: &mut Criterion) {
                 }
             })
         });
-        assert!(st.flows.counters.inserts > 0, "{:?}", st.flows.counters);
         assert_eq!(
             st.counters.stateless, 0,
             "new flows went stateless: {:?}",
@@ -208,7 +208,7 @@ fn bench_forward(c: &mut Criterion) {
             }
         })
     });
-    assert!(st.counters.stateless > 0);
+    assert!(st.flows.is_empty(), "stateless flows were inserted");
 
     // GUE over IPv4, flow hit (UDP).
     let gue = fwd(&snap, 1);
