@@ -125,6 +125,16 @@ pub fn forward_error<B: PacketBuffer>(
     })
 }
 
+/// The smallest IP packet of the family (its fixed header).
+#[inline]
+fn hlen_min(v6: bool) -> usize {
+    if v6 {
+        40
+    } else {
+        20
+    }
+}
+
 /// Largest ICMPv4 error we send (RFC 1812 §4.3.2.3: no more than 576 bytes).
 const ICMP4_MAX: usize = 576;
 /// Largest ICMPv6 error we send (RFC 4443 §2.4(c): no more than the minimum MTU).
@@ -144,8 +154,8 @@ pub fn write_too_big<B: PacketBuffer>(
     use crate::packet::parse::{ETH_HLEN, IPPROTO_ICMP, IPPROTO_ICMPV6};
     let v6 = matches!(ip.src, IpAddr::V6(_));
     let frame = buf.data();
-    let orig_len = ip.l4 - ip.l3 + ip.l4_len;
-    if ip.l3 != ETH_HLEN || frame.len() < ETH_HLEN + orig_len {
+    let orig_len = ip.l4.saturating_sub(ip.l3) + ip.l4_len;
+    if ip.l3 != ETH_HLEN || orig_len < hlen_min(v6) || frame.len() < ETH_HLEN + orig_len {
         return false;
     }
     if !v6 && (frame[ETH_HLEN + 6] & 0x40 == 0 || ip.fragment) {

@@ -326,7 +326,10 @@ impl ForwardService {
         let mac: Mac = match be.next_hop {
             NextHop::Reflect => {
                 let mut m = [0u8; 6];
-                m.copy_from_slice(&buf.data()[6..12]);
+                match buf.data().get(6..12) {
+                    Some(src) => m.copy_from_slice(src),
+                    None => return Verdict::Drop(DropReason::Malformed),
+                }
                 m
             }
             NextHop::Neighbor { ip: nh, v6, src } => {
@@ -353,7 +356,7 @@ impl ForwardService {
                 Verdict::Forward
             }
             Some(t) => {
-                let inner_len = ip.l4 - ip.l3 + ip.l4_len;
+                let inner_len = ip.l4.saturating_sub(ip.l3) + ip.l4_len;
                 let v6 = matches!(ip.src, IpAddr::V6(_));
                 match encap::encapsulate(buf, inner_len, v6, t, hash, &mac, &port.mac) {
                     Ok(()) => Verdict::Forward,
