@@ -92,3 +92,75 @@ fn one_million_records() {
     );
     drop(svc);
 }
+
+/// Per-query CPU cost outside criterion, for `perf stat` (instructions and cycles per query):
+/// `perf stat -e instructions,cycles,task-clock <test binary> --ignored --exact query_cost_<kind>`.
+fn query_cost(name: &str, label: &str) {
+    use dataplane::answer::dns::DnsCounters;
+    use dataplane::config::DnsServiceConfig;
+    use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
+    use dataplane::snapshot::{LocalAddrs, PortSnapshot};
+    use dataplane::testutil::{udp4, PORT_MAC};
+    use std::net::Ipv4Addr;
+
+    let zones = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/zones");
+    let svc = DnsService::build(&DnsServiceConfig {
+        zones: vec![
+            zones.join("example.test.zone"),
+            zones.join("2.0.192.in-addr.arpa.zone"),
+        ],
+        identity: "ams1".into(),
+    })
+    .unwrap();
+    let vip = Ipv4Addr::new(203, 0, 113, 53);
+    let port = PortSnapshot {
+        name: "edge0".into(),
+        mac: PORT_MAC,
+        local: LocalAddrs::new(&[vip.into()]),
+        node: LocalAddrs::default(),
+    };
+    let mut msg = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        msg.push(l.len() as u8);
+        msg.extend_from_slice(l.as_bytes());
+    }
+    msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let frame = udp4(Ipv4Addr::new(198, 51, 100, 7), vip, 40000, 53, &msg);
+    let mut bufs: Vec<TestBuffer> = (0..32).map(|_| TestBuffer::new(&frame)).collect();
+    let mut counters = DnsCounters::default();
+    let batches = 100_000;
+    let cpu0 = cpu_seconds();
+    for _ in 0..batches {
+        for buf in bufs.iter_mut() {
+            buf.reset(&frame);
+            let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+                panic!()
+            };
+            std::hint::black_box(svc.handle(buf, &ip, &port, &mut counters));
+        }
+    }
+    let cpu = cpu_seconds() - cpu0;
+    eprintln!(
+        "{label}: {} queries, {:.0} ns CPU per query (reset + IP parse + handle)",
+        batches * 32,
+        cpu * 1e9 / (batches * 32) as f64
+    );
+}
+
+#[test]
+#[ignore]
+fn query_cost_a_hit() {
+    query_cost("www.example.test", "a_hit");
+}
+
+#[test]
+#[ignore]
+fn query_cost_nxdomain() {
+    query_cost("nope.example.test", "nxdomain");
+}
+
+#[test]
+#[ignore]
+fn query_cost_cname_chain() {
+    query_cost("chain1.example.test", "cname_chain");
+}
