@@ -92,7 +92,7 @@ fn line_at(text: &[u8], offset: usize) -> usize {
 /// The scanner's errors read "line:col: message", where an error found after the scanner moved
 /// past the end of the record's line points at column 1 of the next line: move those back to the
 /// record's last line, and drop the column.
-fn relocate(text: &[u8], err: &str) -> String {
+fn relocate(text: &[u8], err: &str, shift: usize) -> String {
     let mut parts = err.splitn(3, ':');
     let (Some(line), Some(col), Some(msg)) = (parts.next(), parts.next(), parts.next()) else {
         return err.to_string();
@@ -112,18 +112,41 @@ fn relocate(text: &[u8], err: &str) -> String {
     } else {
         line
     };
-    format!("{line}:{msg}")
+    format!("{}:{msg}", line.saturating_sub(shift).max(1))
+}
+
+/// The value of the last `$TTL` directive in `text` (the one in force at its end), if any.
+fn last_dollar_ttl(text: &[u8]) -> Option<String> {
+    text.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = std::str::from_utf8(line).ok()?;
+            let mut words = line.split_whitespace();
+            let first = words.next()?;
+            first
+                .eq_ignore_ascii_case("$TTL")
+                .then(|| words.next().map(str::to_string))
+                .flatten()
+        })
+        .last()
 }
 
 /// Scans one file, appending its records (recursing into `$INCLUDE`s).
 fn scan_file(
     path: &Path,
     origin: Option<domain::base::Name<bytes::Bytes>>,
+    ttl: Option<String>,
     depth: usize,
     out: &mut Vec<LoadedRecord>,
     files: &mut Vec<PathBuf>,
 ) -> Result<(), String> {
-    let text = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let file = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    // An included file starts with the includer's $TTL in force (as BIND and NSD read it):
+    // a `$TTL` line is put in front, and line numbers are shifted back by one.
+    let shift = usize::from(ttl.is_some());
+    let mut text = ttl
+        .map(|t| format!("$TTL {t}\n").into_bytes())
+        .unwrap_or_default();
+    text.extend_from_slice(&file);
     let file_idx = u16::try_from(files.len()).map_err(|_| "too many included files".to_string())?;
     files.push(path.to_owned());
     let mut zf = Zonefile::from(text.as_slice());
@@ -149,7 +172,9 @@ fn scan_file(
                     .iter()
                     .take_while(|b| b.is_ascii_whitespace())
                     .count();
-                let line = line_at(&text, before + skip + 1);
+                let line = line_at(&text, before + skip + 1)
+                    .saturating_sub(shift)
+                    .max(1);
                 return Err(format!("{}:{line}: malformed record", path.display()));
             }
             Ok(Ok(Some(e))) => e,
@@ -158,11 +183,11 @@ fn scan_file(
                 return Err(format!(
                     "{}:{}",
                     path.display(),
-                    relocate(&text, &e.to_string())
+                    relocate(&text, &e.to_string(), shift)
                 ))
             }
         };
-        let line = lines.at(zf.current_offset());
+        let line = lines.at(zf.current_offset()).saturating_sub(shift).max(1);
         let location = || format!("{}:{line}", path.display());
         match entry {
             Entry::Record(rec) => {
@@ -209,7 +234,8 @@ fn scan_file(
                     inc
                 };
                 let origin = origin.or_else(|| zf.origin().ok());
-                scan_file(&inc, origin, depth + 1, out, files)
+                let ttl = last_dollar_ttl(text.get(..zf.current_offset()).unwrap_or(&text));
+                scan_file(&inc, origin, ttl, depth + 1, out, files)
                     .map_err(|e| format!("{e} (included from {})", location()))?;
             }
         }
@@ -220,7 +246,7 @@ fn scan_file(
 pub fn load(path: &Path) -> Result<LoadedZone, String> {
     let mut records = Vec::new();
     let mut files = Vec::new();
-    scan_file(path, None, 0, &mut records, &mut files)?;
+    scan_file(path, None, None, 0, &mut records, &mut files)?;
     let mut zone = LoadedZone {
         apex: Vec::new(),
         records: Vec::new(),

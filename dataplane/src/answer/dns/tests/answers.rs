@@ -515,3 +515,10 @@ fn ipv6_queries_are_answered_with_headers_turned_around() {
         (1, 1, 1)
     );
 }
+
+#[test]
+fn included_records_take_the_includers_ttl() {
+    let svc = service();
+    let r = ask_decoded(&svc, "included.example.test", A, Q::default());
+    assert_eq!(r.answer[0].ttl, 7200, "$TTL 7200 before the $INCLUDE");
+}

@@ -120,3 +120,29 @@ fn without_origin_the_soa_owner_is_the_origin() {
     let r = ask_decoded(&svc, "o.test", 2, Q::default());
     assert_eq!(r.answers(2)[0].rdata, b"\x02ns\x01o\x04test\x00".to_vec());
 }
+
+#[test]
+fn included_files_inherit_the_ttl_in_force() {
+    let svc = build(&[
+        ("z.zone", &format!("{HEAD}$TTL 300\n$INCLUDE t.inc\n")),
+        (
+            "t.inc",
+            "; no $TTL here\nx A 192.0.2.3\n$TTL 77\ny A 192.0.2.4\n",
+        ),
+    ])
+    .expect("loads");
+    assert_eq!(
+        ask_decoded(&svc, "x.z.test", 1, Q::default()).answer[0].ttl,
+        300
+    );
+    assert_eq!(
+        ask_decoded(&svc, "y.z.test", 1, Q::default()).answer[0].ttl,
+        77
+    );
+    // Line numbers in the included file are its own.
+    let e = err_of(&[
+        ("z.zone", &format!("{HEAD}$TTL 300\n$INCLUDE t.inc\n")),
+        ("t.inc", "x A 192.0.2.3\ny A nonsense\n"),
+    ]);
+    assert!(e.contains("t.inc:2:"), "{e}");
+}
