@@ -117,17 +117,15 @@ fn relocate(text: &[u8], err: &str, shift: usize) -> String {
 
 /// The value of the last `$TTL` directive in `text` (the one in force at its end), if any.
 fn last_dollar_ttl(text: &[u8]) -> Option<String> {
-    text.split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let line = std::str::from_utf8(line).ok()?;
-            let mut words = line.split_whitespace();
-            let first = words.next()?;
-            first
-                .eq_ignore_ascii_case("$TTL")
-                .then(|| words.next().map(str::to_string))
-                .flatten()
-        })
-        .last()
+    text.split(|&b| b == b'\n').rev().find_map(|line| {
+        let line = std::str::from_utf8(line).ok()?;
+        let mut words = line.split_whitespace();
+        let first = words.next()?;
+        first
+            .eq_ignore_ascii_case("$TTL")
+            .then(|| words.next().map(str::to_string))
+            .flatten()
+    })
 }
 
 /// Scans one file, appending its records (recursing into `$INCLUDE`s).
