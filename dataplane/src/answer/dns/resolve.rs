@@ -128,6 +128,8 @@ struct Ctx<'a> {
     class_any: bool,
     plan: &'a mut Plan,
     cname_count: usize,
+    /// The zone of the query name itself (its apex is the question's suffix).
+    first_zone: u32,
 }
 
 impl Ctx<'_> {
@@ -195,8 +197,11 @@ impl Ctx<'_> {
         let Some(node) = self.db.node(ce).copied() else {
             return;
         };
-        if exact && self.cname_count == 0 {
-            self.plan.qname_node = ce;
+        if self.cname_count == 0 {
+            self.first_zone = node.zone;
+            if exact {
+                self.plan.qname_node = ce;
+            }
         }
         let ds_at_cut = exact && self.qtype == TYPE_DS && node.deleg == ce;
         if node.deleg != NONE && !ds_at_cut {
@@ -269,9 +274,24 @@ impl Ctx<'_> {
                         .tails
                         .get(node.zone as usize)
                         .and_then(Option::as_ref);
-                    if self.cname_count == 0
+                    // After a CNAME chain the tail still applies when the chain stayed in the
+                    // query name's zone and added nothing else to the additional section.
+                    let answers_plain = self.plan.items().iter().all(|i| {
+                        self.db
+                            .rrsets
+                            .get(i.rrset as usize)
+                            .is_some_and(|s| s.addl_len == 0)
+                    });
+                    if node.zone == self.first_zone
                         && plain
-                        && tail.is_some_and(|t| !t.rrsets.contains(&r))
+                        && answers_plain
+                        && tail.is_some_and(|t| {
+                            !self
+                                .plan
+                                .items()
+                                .iter()
+                                .any(|i| t.rrsets.contains(&i.rrset))
+                        })
                     {
                         self.plan.tail = node.zone;
                     } else {
@@ -322,6 +342,7 @@ pub fn resolve(db: &Db, qname_lower: &[u8], qtype: u16, class_any: bool, plan: &
         class_any,
         plan,
         cname_count: 0,
+        first_zone: NONE,
     };
     ctx.lookup(qname_lower, Owner::Qname);
 }
@@ -340,6 +361,7 @@ pub fn tail_plan(db: &Db, zone: u32) -> Option<Plan> {
         class_any: false,
         plan: &mut plan,
         cname_count: 0,
+        first_zone: NONE,
     };
     ctx.plan.qname_node = z.apex;
     ctx.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
@@ -358,6 +380,7 @@ pub fn plan_tail(db: &Db, zone: u32, plan: &mut Plan) {
         class_any: false,
         plan,
         cname_count: 0,
+        first_zone: NONE,
     };
     ctx.add_rrset(Section::Authority, z.ns, Owner::Node(z.apex));
 }
