@@ -122,6 +122,8 @@ pub struct Runtime {
     pool: Arc<Mempool>,
     eal: Arc<Eal>,
     started: Instant,
+    /// The shared-memory stats segment (workers write their blocks, this thread the rest).
+    segment: Arc<stats_layout::Writer>,
 }
 
 impl Runtime {
@@ -251,7 +253,8 @@ impl Runtime {
                 inbox: (config.workers > 1).then(|| inboxes[w].1.clone()),
             })
             .collect();
-        let workers = worker::spawn_all(specs, &eal, &snapshot, &stop)
+        let segment = Arc::new(open_segment(&config)?);
+        let workers = worker::spawn_all(specs, &eal, &snapshot, &stop, &segment)
             .context("cannot start worker threads")?;
         for (p, port) in config.ports.iter().zip(&ports) {
             let mac = port.mac();
@@ -292,7 +295,40 @@ impl Runtime {
             pool,
             eal,
             started,
+            segment,
         })
+        .inspect(|rt| {
+            rt.publish_control();
+            rt.segment.set_state(stats_layout::RunState::Running);
+        })
+    }
+
+    /// The control thread's part of the stats segment: heartbeat (wall clock and the workers'
+    /// clock), config generation and reload counters, and the ports' device counters.
+    fn publish_control(&self) {
+        let r = self.reload_stats;
+        self.segment
+            .set_generation(r.generation, r.reloads, r.failures);
+        for (i, port) in self.ports.iter().enumerate() {
+            let s = port.stats();
+            self.segment.publish_port(
+                i,
+                &stats_layout::PortValues {
+                    name: String::new(),
+                    ipackets: s.ipackets,
+                    opackets: s.opackets,
+                    ibytes: s.ibytes,
+                    obytes: s.obytes,
+                    imissed: s.imissed,
+                    ierrors: s.ierrors,
+                    oerrors: s.oerrors,
+                    rx_nombuf: s.rx_nombuf,
+                },
+            );
+        }
+        let hz = crate::dpdk::tsc_hz(&self.eal).max(1);
+        self.segment
+            .heartbeat(crate::dpdk::tsc() / (hz / 1000).max(1));
     }
 
     /// Counters as last published by each worker.
@@ -404,8 +440,13 @@ impl Runtime {
         let mut last = WorkerCounters::default();
         let mut last_check = Instant::now();
         let mut seen = fingerprint(&self.config.watched_files());
+        let mut last_publish = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
+            if last_publish.elapsed() >= STATS_EVERY {
+                last_publish = Instant::now();
+                self.publish_control();
+            }
             if self.config.watch && last_check.elapsed() >= WATCH_EVERY {
                 last_check = Instant::now();
                 let now = fingerprint(&self.config.watched_files());
@@ -446,10 +487,10 @@ impl Runtime {
 
     /// Stops the workers (they drain their queues), stops the ports, frees DPDK resources and
     /// returns the final counters.
-    pub fn shutdown(self) -> RunReport {
+    pub fn shutdown(mut self) -> RunReport {
         self.stop.store(true, Ordering::SeqCst);
         let mut workers = Vec::new();
-        for (published, handle) in self.workers {
+        for (published, handle) in std::mem::take(&mut self.workers) {
             match handle.join() {
                 Ok(c) => workers.push(c),
                 Err(_) => {
@@ -458,6 +499,9 @@ impl Runtime {
                 }
             }
         }
+        // Final values for the sidecar: the workers published theirs as they stopped.
+        self.publish_control();
+        self.segment.set_state(stats_layout::RunState::Stopped);
         for (p, port) in self.config.ports.iter().zip(&self.ports) {
             let s = port.stats();
             tracing::info!(
@@ -485,6 +529,36 @@ impl Runtime {
             workers,
             reloads: self.reload_stats,
         }
+    }
+}
+
+/// How often the control thread refreshes its heartbeat and the port counters in the segment.
+const STATS_EVERY: Duration = Duration::from_millis(100);
+
+/// Creates the stats segment at `[stats] path`. When the default path is held by another
+/// anycastd on this box, the counters go to an unshared segment instead (with a warning); an
+/// explicit path must work.
+fn open_segment(config: &Config) -> Result<stats_layout::Writer> {
+    let names: Vec<&str> = config.ports.iter().map(|p| p.name.as_str()).collect();
+    match stats_layout::Writer::create(&config.stats.path, &names, config.workers) {
+        Ok(w) => {
+            tracing::info!(path = %config.stats.path.display(), "stats segment");
+            Ok(w)
+        }
+        Err(e) if config.stats.default_path => {
+            tracing::warn!(
+                "stats segment not shared ({}: {e}); set [stats] path for the sidecar",
+                config.stats.path.display()
+            );
+            stats_layout::Writer::anonymous(&names, config.workers)
+                .context("cannot allocate the stats segment")
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot create the stats segment {}",
+                config.stats.path.display()
+            )
+        }),
     }
 }
 

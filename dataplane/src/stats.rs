@@ -1,6 +1,8 @@
-//! Per-worker counters, owned and written by the worker alone (plain stores, no atomics RMW).
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Per-worker counters, owned and written by the worker alone (plain stores, no atomics RMW),
+//! and their publication in the shared-memory stats segment the sidecar reads.
+use std::sync::Arc;
 
+use crate::pipeline::WorkerState;
 use crate::verdict::{DropReason, Verdict};
 
 /// One worker's counters.
@@ -84,52 +86,104 @@ impl WorkerCounters {
     }
 }
 
-/// A worker's counters as other threads see them: the worker publishes its private
-/// [`WorkerCounters`] here with plain relaxed stores (no read-modify-write) once per poll loop.
-#[derive(Debug, Default)]
-#[repr(align(64))]
+/// A worker's counters as other threads and processes see them: the worker's block in the stats
+/// segment ([`stats_layout`]), which it writes once per poll round with plain stores under a
+/// seqlock (never waiting), together with its flow-table and DNS counters and its heartbeat.
+#[derive(Debug)]
 pub struct PublishedCounters {
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    answered: AtomicU64,
-    forwarded: AtomicU64,
-    punted: AtomicU64,
-    drops: [AtomicU64; DropReason::COUNT],
+    segment: Arc<stats_layout::Writer>,
+    index: usize,
 }
 
 impl PublishedCounters {
-    /// Called by the owning worker only.
-    #[inline]
-    pub fn publish(&self, c: &WorkerCounters) {
-        self.rx_packets.store(c.rx_packets, Ordering::Relaxed);
-        self.rx_bytes.store(c.rx_bytes, Ordering::Relaxed);
-        self.tx_packets.store(c.tx_packets, Ordering::Relaxed);
-        self.tx_bytes.store(c.tx_bytes, Ordering::Relaxed);
-        self.answered.store(c.answered, Ordering::Relaxed);
-        self.forwarded.store(c.forwarded, Ordering::Relaxed);
-        self.punted.store(c.punted, Ordering::Relaxed);
-        for (a, v) in self.drops.iter().zip(c.drops.iter()) {
-            a.store(*v, Ordering::Relaxed);
-        }
+    /// Worker `index`'s block of `segment`.
+    pub fn new(segment: Arc<stats_layout::Writer>, index: usize) -> Self {
+        assert!(index < segment.workers(), "no block for worker {index}");
+        PublishedCounters { segment, index }
     }
 
-    /// A copy of the last published values (each counter individually up to date).
+    /// Publishes the worker's counters and state. Called by the owning worker only.
+    #[inline]
+    pub fn publish(&self, c: &WorkerCounters, state: &WorkerState) {
+        self.segment.publish_worker(self.index, &values(c, state));
+    }
+
+    /// A consistent copy of the last published counters.
     pub fn read(&self) -> WorkerCounters {
+        let v = self.segment.read_worker(self.index).unwrap_or_default();
         let mut drops = [0u64; DropReason::COUNT];
-        for (d, a) in drops.iter_mut().zip(self.drops.iter()) {
-            *d = a.load(Ordering::Relaxed);
-        }
+        drops.copy_from_slice(&v.drops[..DropReason::COUNT]);
         WorkerCounters {
-            rx_packets: self.rx_packets.load(Ordering::Relaxed),
-            rx_bytes: self.rx_bytes.load(Ordering::Relaxed),
-            tx_packets: self.tx_packets.load(Ordering::Relaxed),
-            tx_bytes: self.tx_bytes.load(Ordering::Relaxed),
-            answered: self.answered.load(Ordering::Relaxed),
-            forwarded: self.forwarded.load(Ordering::Relaxed),
-            punted: self.punted.load(Ordering::Relaxed),
+            rx_packets: v.rx_packets,
+            rx_bytes: v.rx_bytes,
+            tx_packets: v.tx_packets,
+            tx_bytes: v.tx_bytes,
+            answered: v.answered,
+            forwarded: v.forwarded,
+            punted: v.punted,
             drops,
         }
+    }
+}
+
+/// The segment's view of a worker's counters and state.
+#[inline]
+pub fn values(c: &WorkerCounters, state: &WorkerState) -> stats_layout::WorkerValues {
+    let f = &state.forward;
+    let mut v = stats_layout::WorkerValues {
+        heartbeat_ms: state.now_ms,
+        rx_packets: c.rx_packets,
+        rx_bytes: c.rx_bytes,
+        tx_packets: c.tx_packets,
+        tx_bytes: c.tx_bytes,
+        answered: c.answered,
+        forwarded: c.forwarded,
+        punted: c.punted,
+        flows: f.flows.len() as u64,
+        flow_inserts: f.flows.counters.inserts,
+        flow_expired: f.flows.counters.expired,
+        flow_full: f.flows.counters.full,
+        flow_rate_limited: f.flows.counters.rate_limited,
+        stateless: f.counters.stateless,
+        dns_queries: state.dns.queries,
+        rcodes: state.dns.rcode,
+        ..Default::default()
+    };
+    v.drops[..DropReason::COUNT].copy_from_slice(&c.drops);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_reason_names_are_the_drop_reasons() {
+        let names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names, stats_layout::DROP_REASONS);
+    }
+
+    #[test]
+    fn published_counters_read_back_with_state() {
+        let seg = Arc::new(stats_layout::Writer::anonymous(&["p0"], 2).unwrap());
+        let p = PublishedCounters::new(Arc::clone(&seg), 1);
+        let mut c = WorkerCounters {
+            rx_packets: 5,
+            ..WorkerCounters::default()
+        };
+        c.count(Verdict::Answer);
+        c.count(Verdict::Drop(DropReason::PuntFailed));
+        let mut state = WorkerState {
+            now_ms: 42,
+            ..WorkerState::default()
+        };
+        state.dns.rcode[3] = 2;
+        p.publish(&c, &state);
+        assert_eq!(p.read(), c);
+        let all = seg.read().unwrap();
+        assert_eq!(all.workers[1].heartbeat_ms, 42);
+        assert_eq!(all.workers[1].rcodes[3], 2);
+        assert_eq!(all.workers[1].drops[DropReason::PuntFailed.index()], 1);
+        assert_eq!(all.workers[0], stats_layout::WorkerValues::default());
     }
 }

@@ -195,7 +195,7 @@ pub fn run(
                 got += from_kernel(tap, queue, &mut counters, &mut rx);
             }
         }
-        published.publish(&counters);
+        published.publish(&counters, &state);
         if stopping {
             drain_left -= 1;
             if got == 0 || drain_left == 0 {
@@ -215,7 +215,7 @@ pub fn run(
             }
         }
     }
-    published.publish(&counters);
+    published.publish(&counters, &state);
     counters
 }
 
@@ -371,12 +371,14 @@ fn from_kernel(
     n
 }
 
-/// Starts workers on their own threads, sharing the snapshot and stop flag.
+/// Starts workers on their own threads, sharing the snapshot and stop flag; worker `i` publishes
+/// into block `i` of `segment`.
 pub fn spawn_all(
     specs: Vec<WorkerSpec>,
     eal: &Arc<Eal>,
     snapshot: &Arc<ArcSwap<Snapshot>>,
     stop: &Arc<AtomicBool>,
+    segment: &Arc<stats_layout::Writer>,
 ) -> std::io::Result<
     Vec<(
         Arc<PublishedCounters>,
@@ -388,7 +390,7 @@ pub fn spawn_all(
         let eal = Arc::clone(eal);
         let snapshot = Arc::clone(snapshot);
         let stop = Arc::clone(stop);
-        let published = Arc::new(PublishedCounters::default());
+        let published = Arc::new(PublishedCounters::new(Arc::clone(segment), spec.index));
         let mine = Arc::clone(&published);
         let handle = std::thread::Builder::new()
             .name(format!("worker{}", spec.index))

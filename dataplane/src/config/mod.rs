@@ -178,6 +178,10 @@ pub struct Config {
     pub vips: Vec<IpAddr>,
     /// Services on the VIPs.
     pub services: Vec<ServiceConfig>,
+    /// `[stats]`: where the counters are published for the sidecar.
+    pub stats: stats_layout::config::StatsConfig,
+    /// `[sidecar]`: read by `anycastd-sidecar`; validated here so `check` catches its errors.
+    pub sidecar: stats_layout::config::SidecarConfig,
 }
 
 impl Config {
@@ -249,6 +253,7 @@ impl Config {
             self.control_socket != new.control_socket,
             "dataplane.control_socket",
         );
+        check(self.stats.path != new.stats.path, "stats.path");
         if self.ports.len() != new.ports.len() {
             out.push(format!(
                 "port (the number of ports, {} -> {})",

@@ -59,7 +59,7 @@ struct RawConfig {
     vip: Vec<Spanned<RawVip>>,
     #[serde(default)]
     service: Vec<Spanned<RawService>>,
-    /// Read by the stats/sidecar code; accepted here so one file serves both.
+    /// Typed and validated by `stats_layout::config` (shared with the sidecar).
     #[serde(default)]
     #[allow(dead_code)]
     stats: Option<toml::Table>,
@@ -693,8 +693,17 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         });
     }
 
+    let (stats, sidecar) = stats_layout::config::parse(path, text).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        line: e.span.as_ref().and_then(|s| cx.line_of(s)),
+        key: (!e.key.is_empty()).then(|| e.key.clone()),
+        message: e.message,
+    })?;
+
     Ok(Config {
         source: path.to_owned(),
+        stats,
+        sidecar,
         eal_args: raw.eal.args,
         workers,
         cores,

@@ -1,0 +1,348 @@
+//! The Prometheus text exposition format (0.0.4) of a [`View`]: `anycastd_*` families, each with
+//! HELP and TYPE once, counters ending in `_total`, labels `worker`, `port`, `reason`, `rcode`.
+use std::fmt::Write;
+
+use stats_layout::{WorkerValues, DROP_REASONS, RCODE_SLOTS};
+
+use crate::View;
+
+/// One metric family being written.
+struct Family<'a> {
+    out: &'a mut String,
+    name: &'static str,
+}
+
+impl Family<'_> {
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.out.push_str(self.name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+fn family<'a>(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Family<'a> {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    Family { out, name }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// DNS RCODE names for labels (RFC 1035, 2136, 6895).
+const RCODES: [&str; RCODE_SLOTS] = [
+    "NOERROR",
+    "FORMERR",
+    "SERVFAIL",
+    "NXDOMAIN",
+    "NOTIMP",
+    "REFUSED",
+    "YXDOMAIN",
+    "YXRRSET",
+    "NXRRSET",
+    "NOTAUTH",
+    "NOTZONE",
+    "DSOTYPENI",
+    "RCODE12",
+    "RCODE13",
+    "RCODE14",
+    "RCODE15",
+];
+
+/// Per-worker counter families: (name, help, field).
+type WorkerField = (&'static str, &'static str, fn(&WorkerValues) -> u64);
+
+const WORKER_COUNTERS: [WorkerField; 13] = [
+    (
+        "anycastd_rx_packets_total",
+        "Packets received by the worker.",
+        |w| w.rx_packets,
+    ),
+    (
+        "anycastd_rx_bytes_total",
+        "Bytes received by the worker.",
+        |w| w.rx_bytes,
+    ),
+    (
+        "anycastd_tx_packets_total",
+        "Packets sent by the worker.",
+        |w| w.tx_packets,
+    ),
+    (
+        "anycastd_tx_bytes_total",
+        "Bytes sent by the worker.",
+        |w| w.tx_bytes,
+    ),
+    (
+        "anycastd_answered_packets_total",
+        "Packets answered in place (ARP, NDP, ICMP, DNS).",
+        |w| w.answered,
+    ),
+    (
+        "anycastd_forwarded_packets_total",
+        "Packets forwarded to a backend.",
+        |w| w.forwarded,
+    ),
+    (
+        "anycastd_punted_packets_total",
+        "Packets handed to the kernel through the punt TAP.",
+        |w| w.punted,
+    ),
+    (
+        "anycastd_flow_inserts_total",
+        "Flows inserted into the worker's flow table.",
+        |w| w.flow_inserts,
+    ),
+    (
+        "anycastd_flow_expired_total",
+        "Flows removed from the flow table after idling out.",
+        |w| w.flow_expired,
+    ),
+    (
+        "anycastd_flow_table_full_total",
+        "New flows not inserted because the flow table was full.",
+        |w| w.flow_full,
+    ),
+    (
+        "anycastd_flow_rate_limited_total",
+        "New flows not inserted because of the per-worker rate limit.",
+        |w| w.flow_rate_limited,
+    ),
+    (
+        "anycastd_stateless_flows_total",
+        "New flows forwarded by the Maglev table alone (stateless fallback).",
+        |w| w.stateless,
+    ),
+    (
+        "anycastd_dns_queries_total",
+        "DNS queries handed to a DNS service.",
+        |w| w.dns_queries,
+    ),
+];
+
+/// Renders the whole exposition.
+pub fn render(view: &View) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    family(
+        &mut out,
+        "anycastd_up",
+        "gauge",
+        "1 while the dataplane runs with a fresh heartbeat, else 0.",
+    )
+    .sample(&[], u8::from(view.healthy));
+    let Some(v) = &view.values else {
+        return out;
+    };
+    let h = &v.header;
+    family(
+        &mut out,
+        "anycastd_start_time_seconds",
+        "gauge",
+        "When the dataplane started (Unix time).",
+    )
+    .sample(&[], h.start_unix_ms as f64 / 1e3);
+    family(
+        &mut out,
+        "anycastd_heartbeat_age_seconds",
+        "gauge",
+        "Age of the control thread's last heartbeat.",
+    )
+    .sample(&[], view.heartbeat_age.unwrap_or(0.0));
+    family(
+        &mut out,
+        "anycastd_config_generation",
+        "gauge",
+        "Config generation serving (1 at start, +1 per reload).",
+    )
+    .sample(&[], h.generation);
+    family(
+        &mut out,
+        "anycastd_reloads_total",
+        "counter",
+        "Successful config reloads.",
+    )
+    .sample(&[], h.reloads);
+    family(
+        &mut out,
+        "anycastd_reload_failures_total",
+        "counter",
+        "Refused or failed config reloads.",
+    )
+    .sample(&[], h.reload_failures);
+    family(&mut out, "anycastd_workers", "gauge", "Worker threads.").sample(&[], h.workers);
+
+    let ids: Vec<String> = (0..v.workers.len()).map(|i| i.to_string()).collect();
+    for (name, help, get) in WORKER_COUNTERS {
+        let mut f = family(&mut out, name, "counter", help);
+        for (w, id) in v.workers.iter().zip(&ids) {
+            f.sample(&[("worker", id)], get(w));
+        }
+    }
+    let mut f = family(
+        &mut out,
+        "anycastd_dropped_packets_total",
+        "counter",
+        "Packets dropped, by reason.",
+    );
+    for (w, id) in v.workers.iter().zip(&ids) {
+        for (reason, n) in DROP_REASONS.iter().zip(&w.drops) {
+            f.sample(&[("worker", id), ("reason", reason)], n);
+        }
+    }
+    let mut f = family(
+        &mut out,
+        "anycastd_dns_responses_total",
+        "counter",
+        "DNS responses, by RCODE.",
+    );
+    for (w, id) in v.workers.iter().zip(&ids) {
+        for (rcode, n) in RCODES.iter().zip(&w.rcodes) {
+            if *n > 0 || *rcode == "NOERROR" {
+                f.sample(&[("worker", id), ("rcode", rcode)], n);
+            }
+        }
+    }
+    let mut f = family(
+        &mut out,
+        "anycastd_flows",
+        "gauge",
+        "Flows in the worker's flow table.",
+    );
+    for (w, id) in v.workers.iter().zip(&ids) {
+        f.sample(&[("worker", id)], w.flows);
+    }
+    let mut f = family(
+        &mut out,
+        "anycastd_worker_heartbeat_lag_seconds",
+        "gauge",
+        "How far the worker's last publication lags the control thread's heartbeat.",
+    );
+    for (w, id) in v.workers.iter().zip(&ids) {
+        f.sample(
+            &[("worker", id)],
+            h.heartbeat_clock_ms.saturating_sub(w.heartbeat_ms) as f64 / 1e3,
+        );
+    }
+
+    type PortField = (
+        &'static str,
+        &'static str,
+        fn(&stats_layout::PortValues) -> u64,
+    );
+    let port_counters: [PortField; 8] = [
+        (
+            "anycastd_port_rx_packets_total",
+            "Packets the port received (device counter).",
+            |p| p.ipackets,
+        ),
+        (
+            "anycastd_port_tx_packets_total",
+            "Packets the port sent (device counter).",
+            |p| p.opackets,
+        ),
+        (
+            "anycastd_port_rx_bytes_total",
+            "Bytes the port received (device counter).",
+            |p| p.ibytes,
+        ),
+        (
+            "anycastd_port_tx_bytes_total",
+            "Bytes the port sent (device counter).",
+            |p| p.obytes,
+        ),
+        (
+            "anycastd_port_rx_missed_total",
+            "Packets the device dropped because rx queues were full.",
+            |p| p.imissed,
+        ),
+        (
+            "anycastd_port_rx_errors_total",
+            "Receive errors (device counter).",
+            |p| p.ierrors,
+        ),
+        (
+            "anycastd_port_tx_errors_total",
+            "Transmit errors (device counter).",
+            |p| p.oerrors,
+        ),
+        (
+            "anycastd_port_rx_nombuf_total",
+            "rx mbuf allocation failures.",
+            |p| p.rx_nombuf,
+        ),
+    ];
+    for (name, help, get) in port_counters {
+        let mut f = family(&mut out, name, "counter", help);
+        for p in &v.ports {
+            f.sample(&[("port", &p.name)], get(p));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stats_layout::Writer;
+
+    #[test]
+    fn no_segment_is_up_zero_only() {
+        let text = render(&View {
+            values: None,
+            healthy: false,
+            heartbeat_age: None,
+        });
+        assert_eq!(
+            text,
+            "# HELP anycastd_up 1 while the dataplane runs with a fresh heartbeat, else 0.\n\
+             # TYPE anycastd_up gauge\nanycastd_up 0\n"
+        );
+    }
+
+    #[test]
+    fn every_family_is_typed_once_and_counters_end_in_total() {
+        let w = Writer::anonymous(&["edge\"0"], 2).unwrap();
+        let mut wv = WorkerValues {
+            rx_packets: 7,
+            ..WorkerValues::default()
+        };
+        wv.drops[1] = 7;
+        wv.rcodes[3] = 2;
+        w.publish_worker(1, &wv);
+        let text = render(&View {
+            values: Some(w.read().unwrap()),
+            healthy: true,
+            heartbeat_age: Some(0.05),
+        });
+        let mut typed = std::collections::HashSet::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert!(typed.insert(name.to_owned()), "{name} typed twice");
+                assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert!(typed.contains(name), "{name} has no TYPE");
+            }
+        }
+        assert!(text.contains("anycastd_up 1\n"));
+        assert!(text.contains("anycastd_rx_packets_total{worker=\"1\"} 7\n"));
+        assert!(
+            text.contains("anycastd_dropped_packets_total{worker=\"1\",reason=\"malformed\"} 7\n")
+        );
+        assert!(text.contains("anycastd_dns_responses_total{worker=\"1\",rcode=\"NXDOMAIN\"} 2\n"));
+        assert!(text.contains("anycastd_port_rx_packets_total{port=\"edge\\\"0\"} 0\n"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The `[stats]` and `[sidecar]` tables of the anycastd config file, parsed here so the
+//! dataplane and the sidecar read them with the same code. Other tables are ignored.
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Default path of the stats segment.
+pub const DEFAULT_STATS_PATH: &str = "/run/anycastd/stats";
+/// Default listen address of the sidecar.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
+/// Default heartbeat age beyond which the dataplane counts as unhealthy.
+pub const DEFAULT_STALE_AFTER_MS: u64 = 1000;
+
+/// `[stats]`: where the dataplane publishes its counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsConfig {
+    /// The segment file (relative paths are relative to the config file).
+    pub path: PathBuf,
+    /// True when `path` is the default (then a second instance on the box falls back to an
+    /// unshared segment instead of failing).
+    pub default_path: bool,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        StatsConfig {
+            path: PathBuf::from(DEFAULT_STATS_PATH),
+            default_path: true,
+        }
+    }
+}
+
+/// `[sidecar]`: the sidecar's HTTP endpoint and health threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarConfig {
+    /// Address `/metrics`, `/healthz` and `/stats.json` are served on.
+    pub listen: SocketAddr,
+    /// Heartbeat age beyond which `/healthz` answers 503.
+    pub stale_after: Duration,
+}
+
+impl Default for SidecarConfig {
+    fn default() -> Self {
+        SidecarConfig {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            stale_after: Duration::from_millis(DEFAULT_STALE_AFTER_MS),
+        }
+    }
+}
+
+/// A bad value in `[stats]` or `[sidecar]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableError {
+    /// Byte range in the file, when known.
+    pub span: Option<Range<usize>>,
+    /// Dotted key, e.g. `sidecar.listen`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Raw {
+    #[serde(default)]
+    stats: Option<RawStats>,
+    #[serde(default)]
+    sidecar: Option<RawSidecar>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStats {
+    path: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSidecar {
+    listen: Option<Spanned<String>>,
+    stale_after_ms: Option<Spanned<i64>>,
+}
+
+fn err(span: Range<usize>, key: &str, message: impl Into<String>) -> TableError {
+    TableError {
+        span: Some(span),
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Parses the `[stats]` and `[sidecar]` tables of config `text` (the file at `source`, against
+/// whose directory a relative stats path is resolved), with defaults for what is missing.
+pub fn parse(source: &Path, text: &str) -> Result<(StatsConfig, SidecarConfig), TableError> {
+    let raw: Raw = toml::from_str(text).map_err(|e| TableError {
+        span: e.span(),
+        key: String::new(),
+        message: e.message().to_owned(),
+    })?;
+    let mut stats = StatsConfig::default();
+    if let Some(path) = raw.stats.and_then(|s| s.path) {
+        let s = path.get_ref().trim();
+        if s.is_empty() {
+            return Err(err(path.span(), "stats.path", "must not be empty"));
+        }
+        if s.ends_with('/') {
+            return Err(err(
+                path.span(),
+                "stats.path",
+                "must name a file, not a directory",
+            ));
+        }
+        let p = Path::new(s);
+        stats.path = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            source.parent().unwrap_or_else(|| Path::new(".")).join(p)
+        };
+        stats.default_path = stats.path == Path::new(DEFAULT_STATS_PATH);
+    }
+    let mut sidecar = SidecarConfig::default();
+    if let Some(raw) = raw.sidecar {
+        if let Some(l) = raw.listen {
+            sidecar.listen = l.get_ref().trim().parse().map_err(|_| {
+                err(
+                    l.span(),
+                    "sidecar.listen",
+                    format!("'{}' is not an address:port", l.get_ref()),
+                )
+            })?;
+        }
+        if let Some(v) = raw.stale_after_ms {
+            let n = *v.get_ref();
+            if !(100..=60_000).contains(&n) {
+                return Err(err(
+                    v.span(),
+                    "sidecar.stale_after_ms",
+                    format!("{n} is out of range 100..=60000"),
+                ));
+            }
+            sidecar.stale_after = Duration::from_millis(n as u64);
+        }
+    }
+    Ok((stats, sidecar))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<(StatsConfig, SidecarConfig), TableError> {
+        parse(Path::new("/etc/anycastd/a.toml"), text)
+    }
+
+    #[test]
+    fn defaults_when_absent_and_other_tables_ignored() {
+        let (s, c) = p("[dataplane]\nworkers = 2\n[[port]]\nname = \"x\"\n").unwrap();
+        assert_eq!(s, StatsConfig::default());
+        assert!(s.default_path);
+        assert_eq!(c.listen, "127.0.0.1:9477".parse().unwrap());
+        assert_eq!(c.stale_after, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn values_are_read_and_relative_paths_resolved() {
+        let (s, c) = p(
+            "[stats]\npath = \"run/stats\"\n[sidecar]\nlisten = \"[::1]:9100\"\nstale_after_ms = 250\n",
+        )
+        .unwrap();
+        assert_eq!(s.path, Path::new("/etc/anycastd/run/stats"));
+        assert!(!s.default_path);
+        assert_eq!(c.listen, "[::1]:9100".parse().unwrap());
+        assert_eq!(c.stale_after, Duration::from_millis(250));
+        let (s, _) = p("[stats]\npath = \"/run/anycastd/stats\"\n").unwrap();
+        assert!(s.default_path);
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_place() {
+        let text = "[stats]\npath = \"\"\n";
+        let e = p(text).unwrap_err();
+        assert_eq!(e.key, "stats.path");
+        assert_eq!(&text[e.span.unwrap()], "\"\"");
+        assert_eq!(
+            p("[stats]\npath = \"/run/x/\"\n").unwrap_err().key,
+            "stats.path"
+        );
+        let e = p("[sidecar]\nlisten = \"localhost\"\n").unwrap_err();
+        assert_eq!(e.key, "sidecar.listen");
+        assert!(e.message.contains("localhost"), "{}", e.message);
+        let e = p("[sidecar]\nstale_after_ms = 5\n").unwrap_err();
+        assert_eq!(e.key, "sidecar.stale_after_ms");
+        let e = p("[stats]\nsize = 3\n").unwrap_err();
+        assert!(e.message.contains("size"), "{}", e.message);
+        let e = p("[sidecar]\nlisten = 9477\n").unwrap_err();
+        assert!(e.span.is_some());
+    }
+}

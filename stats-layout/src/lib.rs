@@ -1,0 +1,832 @@
+//! The stats segment shared by the anycastd dataplane (writer) and `anycastd-sidecar` (reader).
+//!
+//! A segment is a file (default `/run/anycastd/stats`) mapped by both processes. It is an array
+//! of 64-bit words, accessed only through [`AtomicU64`] (so concurrent access from the other
+//! process is never a data race), laid out as:
+//!
+//! ```text
+//! header        HEADER_WORDS words   magic, layout version, size, workers, ports, pid, start time,
+//!                                    config generation, heartbeats, state, reload counters
+//! worker blocks WORKER_WORDS each    one per worker, 128-byte aligned, written by that worker only
+//! port blocks   PORT_WORDS each      one per port, written by the control thread
+//! ```
+//!
+//! Every worker and port block starts with a sequence word (a seqlock): the single writer makes it
+//! odd, stores the values, makes it even again; a reader retries until it sees the same even value
+//! before and after copying, so a read is never torn (rx always equals the sum of the verdicts it
+//! was published with). The writer never waits.
+//!
+//! The dataplane creates a new file (temp file + rename) at each start, so a reader notices a
+//! restart by the file's identity (device, inode), pid or start time changing.
+#![warn(missing_docs)]
+
+pub mod config;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+
+use memmap2::{Mmap, MmapMut};
+use serde::Serialize;
+
+/// `ANYCSTAT` in little-endian: the first word of every segment.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"ANYCSTAT");
+/// Layout version; bumped on any incompatible change.
+pub const LAYOUT_VERSION: u64 = 1;
+/// Words in the header.
+pub const HEADER_WORDS: usize = 16;
+/// Words in a worker block (512 bytes: a multiple of 128, so no two workers share a cache line
+/// or an adjacent-line prefetch pair).
+pub const WORKER_WORDS: usize = 64;
+/// Words in a port block.
+pub const PORT_WORDS: usize = 16;
+/// Drop-reason slots in a worker block (the dataplane uses the first [`DROP_REASONS`]`.len()`).
+pub const DROP_SLOTS: usize = 16;
+/// DNS RCODE slots (0..=15).
+pub const RCODE_SLOTS: usize = 16;
+/// Bytes of a port name kept in the segment.
+pub const PORT_NAME_BYTES: usize = 32;
+/// Most workers a segment holds.
+pub const MAX_WORKERS: usize = 1024;
+/// Most ports a segment holds.
+pub const MAX_PORTS: usize = 256;
+
+/// Drop reasons in slot order: the names of `dataplane::verdict::DropReason::name()`, in
+/// `DropReason::index()` order (the dataplane checks they agree in a test).
+pub const DROP_REASONS: [&str; 11] = [
+    "not_for_us",
+    "malformed",
+    "bad_checksum",
+    "unsupported",
+    "no_service",
+    "no_backend",
+    "next_hop_unresolved",
+    "too_big",
+    "no_room",
+    "tx_full",
+    "punt_failed",
+];
+
+/// Header word indexes.
+mod h {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 1;
+    pub const SIZE: usize = 2;
+    pub const WORKERS: usize = 3;
+    pub const PORTS: usize = 4;
+    pub const PID: usize = 5;
+    pub const START_UNIX_MS: usize = 6;
+    pub const GENERATION: usize = 7;
+    pub const HEARTBEAT_UNIX_MS: usize = 8;
+    pub const HEARTBEAT_CLOCK_MS: usize = 9;
+    pub const STATE: usize = 10;
+    pub const RELOADS: usize = 11;
+    pub const RELOAD_FAILURES: usize = 12;
+}
+
+/// Worker block word indexes.
+mod w {
+    pub const SEQ: usize = 0;
+    pub const HEARTBEAT_MS: usize = 1;
+    pub const RX_PACKETS: usize = 2;
+    pub const RX_BYTES: usize = 3;
+    pub const TX_PACKETS: usize = 4;
+    pub const TX_BYTES: usize = 5;
+    pub const ANSWERED: usize = 6;
+    pub const FORWARDED: usize = 7;
+    pub const PUNTED: usize = 8;
+    pub const FLOWS: usize = 9;
+    pub const FLOW_INSERTS: usize = 10;
+    pub const FLOW_EXPIRED: usize = 11;
+    pub const FLOW_FULL: usize = 12;
+    pub const FLOW_RATE_LIMITED: usize = 13;
+    pub const STATELESS: usize = 14;
+    pub const DNS_QUERIES: usize = 15;
+    pub const DROPS: usize = 16;
+    pub const RCODES: usize = 32;
+    /// Words after the sequence word that carry values.
+    pub const VALUES: usize = 48;
+}
+
+/// Port block word indexes.
+mod p {
+    pub const SEQ: usize = 0;
+    pub const NAME: usize = 1;
+    pub const IPACKETS: usize = 5;
+    pub const OPACKETS: usize = 6;
+    pub const IBYTES: usize = 7;
+    pub const OBYTES: usize = 8;
+    pub const IMISSED: usize = 9;
+    pub const IERRORS: usize = 10;
+    pub const OERRORS: usize = 11;
+    pub const RX_NOMBUF: usize = 12;
+    pub const END: usize = 13;
+}
+
+/// The dataplane's state as written in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Created, workers not started yet.
+    Starting,
+    /// Serving.
+    Running,
+    /// Stopped cleanly (the counters are final).
+    Stopped,
+}
+
+impl RunState {
+    fn from_word(v: u64) -> RunState {
+        match v {
+            1 => RunState::Running,
+            2 => RunState::Stopped,
+            _ => RunState::Starting,
+        }
+    }
+}
+
+/// The header's values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderValues {
+    /// Layout version.
+    pub version: u64,
+    /// Workers in the segment.
+    pub workers: usize,
+    /// Ports in the segment.
+    pub ports: usize,
+    /// The dataplane's process id.
+    pub pid: u32,
+    /// When the dataplane started (Unix time, ms).
+    pub start_unix_ms: u64,
+    /// Config generation serving (1 at start, +1 per reload).
+    pub generation: u64,
+    /// Last control-thread heartbeat (Unix time, ms).
+    pub heartbeat_unix_ms: u64,
+    /// The control thread's reading of the workers' clock at its last heartbeat (ms); compare
+    /// with [`WorkerValues::heartbeat_ms`].
+    pub heartbeat_clock_ms: u64,
+    /// Running, stopped, ...
+    pub state: RunState,
+    /// Successful reloads.
+    pub reloads: u64,
+    /// Failed reloads.
+    pub reload_failures: u64,
+}
+
+/// One worker's published counters (all monotonic except `flows` and `heartbeat_ms`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WorkerValues {
+    /// The worker's clock (ms) when it published this.
+    pub heartbeat_ms: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets answered in place.
+    pub answered: u64,
+    /// Packets forwarded to a backend.
+    pub forwarded: u64,
+    /// Packets handed to the kernel.
+    pub punted: u64,
+    /// Flows in the worker's flow table now (a gauge).
+    pub flows: u64,
+    /// Flows inserted.
+    pub flow_inserts: u64,
+    /// Flows that idled out.
+    pub flow_expired: u64,
+    /// New flows not inserted: table full.
+    pub flow_full: u64,
+    /// New flows not inserted: rate limit.
+    pub flow_rate_limited: u64,
+    /// New flows forwarded by the Maglev table alone (stateless fallback).
+    pub stateless: u64,
+    /// DNS queries seen.
+    pub dns_queries: u64,
+    /// Drops per reason, in [`DROP_REASONS`] order (slots past it are zero).
+    pub drops: [u64; DROP_SLOTS],
+    /// DNS responses per RCODE.
+    pub rcodes: [u64; RCODE_SLOTS],
+}
+
+impl WorkerValues {
+    /// All drops.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    fn to_words(&self, out: &mut [u64; w::VALUES]) {
+        // Indexes are block indexes minus one (the sequence word is not a value).
+        out[w::HEARTBEAT_MS - 1] = self.heartbeat_ms;
+        out[w::RX_PACKETS - 1] = self.rx_packets;
+        out[w::RX_BYTES - 1] = self.rx_bytes;
+        out[w::TX_PACKETS - 1] = self.tx_packets;
+        out[w::TX_BYTES - 1] = self.tx_bytes;
+        out[w::ANSWERED - 1] = self.answered;
+        out[w::FORWARDED - 1] = self.forwarded;
+        out[w::PUNTED - 1] = self.punted;
+        out[w::FLOWS - 1] = self.flows;
+        out[w::FLOW_INSERTS - 1] = self.flow_inserts;
+        out[w::FLOW_EXPIRED - 1] = self.flow_expired;
+        out[w::FLOW_FULL - 1] = self.flow_full;
+        out[w::FLOW_RATE_LIMITED - 1] = self.flow_rate_limited;
+        out[w::STATELESS - 1] = self.stateless;
+        out[w::DNS_QUERIES - 1] = self.dns_queries;
+        out[w::DROPS - 1..w::DROPS - 1 + DROP_SLOTS].copy_from_slice(&self.drops);
+        out[w::RCODES - 1..w::RCODES - 1 + RCODE_SLOTS].copy_from_slice(&self.rcodes);
+    }
+
+    fn from_words(v: &[u64; w::VALUES]) -> WorkerValues {
+        let mut drops = [0; DROP_SLOTS];
+        drops.copy_from_slice(&v[w::DROPS - 1..w::DROPS - 1 + DROP_SLOTS]);
+        let mut rcodes = [0; RCODE_SLOTS];
+        rcodes.copy_from_slice(&v[w::RCODES - 1..w::RCODES - 1 + RCODE_SLOTS]);
+        WorkerValues {
+            heartbeat_ms: v[w::HEARTBEAT_MS - 1],
+            rx_packets: v[w::RX_PACKETS - 1],
+            rx_bytes: v[w::RX_BYTES - 1],
+            tx_packets: v[w::TX_PACKETS - 1],
+            tx_bytes: v[w::TX_BYTES - 1],
+            answered: v[w::ANSWERED - 1],
+            forwarded: v[w::FORWARDED - 1],
+            punted: v[w::PUNTED - 1],
+            flows: v[w::FLOWS - 1],
+            flow_inserts: v[w::FLOW_INSERTS - 1],
+            flow_expired: v[w::FLOW_EXPIRED - 1],
+            flow_full: v[w::FLOW_FULL - 1],
+            flow_rate_limited: v[w::FLOW_RATE_LIMITED - 1],
+            stateless: v[w::STATELESS - 1],
+            dns_queries: v[w::DNS_QUERIES - 1],
+            drops,
+            rcodes,
+        }
+    }
+}
+
+/// One port's device counters (from `rte_eth_stats_get`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PortValues {
+    /// The port's configured name.
+    pub name: String,
+    /// Packets received.
+    pub ipackets: u64,
+    /// Packets sent.
+    pub opackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
+    /// Bytes sent.
+    pub obytes: u64,
+    /// Packets the device dropped (rx queues full).
+    pub imissed: u64,
+    /// Receive errors.
+    pub ierrors: u64,
+    /// Transmit errors.
+    pub oerrors: u64,
+    /// rx mbuf allocation failures.
+    pub rx_nombuf: u64,
+}
+
+/// Everything in a segment, read consistently block by block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SegmentValues {
+    /// The header.
+    pub header: HeaderValues,
+    /// Per worker.
+    pub workers: Vec<WorkerValues>,
+    /// Per port.
+    pub ports: Vec<PortValues>,
+}
+
+/// Words a segment for `workers` and `ports` needs.
+pub fn segment_words(workers: usize, ports: usize) -> usize {
+    HEADER_WORDS + workers * WORKER_WORDS + ports * PORT_WORDS
+}
+
+fn worker_offset(i: usize) -> usize {
+    HEADER_WORDS + i * WORKER_WORDS
+}
+
+fn port_offset(workers: usize, i: usize) -> usize {
+    HEADER_WORDS + workers * WORKER_WORDS + i * PORT_WORDS
+}
+
+/// Seqlock write of `values` into `block` (block[0] is the sequence word). Single writer only.
+#[inline]
+fn seq_write(block: &[AtomicU64], values: &[u64]) {
+    let s = block[0].load(Ordering::Relaxed);
+    block[0].store(s.wrapping_add(1), Ordering::Relaxed);
+    fence(Ordering::Release);
+    for (slot, v) in block[1..].iter().zip(values) {
+        slot.store(*v, Ordering::Relaxed);
+    }
+    block[0].store(s.wrapping_add(2), Ordering::Release);
+}
+
+/// Seqlock read of `out.len()` values after the sequence word; `None` when the writer kept
+/// changing the block for [`READ_PATIENCE`].
+#[inline]
+fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> Option<()> {
+    let mut started: Option<std::time::Instant> = None;
+    for attempt in 0u32.. {
+        let s1 = block[0].load(Ordering::Acquire);
+        if s1 & 1 == 0 {
+            for (o, slot) in out.iter_mut().zip(&block[1..]) {
+                *o = slot.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            if block[0].load(Ordering::Relaxed) == s1 {
+                return Some(());
+            }
+        }
+        if attempt < 64 {
+            std::hint::spin_loop();
+        } else {
+            let t = *started.get_or_insert_with(std::time::Instant::now);
+            if t.elapsed() > READ_PATIENCE {
+                return None;
+            }
+            std::thread::yield_now();
+        }
+    }
+    None
+}
+
+/// How long a reader retries a block the writer keeps changing (a worker publishes once per
+/// poll round, in well under a microsecond).
+pub const READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Views `len` bytes at `ptr` (a live mapping, page aligned) as words.
+///
+/// # Safety
+/// `ptr` must point to a mapping of at least `len` bytes, 8-byte aligned, that stays mapped for
+/// the returned lifetime; all access to it (in any process) must be atomic.
+unsafe fn words<'a>(ptr: *const u8, len: usize) -> &'a [AtomicU64] {
+    debug_assert_eq!(ptr as usize % std::mem::align_of::<AtomicU64>(), 0);
+    // SAFETY: the caller guarantees the pointer is valid, aligned and mapped for `len` bytes;
+    // AtomicU64 has the size and alignment of u64 and every bit pattern is valid.
+    unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), len / 8) }
+}
+
+enum Map {
+    File(MmapMut),
+    Anon(MmapMut),
+}
+
+/// The dataplane's side: creates and writes a segment. Share it (`Arc`) between the control
+/// thread and the workers; each worker must write only its own block.
+pub struct Writer {
+    map: Map,
+    _file: Option<File>,
+    path: Option<PathBuf>,
+    workers: usize,
+    ports: usize,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("workers", &self.workers)
+            .field("ports", &self.ports)
+            .finish()
+    }
+}
+
+/// Unix time in ms.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Writer {
+    /// Creates the segment file at `path` (its directory is created if missing): a new file
+    /// replaces any old one atomically (rename), so readers see either the old or the new one.
+    /// Fails with [`io::ErrorKind::AddrInUse`] when a live process holds the current file.
+    pub fn create(path: &Path, port_names: &[&str], workers: usize) -> io::Result<Writer> {
+        check_sizes(workers, port_names.len())?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        if let Ok(old) = File::open(path) {
+            match old.try_lock() {
+                Ok(()) => drop(old),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("{} is in use by another anycastd", path.display()),
+                    ))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
+            }
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+        let mut tmp_name = name.to_owned();
+        tmp_name.push(format!(".tmp.{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let bytes = segment_words(workers, port_names.len()) * 8;
+        let made = (|| {
+            file.set_len(bytes as u64)?;
+            file.try_lock().map_err(io::Error::from)?;
+            // SAFETY: the file was just created by us with this size; other processes only map
+            // it (never truncate it: the dataplane replaces it by rename), and all access to the
+            // mapping goes through AtomicU64.
+            let map = unsafe { MmapMut::map_mut(&file)? };
+            let w = Writer {
+                map: Map::File(map),
+                _file: None,
+                path: Some(path.to_owned()),
+                workers,
+                ports: port_names.len(),
+            };
+            w.init(port_names);
+            Ok::<_, io::Error>(w)
+        })();
+        let mut w = match made {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if let Err(e) = std::fs::rename(&tmp, path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        w._file = Some(file);
+        Ok(w)
+    }
+
+    /// A segment in anonymous memory (no reader can see it): used when no file can be had, and
+    /// by tests.
+    pub fn anonymous(port_names: &[&str], workers: usize) -> io::Result<Writer> {
+        check_sizes(workers, port_names.len())?;
+        let map = MmapMut::map_anon(segment_words(workers, port_names.len()) * 8)?;
+        let w = Writer {
+            map: Map::Anon(map),
+            _file: None,
+            path: None,
+            workers,
+            ports: port_names.len(),
+        };
+        w.init(port_names);
+        Ok(w)
+    }
+
+    /// The file, if the segment has one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        let m = match &self.map {
+            Map::File(m) | Map::Anon(m) => m,
+        };
+        // SAFETY: the mapping lives as long as self (the borrow ties the slice to it), is page
+        // aligned, and is only accessed atomically (here and by readers).
+        unsafe { words(m.as_ptr(), m.len()) }
+    }
+
+    fn init(&self, port_names: &[&str]) {
+        let hw = self.words();
+        hw[h::VERSION].store(LAYOUT_VERSION, Ordering::Relaxed);
+        hw[h::SIZE].store((hw.len() * 8) as u64, Ordering::Relaxed);
+        hw[h::WORKERS].store(self.workers as u64, Ordering::Relaxed);
+        hw[h::PORTS].store(self.ports as u64, Ordering::Relaxed);
+        hw[h::PID].store(u64::from(std::process::id()), Ordering::Relaxed);
+        hw[h::START_UNIX_MS].store(unix_ms(), Ordering::Relaxed);
+        hw[h::GENERATION].store(1, Ordering::Relaxed);
+        for (i, name) in port_names.iter().enumerate() {
+            let mut bytes = [0u8; PORT_NAME_BYTES];
+            let n = name.len().min(PORT_NAME_BYTES);
+            bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+            let off = port_offset(self.workers, i) + p::NAME;
+            for (k, chunk) in bytes.chunks_exact(8).enumerate() {
+                hw[off + k].store(
+                    u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        // The magic goes last: a reader that sees it sees the rest.
+        hw[h::MAGIC].store(MAGIC, Ordering::Release);
+    }
+
+    /// Workers in the segment.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Publishes worker `i`'s values (seqlock; never waits). Only worker `i` may call this.
+    #[inline]
+    pub fn publish_worker(&self, i: usize, v: &WorkerValues) {
+        let mut buf = [0u64; w::VALUES];
+        v.to_words(&mut buf);
+        let off = worker_offset(i);
+        seq_write(&self.words()[off + w::SEQ..off + 1 + w::VALUES], &buf);
+    }
+
+    /// Publishes port `i`'s device counters (control thread only). The name is kept as created.
+    pub fn publish_port(&self, i: usize, v: &PortValues) {
+        let off = port_offset(self.workers, i);
+        let hw = self.words();
+        let mut buf = [0u64; p::END - 1];
+        for (k, slot) in buf.iter_mut().enumerate().take(p::IPACKETS - 1) {
+            *slot = hw[off + 1 + k].load(Ordering::Relaxed);
+        }
+        buf[p::IPACKETS - 1] = v.ipackets;
+        buf[p::OPACKETS - 1] = v.opackets;
+        buf[p::IBYTES - 1] = v.ibytes;
+        buf[p::OBYTES - 1] = v.obytes;
+        buf[p::IMISSED - 1] = v.imissed;
+        buf[p::IERRORS - 1] = v.ierrors;
+        buf[p::OERRORS - 1] = v.oerrors;
+        buf[p::RX_NOMBUF - 1] = v.rx_nombuf;
+        seq_write(&hw[off + p::SEQ..off + p::END], &buf);
+    }
+
+    /// The control thread's heartbeat: wall-clock time now, and its reading of the workers'
+    /// clock (same unit and origin as the workers' `heartbeat_ms`).
+    pub fn heartbeat(&self, clock_ms: u64) {
+        let hw = self.words();
+        hw[h::HEARTBEAT_CLOCK_MS].store(clock_ms, Ordering::Relaxed);
+        hw[h::HEARTBEAT_UNIX_MS].store(unix_ms(), Ordering::Release);
+    }
+
+    /// Records the config generation and reload counters.
+    pub fn set_generation(&self, generation: u64, reloads: u64, failures: u64) {
+        let hw = self.words();
+        hw[h::GENERATION].store(generation, Ordering::Relaxed);
+        hw[h::RELOADS].store(reloads, Ordering::Relaxed);
+        hw[h::RELOAD_FAILURES].store(failures, Ordering::Relaxed);
+    }
+
+    /// Records the run state.
+    pub fn set_state(&self, s: RunState) {
+        let v = match s {
+            RunState::Starting => 0,
+            RunState::Running => 1,
+            RunState::Stopped => 2,
+        };
+        self.words()[h::STATE].store(v, Ordering::Release);
+    }
+
+    /// Reads everything back (as a reader would).
+    pub fn read(&self) -> io::Result<SegmentValues> {
+        read_words(self.words())
+    }
+
+    /// Worker `i`'s values, read consistently.
+    pub fn read_worker(&self, i: usize) -> Option<WorkerValues> {
+        read_worker(self.words(), i)
+    }
+}
+
+fn check_sizes(workers: usize, ports: usize) -> io::Result<()> {
+    if workers > MAX_WORKERS || ports > MAX_PORTS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("at most {MAX_WORKERS} workers and {MAX_PORTS} ports"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_worker(words: &[AtomicU64], i: usize) -> Option<WorkerValues> {
+    let off = worker_offset(i);
+    let mut buf = [0u64; w::VALUES];
+    seq_read(&words[off..off + 1 + w::VALUES], &mut buf)?;
+    Some(WorkerValues::from_words(&buf))
+}
+
+fn bad(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+fn read_words(hw: &[AtomicU64]) -> io::Result<SegmentValues> {
+    if hw.len() < HEADER_WORDS || hw[h::MAGIC].load(Ordering::Acquire) != MAGIC {
+        return Err(bad("not an anycastd stats segment (bad magic)"));
+    }
+    let version = hw[h::VERSION].load(Ordering::Relaxed);
+    if version != LAYOUT_VERSION {
+        return Err(bad(format!(
+            "stats layout version {version}, this build reads {LAYOUT_VERSION}"
+        )));
+    }
+    let workers = hw[h::WORKERS].load(Ordering::Relaxed) as usize;
+    let ports = hw[h::PORTS].load(Ordering::Relaxed) as usize;
+    if workers > MAX_WORKERS || ports > MAX_PORTS || segment_words(workers, ports) > hw.len() {
+        return Err(bad("stats segment is truncated or inconsistent"));
+    }
+    let header = HeaderValues {
+        version,
+        workers,
+        ports,
+        pid: hw[h::PID].load(Ordering::Relaxed) as u32,
+        start_unix_ms: hw[h::START_UNIX_MS].load(Ordering::Relaxed),
+        generation: hw[h::GENERATION].load(Ordering::Relaxed),
+        heartbeat_unix_ms: hw[h::HEARTBEAT_UNIX_MS].load(Ordering::Acquire),
+        heartbeat_clock_ms: hw[h::HEARTBEAT_CLOCK_MS].load(Ordering::Relaxed),
+        state: RunState::from_word(hw[h::STATE].load(Ordering::Acquire)),
+        reloads: hw[h::RELOADS].load(Ordering::Relaxed),
+        reload_failures: hw[h::RELOAD_FAILURES].load(Ordering::Relaxed),
+    };
+    let mut out = SegmentValues {
+        header,
+        workers: Vec::with_capacity(workers),
+        ports: Vec::with_capacity(ports),
+    };
+    for i in 0..workers {
+        out.workers
+            .push(read_worker(hw, i).ok_or_else(|| bad("a worker block never settled"))?);
+    }
+    for i in 0..ports {
+        let off = port_offset(workers, i);
+        let mut buf = [0u64; p::END - 1];
+        seq_read(&hw[off..off + p::END], &mut buf)
+            .ok_or_else(|| bad("a port block never settled"))?;
+        let mut name = Vec::with_capacity(PORT_NAME_BYTES);
+        for word in &buf[p::NAME - 1..p::IPACKETS - 1] {
+            name.extend_from_slice(&word.to_le_bytes());
+        }
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        out.ports.push(PortValues {
+            name: String::from_utf8_lossy(&name[..end]).into_owned(),
+            ipackets: buf[p::IPACKETS - 1],
+            opackets: buf[p::OPACKETS - 1],
+            ibytes: buf[p::IBYTES - 1],
+            obytes: buf[p::OBYTES - 1],
+            imissed: buf[p::IMISSED - 1],
+            ierrors: buf[p::IERRORS - 1],
+            oerrors: buf[p::OERRORS - 1],
+            rx_nombuf: buf[p::RX_NOMBUF - 1],
+        });
+    }
+    Ok(out)
+}
+
+// The layout fits its blocks, and blocks keep to their own cache lines (checked at compile time).
+const _: () = {
+    assert!(w::RCODES + RCODE_SLOTS <= WORKER_WORDS);
+    assert!(w::VALUES < WORKER_WORDS);
+    assert!(w::DROPS + DROP_SLOTS <= w::RCODES);
+    assert!(DROP_REASONS.len() <= DROP_SLOTS);
+    assert!(p::END <= PORT_WORDS);
+    assert!((WORKER_WORDS * 8).is_multiple_of(128));
+    assert!((HEADER_WORDS * 8).is_multiple_of(128));
+};
+
+/// Identity of a segment file: a new dataplane start makes a new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+}
+
+/// The identity of the file at `path` now.
+pub fn file_id(path: &Path) -> io::Result<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok(FileId {
+        dev: m.dev(),
+        ino: m.ino(),
+    })
+}
+
+/// The sidecar's side: a read-only mapping of a segment.
+pub struct Reader {
+    map: Mmap,
+    id: FileId,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("id", &self.id).finish()
+    }
+}
+
+impl Reader {
+    /// Maps the segment at `path` read-only and checks its magic, version and size.
+    pub fn open(path: &Path) -> io::Result<Reader> {
+        use std::os::unix::fs::MetadataExt;
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        if (meta.len() as usize) < HEADER_WORDS * 8 {
+            return Err(bad("stats segment too short"));
+        }
+        // SAFETY: mapped read-only; the dataplane never shrinks a segment file (it replaces it
+        // by rename), so the mapping stays backed; all access goes through AtomicU64 loads,
+        // which are fine on read-only memory for 64-bit words.
+        let map = unsafe { Mmap::map(&file)? };
+        let r = Reader {
+            map,
+            id: FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+        };
+        r.read()?;
+        Ok(r)
+    }
+
+    /// The identity of the mapped file.
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+
+    /// Reads the whole segment, each block consistently.
+    pub fn read(&self) -> io::Result<SegmentValues> {
+        // SAFETY: the mapping lives as long as self; page aligned; only atomic loads.
+        let hw = unsafe { words(self.map.as_ptr(), self.map.len()) };
+        read_words(hw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/stats");
+        let wr = Writer::create(
+            &path,
+            &["edge0", "a-very-long-port-name-cut-at-32-bytes"],
+            2,
+        )
+        .unwrap();
+        let mut v = WorkerValues {
+            rx_packets: 10,
+            answered: 7,
+            ..WorkerValues::default()
+        };
+        v.drops[3] = 3;
+        v.rcodes[3] = 5;
+        wr.publish_worker(1, &v);
+        wr.publish_port(
+            0,
+            &PortValues {
+                ipackets: 9,
+                rx_nombuf: 4,
+                ..PortValues::default()
+            },
+        );
+        wr.set_state(RunState::Running);
+        wr.set_generation(3, 2, 1);
+        wr.heartbeat(77);
+        let r = Reader::open(&path).unwrap();
+        let s = r.read().unwrap();
+        assert_eq!(s.header.pid, std::process::id());
+        assert_eq!(s.header.state, RunState::Running);
+        assert_eq!(s.header.generation, 3);
+        assert_eq!(s.header.heartbeat_clock_ms, 77);
+        assert_eq!(s.workers[1], v);
+        assert_eq!(s.workers[0], WorkerValues::default());
+        assert_eq!(s.ports[0].name, "edge0");
+        assert_eq!(s.ports[0].ipackets, 9);
+        assert_eq!(s.ports[0].rx_nombuf, 4);
+        assert_eq!(s.ports[1].name, "a-very-long-port-name-cut-at-32-");
+        assert!(!dir
+            .path()
+            .join(format!("sub/stats.tmp.{}", std::process::id()))
+            .exists());
+    }
+
+    #[test]
+    fn a_held_segment_is_not_taken_over_and_a_new_one_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats");
+        let first = Writer::create(&path, &["p"], 1).unwrap();
+        let id1 = file_id(&path).unwrap();
+        let e = Writer::create(&path, &["p"], 1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        drop(first);
+        let _second = Writer::create(&path, &["p"], 1).unwrap();
+        assert_ne!(file_id(&path).unwrap(), id1);
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats");
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        assert!(Reader::open(&path).is_err());
+        std::fs::write(&path, b"short").unwrap();
+        assert!(Reader::open(&path).is_err());
+    }
+}
