@@ -94,3 +94,14 @@ pub fn tsc_hz(_eal: &Eal) -> u64 {
     // SAFETY: the EAL is initialised.
     unsafe { ffi::rte_get_tsc_hz() }
 }
+
+/// Flushes stdout/stderr and ends the process at once with `code`, without running C library
+/// destructors or `atexit` handlers (DPDK 22.11's interrupt thread may still be running then).
+/// Call only after every port is closed and the EAL is cleaned up.
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit has no preconditions; buffered Rust output was flushed above.
+    unsafe { libc::_exit(code) }
+}

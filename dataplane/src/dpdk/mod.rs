@@ -7,7 +7,7 @@ mod mempool;
 mod port;
 
 pub use burst::{Burst, MAX_BURST};
-pub use eal::{register_thread, tsc, tsc_hz, Eal};
+pub use eal::{exit_now, register_thread, tsc, tsc_hz, Eal};
 pub use mbuf::{Mbuf, MbufRef};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortStats, QueueHandle};
