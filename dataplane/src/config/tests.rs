@@ -313,3 +313,38 @@ fn watch_is_off_by_default_and_names_the_config_and_zone_files() {
         "",
     );
 }
+
+#[test]
+fn stats_and_sidecar_tables_are_typed_and_checked() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.stats.path, Path::new("/run/anycastd/stats"));
+    assert_eq!(c.sidecar.listen, "127.0.0.1:9477".parse().unwrap());
+    let c = parse(&format!(
+        "{GOOD}[stats]\npath = \"stats.shm\"\n[sidecar]\nlisten = \"0.0.0.0:9100\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.stats.path, Path::new("/etc/anycastd/stats.shm"));
+    assert_eq!(c.sidecar.listen, "0.0.0.0:9100".parse().unwrap());
+    let n = GOOD.lines().count();
+    assert_bad(
+        &format!("{GOOD}[stats]\npath = \"\"\n"),
+        Some(n + 2),
+        "stats.path: must not be empty",
+    );
+    assert_bad(
+        &format!("{GOOD}[sidecar]\nlisten = \"9477\"\n"),
+        Some(n + 2),
+        "sidecar.listen: '9477' is not an address:port",
+    );
+    assert_bad(
+        &format!("{GOOD}[sidecar]\nbgp = 1\n"),
+        Some(n + 2),
+        "unknown field `bgp`",
+    );
+    let mut moved = parse(GOOD).unwrap();
+    moved.stats.path = "/run/other".into();
+    assert_eq!(
+        parse(GOOD).unwrap().restart_only_changes(&moved),
+        vec!["stats.path".to_owned()]
+    );
+}
