@@ -1,7 +1,8 @@
 //! The dataplane (net_pcap, a known input) and `anycastd-sidecar` together: the sidecar reports
 //! `anycastd_up 0` before there is a segment, /healthz turns 200 while anycastd runs and 503 once
 //! it stops, /metrics passes `promtool check metrics` and its values equal the dataplane's final
-//! counts, and a restarted dataplane (a new segment file) is picked up.
+//! counts, a restarted dataplane (a new segment file) is picked up, and one killed with SIGKILL
+//! turns /healthz to 503.
 mod common;
 
 use std::io::{Read, Write};
@@ -247,9 +248,23 @@ stale_after_ms = 500
     wait_status(port, "/healthz", 200, Duration::from_secs(5));
     let (_, again) = get(port, "/metrics");
     assert!(again.contains("\nanycastd_up 1\n"), "{again}");
-    let done = dp.stop();
-    assert!(done.status.success(), "{}", done.stderr);
-    wait_status(port, "/healthz", 503, Duration::from_secs(3));
+    // Killed without a chance to mark its segment stopped: unhealthy as soon as its process is
+    // gone (a zombie here, as the test has not reaped it), at the latest once the heartbeat is
+    // older than stale_after_ms (500).
+    Command::new("kill")
+        .args(["-KILL", &dp.pid().to_string()])
+        .status()
+        .unwrap();
+    let killed = Instant::now();
+    let body = wait_status(port, "/healthz", 503, Duration::from_secs(2));
+    assert!(
+        body.contains("Running"),
+        "the segment was not marked stopped: {body}"
+    );
+    eprintln!("healthz 503 {:?} after kill -9", killed.elapsed());
+    let (_, dead) = get(port, "/metrics");
+    assert!(dead.contains("\nanycastd_up 0\n"), "{dead}");
+    let _ = dp.stop();
 }
 
 /// The drop-reason label values: exactly the dataplane's reason names.

@@ -67,7 +67,7 @@ impl Source {
         let h = &v.header;
         let age_ms = stats_layout::unix_ms().saturating_sub(h.heartbeat_unix_ms);
         let stale_ms = stale_after.as_millis() as u64;
-        let alive = std::path::Path::new(&format!("/proc/{}", h.pid)).exists();
+        let alive = alive(h.pid);
         let workers_fresh = v
             .workers
             .iter()
@@ -83,6 +83,17 @@ impl Source {
             heartbeat_age: Some(age_ms as f64 / 1e3),
         }
     }
+}
+
+/// True while process `pid` exists and is not a zombie (a killed dataplane not yet reaped).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let state = s.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(!matches!(state, 'Z' | 'X' | 'x'))
+        })
+        .unwrap_or(false)
 }
 
 fn main() -> ExitCode {

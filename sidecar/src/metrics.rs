@@ -182,6 +182,13 @@ pub fn render(view: &View) -> String {
     )
     .sample(&[], h.reload_failures);
     family(&mut out, "anycastd_workers", "gauge", "Worker threads.").sample(&[], h.workers);
+    family(
+        &mut out,
+        "anycastd_stats_unsettled_blocks",
+        "gauge",
+        "Segment blocks read without a consistent snapshot (a dataplane killed mid-publication).",
+    )
+    .sample(&[], v.unsettled_blocks);
 
     let ids: Vec<String> = (0..v.workers.len()).map(|i| i.to_string()).collect();
     for (name, help, get) in WORKER_COUNTERS {

@@ -299,6 +299,10 @@ pub struct SegmentValues {
     pub workers: Vec<WorkerValues>,
     /// Per port.
     pub ports: Vec<PortValues>,
+    /// Blocks that did not settle within [`READ_PATIENCE`] and were copied as they are: a
+    /// dataplane killed in the middle of a publication leaves one (its values are final but may
+    /// mix two consecutive publications). Always 0 while the writer lives.
+    pub unsettled_blocks: usize,
 }
 
 /// Words a segment for `workers` and `ports` needs.
@@ -326,10 +330,12 @@ fn seq_write(block: &[AtomicU64], values: &[u64]) {
     block[0].store(s.wrapping_add(2), Ordering::Release);
 }
 
-/// Seqlock read of `out.len()` values after the sequence word; `None` when the writer kept
-/// changing the block for [`READ_PATIENCE`].
+/// Seqlock read of `out.len()` values after the sequence word. Returns true when the copy is
+/// one consistent publication; false when the block did not settle within [`READ_PATIENCE`]
+/// (a writer killed in the middle of a publication leaves it odd for ever), in which case `out`
+/// holds the values as they are, possibly mixing two publications.
 #[inline]
-fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> Option<()> {
+fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> bool {
     let mut started: Option<std::time::Instant> = None;
     for attempt in 0u32.. {
         let s1 = block[0].load(Ordering::Acquire);
@@ -339,7 +345,7 @@ fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> Option<()> {
             }
             fence(Ordering::Acquire);
             if block[0].load(Ordering::Relaxed) == s1 {
-                return Some(());
+                return true;
             }
         }
         if attempt < 64 {
@@ -347,12 +353,15 @@ fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> Option<()> {
         } else {
             let t = *started.get_or_insert_with(std::time::Instant::now);
             if t.elapsed() > READ_PATIENCE {
-                return None;
+                break;
             }
             std::thread::yield_now();
         }
     }
-    None
+    for (o, slot) in out.iter_mut().zip(&block[1..]) {
+        *o = slot.load(Ordering::Relaxed);
+    }
+    false
 }
 
 /// How long a reader retries a block the writer keeps changing (a worker publishes once per
@@ -590,7 +599,8 @@ impl Writer {
 
     /// Worker `i`'s values, read consistently.
     pub fn read_worker(&self, i: usize) -> Option<WorkerValues> {
-        read_worker(self.words(), i)
+        let (v, settled) = read_worker(self.words(), i);
+        settled.then_some(v)
     }
 }
 
@@ -604,11 +614,11 @@ fn check_sizes(workers: usize, ports: usize) -> io::Result<()> {
     Ok(())
 }
 
-fn read_worker(words: &[AtomicU64], i: usize) -> Option<WorkerValues> {
+fn read_worker(words: &[AtomicU64], i: usize) -> (WorkerValues, bool) {
     let off = worker_offset(i);
     let mut buf = [0u64; w::VALUES];
-    seq_read(&words[off..off + 1 + w::VALUES], &mut buf)?;
-    Some(WorkerValues::from_words(&buf))
+    let settled = seq_read(&words[off..off + 1 + w::VALUES], &mut buf);
+    (WorkerValues::from_words(&buf), settled)
 }
 
 fn bad(msg: impl Into<String>) -> io::Error {
@@ -647,16 +657,17 @@ fn read_words(hw: &[AtomicU64]) -> io::Result<SegmentValues> {
         header,
         workers: Vec::with_capacity(workers),
         ports: Vec::with_capacity(ports),
+        unsettled_blocks: 0,
     };
     for i in 0..workers {
-        out.workers
-            .push(read_worker(hw, i).ok_or_else(|| bad("a worker block never settled"))?);
+        let (v, settled) = read_worker(hw, i);
+        out.workers.push(v);
+        out.unsettled_blocks += usize::from(!settled);
     }
     for i in 0..ports {
         let off = port_offset(workers, i);
         let mut buf = [0u64; p::END - 1];
-        seq_read(&hw[off..off + p::END], &mut buf)
-            .ok_or_else(|| bad("a port block never settled"))?;
+        out.unsettled_blocks += usize::from(!seq_read(&hw[off..off + p::END], &mut buf));
         let mut name = Vec::with_capacity(PORT_NAME_BYTES);
         for word in &buf[p::NAME - 1..p::IPACKETS - 1] {
             name.extend_from_slice(&word.to_le_bytes());
@@ -818,6 +829,25 @@ mod tests {
         drop(first);
         let _second = Writer::create(&path, &["p"], 1).unwrap();
         assert_ne!(file_id(&path).unwrap(), id1);
+    }
+
+    #[test]
+    fn a_writer_killed_mid_publication_leaves_readable_final_values() {
+        let w = Writer::anonymous(&["p"], 1).unwrap();
+        let v = WorkerValues {
+            rx_packets: 3,
+            ..WorkerValues::default()
+        };
+        w.publish_worker(0, &v);
+        // What a kill between the two sequence stores leaves: an odd sequence word.
+        let seq = &w.words()[worker_offset(0)];
+        seq.store(seq.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let s = w.read().unwrap();
+        assert!(started.elapsed() >= READ_PATIENCE);
+        assert_eq!(s.unsettled_blocks, 1);
+        assert_eq!(s.workers[0], v);
+        assert_eq!(w.read_worker(0), None);
     }
 
     #[test]

@@ -62,6 +62,7 @@ fn readers_never_see_a_torn_block() {
                 let (mut reads, mut last, mut changes) = (0u64, 0u64, 0u64);
                 while !s.load(Ordering::Relaxed) {
                     let seg = reader.read().expect("read");
+                    assert_eq!(seg.unsettled_blocks, 0, "a block did not settle");
                     let v = &seg.workers[1];
                     let n = v.heartbeat_ms;
                     assert_eq!(*v, publication(n.max(1)).clone_if(n), "torn read at {n}");
