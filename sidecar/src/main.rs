@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
@@ -135,21 +136,32 @@ fn main() -> ExitCode {
         stats.path.display(),
         listener.local_addr().map_or(sidecar.listen, |a| a)
     );
-    let mut source = Source {
+    let source = Arc::new(Mutex::new(Source {
         path: stats.path,
         reader: None,
-    };
+    }));
+    // One short-lived thread per connection, so a slow client cannot hold up /healthz; the
+    // segment is read under the lock only (never while talking to a client).
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        if let Err(e) = serve(conn, &mut source, sidecar.stale_after) {
-            eprintln!("anycastd-sidecar: request failed: {e}");
+        let source = Arc::clone(&source);
+        let stale_after = sidecar.stale_after;
+        let spawned = std::thread::Builder::new()
+            .name("http".into())
+            .spawn(move || {
+                if let Err(e) = serve(conn, &source, stale_after) {
+                    eprintln!("anycastd-sidecar: request failed: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("anycastd-sidecar: cannot start a thread: {e}");
         }
     }
     ExitCode::SUCCESS
 }
 
 /// Answers one HTTP/1.x request and closes the connection.
-fn serve(conn: TcpStream, source: &mut Source, stale_after: Duration) -> std::io::Result<()> {
+fn serve(conn: TcpStream, source: &Mutex<Source>, stale_after: Duration) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(2)))?;
     conn.set_write_timeout(Some(Duration::from_secs(2)))?;
     let mut reader = BufReader::new(&conn);
@@ -164,6 +176,12 @@ fn serve(conn: TcpStream, source: &mut Source, stale_after: Duration) -> std::io
     let method = parts.next().unwrap_or("");
     let target = parts.next().unwrap_or("");
     let path = target.split('?').next().unwrap_or("");
+    let view = || {
+        source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .view(stale_after)
+    };
     let (status, ctype, body) = if method != "GET" && method != "HEAD" {
         (
             "405 Method Not Allowed",
@@ -175,10 +193,10 @@ fn serve(conn: TcpStream, source: &mut Source, stale_after: Duration) -> std::io
             "/metrics" => (
                 "200 OK",
                 "text/plain; version=0.0.4; charset=utf-8",
-                metrics::render(&source.view(stale_after)),
+                metrics::render(&view()),
             ),
             "/healthz" => {
-                let v = source.view(stale_after);
+                let v = view();
                 let why = match (&v.values, v.healthy) {
                     (_, true) => "ok\n".to_owned(),
                     (None, _) => "no dataplane (no stats segment)\n".to_owned(),
@@ -196,7 +214,7 @@ fn serve(conn: TcpStream, source: &mut Source, stale_after: Duration) -> std::io
                 (status, "text/plain", why)
             }
             "/stats.json" => {
-                let v = source.view(stale_after);
+                let v = view();
                 let body = serde_json::json!({
                     "up": v.healthy,
                     "heartbeat_age_seconds": v.heartbeat_age,
