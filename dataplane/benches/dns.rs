@@ -140,11 +140,11 @@ pub fn generated_zone(n: usize) -> String {
             i & 255
         ));
         written += 1;
-        if i % 4 == 0 && written < n {
+        if i.is_multiple_of(4) && written < n {
             z.push_str(&format!("h{i} AAAA 2001:db8::{:x}\n", i & 0xffff));
             written += 1;
         }
-        if i % 16 == 0 && written < n {
+        if i.is_multiple_of(16) && written < n {
             z.push_str(&format!("c{i} CNAME h{i}\n"));
             written += 1;
         }
