@@ -115,6 +115,19 @@ impl Client {
     }
 }
 
+/// Waits (bounded) until backend namespace `ns` has answered an ARP request from the dataplane
+/// (198.51.100.1 shows up in its neighbour table), then gives the reply a moment to arrive.
+fn wait_until_asked_by_dataplane(ns: &str) {
+    for _ in 0..200 {
+        if sh(&format!("ip -n {ns} neigh show 198.51.100.1")).contains("lladdr") {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("the dataplane never sent an ARP request to the backend in {ns}");
+}
+
 fn histogram(names: &[String]) -> BTreeMap<String, usize> {
     let mut h = BTreeMap::new();
     for n in names {
@@ -196,7 +209,10 @@ fn flows_across_a_reload(tag: &str, workers: usize) {
         assert_eq!(line.trim(), "listening");
         servers.push(Guard(child));
     }
-    // Let the dataplane resolve the backends (it sends ARP requests every 50 ms).
+    // Let the dataplane resolve the backends: its ARP requests (retried every second until
+    // answered) must have reached b1 and b2 before the first connection.
+    wait_until_asked_by_dataplane(&b(1));
+    wait_until_asked_by_dataplane(&b(2));
     let out = sh(&format!(
         "ip netns exec {client} ping -c 3 -i 0.2 -W 2 -q 203.0.113.10"
     ));
@@ -239,6 +255,8 @@ fn flows_across_a_reload(tag: &str, workers: usize) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    // The reload's new snapshot makes the workers ask for b3 at once.
+    wait_until_asked_by_dataplane(&b(3));
     // Every open connection still reaches its backend, the drained one included.
     assert_eq!(c.cmd("ask"), first, "connections moved across the reload");
     let new = c.cmd("open 32");
