@@ -151,7 +151,7 @@ impl DnsService {
         let sum = wire::get_u16(udp, 6).unwrap_or(0);
         if sum != 0 || v6 {
             // Zero means "no checksum" for IPv4 only (RFC 768; RFC 8200 §8.1).
-            if sum == 0 || checksum::finish(sum_words(pseudo(frame, ip, udp_len), udp)) != 0 {
+            if sum == 0 || checksum::finish(checksum::sum(pseudo(frame, ip, udp_len), udp)) != 0 {
                 return Verdict::Drop(DropReason::BadChecksum);
             }
         }
@@ -297,29 +297,6 @@ impl DnsService {
     }
 }
 
-/// The running one's-complement sum of `data` as big-endian 16-bit words, like
-/// [`checksum::sum`] but eight bytes at a time (RFC 1071 §2: the sum may be taken over wider
-/// words and folded, as the carries wrap around either way).
-pub fn sum_words(acc: u32, data: &[u8]) -> u32 {
-    let mut wide = u64::from(acc);
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(c);
-        let v = u64::from_be_bytes(b);
-        wide += (v >> 32) + (v & 0xffff_ffff);
-    }
-    while wide > 0xffff_ffff {
-        wide = (wide & 0xffff_ffff) + (wide >> 32);
-    }
-    // Fold to 16 bits so the tail's additions cannot overflow.
-    let mut acc = wide as u32;
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    checksum::sum(acc, chunks.remainder())
-}
-
 /// The pseudo-header sum of the received datagram (addresses as received).
 fn pseudo(frame: &[u8], ip: &IpMeta, udp_len: usize) -> u32 {
     let l3 = ip.l3;
@@ -370,7 +347,7 @@ fn finish_headers(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot, msg_len: u
     frame[l4 + 4..l4 + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
     frame[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
     let acc = pseudo(frame, ip, udp_len);
-    let c = checksum::finish(sum_words(acc, &frame[l4..l4 + udp_len]));
+    let c = checksum::finish(checksum::sum(acc, &frame[l4..l4 + udp_len]));
     let c = if c == 0 { 0xffff } else { c };
     frame[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
 }
