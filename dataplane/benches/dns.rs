@@ -16,7 +16,7 @@ use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
 use dataplane::snapshot::{LocalAddrs, PortSnapshot};
-use dataplane::testutil::{udp4, PORT_MAC};
+use dataplane::testutil::{generated_zone, udp4, PORT_MAC};
 use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
@@ -124,33 +124,6 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
         });
     }
     group.finish();
-}
-
-/// A zone of `n` records: A records for h<i>, an AAAA every 4th name, a CNAME every 16th.
-pub fn generated_zone(n: usize) -> String {
-    let mut z = String::with_capacity(n * 40);
-    z.push_str("$ORIGIN big.test.\n$TTL 3600\n@ SOA ns1 hm 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n");
-    let mut written = 3;
-    let mut i = 0usize;
-    while written < n {
-        z.push_str(&format!(
-            "h{i} A 10.{}.{}.{}\n",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ));
-        written += 1;
-        if i.is_multiple_of(4) && written < n {
-            z.push_str(&format!("h{i} AAAA 2001:db8::{:x}\n", i & 0xffff));
-            written += 1;
-        }
-        if i.is_multiple_of(16) && written < n {
-            z.push_str(&format!("c{i} CNAME h{i}\n"));
-            written += 1;
-        }
-        i += 1;
-    }
-    z
 }
 
 fn zone_load(c: &mut Criterion<CpuTime>) {

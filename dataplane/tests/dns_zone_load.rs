@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use dataplane::answer::dns::{zonefile, DnsService};
+use dataplane::testutil::generated_zone;
 
 fn status_kib(field: &str) -> usize {
     std::fs::read_to_string("/proc/self/status")
@@ -23,32 +24,6 @@ fn cpu_seconds() -> f64 {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     t(ru.ru_utime) + t(ru.ru_stime)
-}
-
-fn generated_zone(n: usize) -> String {
-    let mut z = String::with_capacity(n * 40);
-    z.push_str("$ORIGIN big.test.\n$TTL 3600\n@ SOA ns1 hm 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n");
-    let mut written = 3;
-    let mut i = 0usize;
-    while written < n {
-        z.push_str(&format!(
-            "h{i} A 10.{}.{}.{}\n",
-            (i >> 16) & 255,
-            (i >> 8) & 255,
-            i & 255
-        ));
-        written += 1;
-        if i.is_multiple_of(4) && written < n {
-            z.push_str(&format!("h{i} AAAA 2001:db8::{:x}\n", i & 0xffff));
-            written += 1;
-        }
-        if i.is_multiple_of(16) && written < n {
-            z.push_str(&format!("c{i} CNAME h{i}\n"));
-            written += 1;
-        }
-        i += 1;
-    }
-    z
 }
 
 #[test]
