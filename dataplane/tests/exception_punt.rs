@@ -3,29 +3,12 @@
 //! while the dataplane keeps answering ping to the VIP.
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use common::{ChildGuard as Guard, Netns};
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{sh, Dataplane};
-
-/// A network namespace, deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// A child process killed on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn tcp_to_the_node_address_reaches_the_kernel_while_vips_are_answered() {

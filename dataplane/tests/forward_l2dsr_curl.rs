@@ -4,8 +4,10 @@
 //! and restart) moves only that backend's flows.
 mod common;
 
+use common::ChildGuard as Server;
+
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::lan::Lan;
 use common::{counter, sh, Dataplane};
@@ -15,15 +17,6 @@ const BACKENDS: [&str; 3] = ["198.51.100.31", "198.51.100.32", "198.51.100.33"];
 const WEIGHTS: [u32; 3] = [1, 2, 1];
 const REQUESTS: u16 = 1000;
 const FIRST_PORT: u16 = 20000;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn config(tag: &str, states: [&str; 3]) -> String {
     let mut backends = String::new();

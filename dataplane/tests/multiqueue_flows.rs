@@ -3,20 +3,13 @@
 //! one worker only, as the per-worker counters from `anycastd status` show.
 mod common;
 
+use common::Netns;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{counter, sh, Dataplane};
-
-/// A network namespace, deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
 
 /// Sends `argv[2]` queries for example.test SOA from UDP source port `argv[1]`, one at a time;
 /// exits 1 unless every one is answered.

@@ -3,32 +3,13 @@
 //! another keep talking to the backend they had; new connections avoid the drained one.
 mod common;
 
+use common::{lan::Namespaces, ChildGuard as Guard};
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 
 use common::{sh, Dataplane};
-
-/// Network namespaces, deleted on drop.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// A child process killed on drop.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A backend: answers every line on every connection with its name.
 const BACKEND: &str = r#"

@@ -1,18 +1,9 @@
 //! Real kernel clients (ping, arping) in a network namespace talk to anycastd through net_tap.
 mod common;
 
+use common::Netns;
+
 use common::{counter, sh, Dataplane};
-
-/// A network namespace holding the tap interface, deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .status();
-    }
-}
 
 /// Starts anycastd on a net_tap port named `iface`, moves the interface into a fresh namespace
 /// as 198.51.100.2/24 with a route to the VIP, and returns both.

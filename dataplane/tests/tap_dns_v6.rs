@@ -2,17 +2,9 @@
 //! and an IPv6 VIP, ping -6 to the node address and a VIP (the kernel resolves them with NDP).
 mod common;
 
+use common::Netns;
+
 use common::{counter, sh, Dataplane};
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .status();
-    }
-}
 
 fn start(tag: &str) -> (Dataplane, Netns) {
     let iface = format!("anyc{tag}");

@@ -18,6 +18,25 @@ pub fn eal_args(prefix: &str) -> String {
     )
 }
 
+/// A network namespace, deleted on drop.
+pub struct Netns(pub String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A child process, killed and reaped on drop.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running anycastd process.
 pub struct Dataplane {
     child: Option<Child>,
