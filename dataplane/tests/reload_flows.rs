@@ -3,7 +3,7 @@
 //! another keep talking to the backend they had; new connections avoid the drained one.
 mod common;
 
-use common::{lan::Namespaces, ChildGuard as Guard};
+use common::{lan::Lan, ChildGuard as Guard};
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -129,7 +129,6 @@ fn two_workers_keep_flows_across_a_reload() {
 }
 
 fn flows_across_a_reload(tag: &str, workers: usize) {
-    let pid = std::process::id();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("ctl.sock");
     let backend = |last: u8, state: &str| {
@@ -137,43 +136,19 @@ fn flows_across_a_reload(tag: &str, workers: usize) {
     };
     let before = format!("{}{}", backend(21, "active"), backend(22, "active"));
     let mut dp = Dataplane::start(&config(tag, workers, &socket, &before));
-    let wire = format!("anyc-{tag}-w-{pid}");
-    let client = format!("anyc-{tag}-c-{pid}");
-    let b = |i: u8| format!("anyc-{tag}-b{i}-{pid}");
-    let _ns = Namespaces(vec![wire.clone(), client.clone(), b(1), b(2), b(3)]);
-    for ns in [&wire, &client, &b(1), &b(2), &b(3)] {
-        sh(&format!("ip netns add {ns}"));
-    }
-    // The wire: a bridge joining the dataplane's tap, the client and three backends. The tap's
-    // kernel side gets a MAC of its own, or the bridge would take the dataplane's MAC as local.
-    sh(&format!(
-        "ip link set anyc{tag} netns {wire} && ip -n {wire} link add br0 type bridge && \
-         ip -n {wire} link set anyc{tag} address 02:00:00:00:00:fe && \
-         ip -n {wire} link set anyc{tag} master br0 && ip -n {wire} link set anyc{tag} up && \
-         ip -n {wire} link set br0 up"
-    ));
-    let attach = |ns: &str, port: &str, addr: &str| {
-        sh(&format!(
-            "ip -n {wire} link add {port} type veth peer name eth0 netns {ns} && \
-             ip -n {wire} link set {port} master br0 && ip -n {wire} link set {port} up && \
-             ip -n {ns} addr add {addr}/24 dev eth0 && ip -n {ns} link set eth0 up && \
-             ip -n {ns} link set lo up"
-        ));
-    };
-    attach(&client, "vc", "198.51.100.2");
-    sh(&format!(
-        "ip -n {client} route add 203.0.113.10/32 via 198.51.100.1"
-    ));
+    // Client and three backends on one bridge with the dataplane's tap (b3 joins the service
+    // only at the reload).
+    let lan = Lan::new(
+        tag,
+        &format!("anyc{tag}"),
+        "203.0.113.10",
+        &["198.51.100.21", "198.51.100.22", "198.51.100.23"],
+    );
+    let client = lan.client.clone();
+    let b = |i: u8| lan.backends[usize::from(i) - 1].clone();
     let mut servers = Vec::new();
     for i in 1..=3u8 {
         let ns = b(i);
-        attach(&ns, &format!("vb{i}"), &format!("198.51.100.{}", 20 + i));
-        // DSR: the VIP on lo, never announced by ARP.
-        sh(&format!(
-            "ip -n {ns} addr add 203.0.113.10/32 dev lo && \
-             ip netns exec {ns} sysctl -qw net.ipv4.conf.all.arp_ignore=1 \
-             net.ipv4.conf.all.arp_announce=2"
-        ));
         let script = dir.path().join("backend.py");
         std::fs::write(&script, BACKEND).unwrap();
         let mut child = Command::new("ip")
