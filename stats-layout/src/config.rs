@@ -1,5 +1,8 @@
-//! The `[stats]` and `[sidecar]` tables of the anycastd config file, parsed here so the
-//! dataplane and the sidecar read them with the same code. Other tables are ignored.
+//! The `[stats]` and `[sidecar]` tables of the anycastd config file (with `[sidecar.bgp]`, which
+//! also reads the `[[vip]]` addresses), parsed here so the dataplane and the sidecar read them
+//! with the same code. Other tables are ignored.
+pub mod bgp;
+
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -7,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use bgp::{BgpConfig, BirdConfig, ExabgpConfig, Prefix};
 
 /// Default path of the stats segment.
 pub const DEFAULT_STATS_PATH: &str = "/run/anycastd/stats";
@@ -39,8 +44,10 @@ impl Default for StatsConfig {
 pub struct SidecarConfig {
     /// Address `/metrics`, `/healthz` and `/stats.json` are served on.
     pub listen: SocketAddr,
-    /// Heartbeat age beyond which `/healthz` answers 503.
+    /// Heartbeat age beyond which `/healthz` answers 503 (and BGP health counts a check bad).
     pub stale_after: Duration,
+    /// `[sidecar.bgp]`: announce/withdraw the anycast prefixes, when configured.
+    pub bgp: Option<BgpConfig>,
 }
 
 impl Default for SidecarConfig {
@@ -48,6 +55,7 @@ impl Default for SidecarConfig {
         SidecarConfig {
             listen: DEFAULT_LISTEN.parse().expect("valid default"),
             stale_after: Duration::from_millis(DEFAULT_STALE_AFTER_MS),
+            bgp: None,
         }
     }
 }
@@ -69,6 +77,8 @@ struct Raw {
     stats: Option<RawStats>,
     #[serde(default)]
     sidecar: Option<RawSidecar>,
+    #[serde(default)]
+    vip: Vec<Spanned<bgp::RawVipAddress>>,
 }
 
 #[derive(Deserialize)]
@@ -82,6 +92,7 @@ struct RawStats {
 struct RawSidecar {
     listen: Option<Spanned<String>>,
     stale_after_ms: Option<Spanned<i64>>,
+    bgp: Option<bgp::RawBgp>,
 }
 
 fn err(span: Range<usize>, key: &str, message: impl Into<String>) -> TableError {
@@ -102,26 +113,11 @@ pub fn parse(source: &Path, text: &str) -> Result<(StatsConfig, SidecarConfig), 
     })?;
     let mut stats = StatsConfig::default();
     if let Some(path) = raw.stats.and_then(|s| s.path) {
-        let s = path.get_ref().trim();
-        if s.is_empty() {
-            return Err(err(path.span(), "stats.path", "must not be empty"));
-        }
-        if s.ends_with('/') {
-            return Err(err(
-                path.span(),
-                "stats.path",
-                "must name a file, not a directory",
-            ));
-        }
-        let p = Path::new(s);
-        stats.path = if p.is_absolute() {
-            p.to_owned()
-        } else {
-            source.parent().unwrap_or_else(|| Path::new(".")).join(p)
-        };
+        stats.path = bgp::path_value(source, &path, "stats.path")?;
         stats.default_path = stats.path == Path::new(DEFAULT_STATS_PATH);
     }
     let mut sidecar = SidecarConfig::default();
+    let vips = raw.vip;
     if let Some(raw) = raw.sidecar {
         if let Some(l) = raw.listen {
             sidecar.listen = l.get_ref().trim().parse().map_err(|_| {
@@ -142,6 +138,9 @@ pub fn parse(source: &Path, text: &str) -> Result<(StatsConfig, SidecarConfig), 
                 ));
             }
             sidecar.stale_after = Duration::from_millis(n as u64);
+        }
+        if let Some(b) = &raw.bgp {
+            sidecar.bgp = Some(bgp::validate(source, text, b, &vips)?);
         }
     }
     Ok((stats, sidecar))

@@ -337,10 +337,17 @@ fn stats_and_sidecar_tables_are_typed_and_checked() {
         "sidecar.listen: '9477' is not an address:port",
     );
     assert_bad(
-        &format!("{GOOD}[sidecar]\nbgp = 1\n"),
+        &format!("{GOOD}[sidecar]\nbgpp = 1\n"),
         Some(n + 2),
-        "unknown field `bgp`",
+        "unknown field `bgpp`",
     );
+    assert_bad(
+        &format!("{GOOD}[sidecar.bgp]\nrise = 0\n[sidecar.bgp.bird]\n"),
+        Some(n + 2),
+        "sidecar.bgp.rise: 0 is out of range 1..=100",
+    );
+    let c = parse(&format!("{GOOD}[sidecar.bgp.exabgp]\n")).unwrap();
+    assert!(!c.sidecar.bgp.unwrap().prefixes.is_empty());
     let mut moved = parse(GOOD).unwrap();
     moved.stats.path = "/run/other".into();
     assert_eq!(
