@@ -1,7 +1,11 @@
 //! `anycastd-sidecar --config FILE`: maps the dataplane's stats segment read-only and serves it
 //! over HTTP: Prometheus text on `/metrics`, `/healthz` (200 while the dataplane's heartbeat is
-//! fresh, 503 otherwise) and `/stats.json`. No DPDK: it reads only the `[stats]` and `[sidecar]`
-//! tables of the dataplane's config file, through the layout crate the dataplane writes with.
+//! fresh, 503 otherwise), `/stats.json` and `/bgp`. With `[sidecar.bgp]` a thread of its own
+//! announces the anycast prefixes through BIRD and/or ExaBGP while the dataplane is healthy and
+//! withdraws them when it is not or while the drain file exists (`anycastd-sidecar drain`).
+//! No DPDK: it reads only the `[stats]`, `[sidecar]` and `[[vip]]` tables of the dataplane's
+//! config file, through the layout crate the dataplane writes with.
+mod bgp;
 mod metrics;
 
 use std::io::{BufRead, BufReader, Write};
@@ -11,17 +15,31 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clap::Parser;
+use bgp::BgpStatus;
+use clap::{CommandFactory, Parser, Subcommand};
 use stats_layout::config::{SidecarConfig, StatsConfig};
 use stats_layout::{file_id, Reader, RunState, SegmentValues};
 
-/// Serves anycastd's counters to Prometheus.
+/// Serves anycastd's counters to Prometheus and announces its prefixes while it is healthy.
 #[derive(Parser)]
 #[command(name = "anycastd-sidecar", version, about)]
 struct Cli {
-    /// The anycastd config file (only `[stats]` and `[sidecar]` are read).
-    #[arg(long, short)]
-    config: PathBuf,
+    /// The anycastd config file (only `[stats]`, `[sidecar]` and `[[vip]]` are read).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve HTTP and run the BGP health loop (what runs without a command).
+    Run,
+    /// Create the drain file: the running sidecar withdraws the prefixes at its next check,
+    /// while the dataplane keeps serving.
+    Drain,
+    /// Remove the drain file: the prefixes are announced again while the dataplane is healthy.
+    Undrain,
 }
 
 /// The mapped segment, re-mapped when the dataplane restarts.
@@ -86,6 +104,23 @@ impl Source {
     }
 }
 
+impl View {
+    /// Why the dataplane is not healthy, or None when it is.
+    pub fn unhealthy_reason(&self) -> Option<String> {
+        match (&self.values, self.healthy) {
+            (_, true) => None,
+            (None, _) => Some("no dataplane (no stats segment)".to_owned()),
+            (Some(s), _) => Some(format!(
+                "state={:?} pid={} alive={} heartbeat_age_s={:.3}",
+                s.header.state,
+                s.header.pid,
+                alive(s.header.pid),
+                self.heartbeat_age.unwrap_or(f64::INFINITY)
+            )),
+        }
+    }
+}
+
 /// True while process `pid` exists and is not a zombie (a killed dataplane not yet reaped).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -99,31 +134,123 @@ fn alive(pid: u32) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let text = match std::fs::read_to_string(&cli.config) {
-        Ok(t) => t,
+    let Some(config) = cli.config else {
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--config FILE is required",
+            )
+            .exit()
+    };
+    let (stats, sidecar) = match load(&config) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {}: cannot read: {e}", cli.config.display());
+            eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
-    let (stats, sidecar): (StatsConfig, SidecarConfig) =
-        match stats_layout::config::parse(&cli.config, &text) {
-            Ok(c) => c,
-            Err(e) => {
-                let line = e
-                    .span
-                    .and_then(|s| text.get(..s.start))
-                    .map(|t| format!(":{}", t.matches('\n').count() + 1))
-                    .unwrap_or_default();
-                let key = if e.key.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", e.key)
-                };
-                eprintln!("error: {}{line}{key}: {}", cli.config.display(), e.message);
-                return ExitCode::from(1);
-            }
+    match cli.command.unwrap_or(Cmd::Run) {
+        Cmd::Run => run(stats, sidecar),
+        Cmd::Drain | Cmd::Undrain if sidecar.bgp.is_none() => {
+            eprintln!(
+                "error: {}: no [sidecar.bgp] table: there is nothing to drain",
+                config.display()
+            );
+            ExitCode::from(1)
+        }
+        Cmd::Drain => drain(sidecar.bgp.as_ref().map(|b| b.drain_file.as_path()), true),
+        Cmd::Undrain => drain(sidecar.bgp.as_ref().map(|b| b.drain_file.as_path()), false),
+    }
+}
+
+/// Reads `[stats]`, `[sidecar]` and `[[vip]]`; errors are `file:line: key: message`.
+fn load(config: &std::path::Path) -> Result<(StatsConfig, SidecarConfig), String> {
+    let text = std::fs::read_to_string(config)
+        .map_err(|e| format!("{}: cannot read: {e}", config.display()))?;
+    stats_layout::config::parse(config, &text).map_err(|e| {
+        let line = e
+            .span
+            .and_then(|s| text.get(..s.start))
+            .map(|t| format!(":{}", t.matches('\n').count() + 1))
+            .unwrap_or_default();
+        let key = if e.key.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", e.key)
         };
+        format!("{}{line}{key}: {}", config.display(), e.message)
+    })
+}
+
+/// Creates (`on`) or removes the drain file.
+fn drain(file: Option<&std::path::Path>, on: bool) -> ExitCode {
+    let Some(file) = file else {
+        return ExitCode::from(1);
+    };
+    let result = if on {
+        file.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::write(
+                    file,
+                    format!(
+                        "drained by anycastd-sidecar drain at unix_ms={}\n",
+                        stats_layout::unix_ms()
+                    ),
+                )
+            })
+    } else {
+        match std::fs::remove_file(file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    };
+    match result {
+        Ok(()) => {
+            if on {
+                println!(
+                    "drained: {} exists; the sidecar withdraws the prefixes at its next check",
+                    file.display()
+                );
+            } else {
+                println!(
+                    "undrained: {} removed; the prefixes are announced while the dataplane is healthy",
+                    file.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// What the HTTP threads share.
+struct Shared {
+    source: Mutex<Source>,
+    stale_after: Duration,
+    bgp: Option<Arc<Mutex<BgpStatus>>>,
+}
+
+impl Shared {
+    fn view(&self) -> View {
+        self.source
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .view(self.stale_after)
+    }
+
+    fn bgp(&self) -> Option<BgpStatus> {
+        self.bgp
+            .as_ref()
+            .map(|b| b.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// Serves HTTP (and runs the BGP health loop on a thread of its own) until killed.
+fn run(stats: StatsConfig, sidecar: SidecarConfig) -> ExitCode {
     let listener = match TcpListener::bind(sidecar.listen) {
         Ok(l) => l,
         Err(e) => {
@@ -136,20 +263,59 @@ fn main() -> ExitCode {
         stats.path.display(),
         listener.local_addr().map_or(sidecar.listen, |a| a)
     );
-    let source = Arc::new(Mutex::new(Source {
-        path: stats.path,
-        reader: None,
-    }));
+    let mut shared = Shared {
+        source: Mutex::new(Source {
+            path: stats.path.clone(),
+            reader: None,
+        }),
+        stale_after: sidecar.stale_after,
+        bgp: None,
+    };
+    if let Some(cfg) = sidecar.bgp.clone() {
+        let speakers = bgp::speakers(&cfg);
+        let status = Arc::new(Mutex::new(BgpStatus::new(&cfg, &speakers)));
+        shared.bgp = Some(Arc::clone(&status));
+        eprintln!(
+            "anycastd-sidecar: bgp: {} prefixes ({}), speakers {}, check every {:?}, rise {} fall {}, drain file {}",
+            cfg.prefixes.len(),
+            status.lock().unwrap_or_else(|e| e.into_inner()).prefixes.join(", "),
+            speakers.iter().map(|s| s.name()).collect::<Vec<_>>().join("+"),
+            cfg.check_interval,
+            cfg.rise,
+            cfg.fall,
+            cfg.drain_file.display()
+        );
+        // The health loop reads the segment through a mapping of its own, so it never waits for
+        // an HTTP request (nor one for it).
+        let mut source = Source {
+            path: stats.path,
+            reader: None,
+        };
+        let stale_after = sidecar.stale_after;
+        let health = bgp::Health::new(cfg, speakers, status);
+        let spawned = std::thread::Builder::new()
+            .name("bgp-health".into())
+            .spawn(move || {
+                health.run(move || match source.view(stale_after).unhealthy_reason() {
+                    None => Ok(()),
+                    Some(why) => Err(why),
+                })
+            });
+        if let Err(e) = spawned {
+            eprintln!("error: cannot start the BGP health thread: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let shared = Arc::new(shared);
     // One short-lived thread per connection, so a slow client cannot hold up /healthz; the
     // segment is read under the lock only (never while talking to a client).
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        let source = Arc::clone(&source);
-        let stale_after = sidecar.stale_after;
+        let shared = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("http".into())
             .spawn(move || {
-                if let Err(e) = serve(conn, &source, stale_after) {
+                if let Err(e) = serve(conn, &shared) {
                     eprintln!("anycastd-sidecar: request failed: {e}");
                 }
             });
@@ -161,7 +327,7 @@ fn main() -> ExitCode {
 }
 
 /// Answers one HTTP/1.x request and closes the connection.
-fn serve(conn: TcpStream, source: &Mutex<Source>, stale_after: Duration) -> std::io::Result<()> {
+fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(2)))?;
     conn.set_write_timeout(Some(Duration::from_secs(2)))?;
     let mut reader = BufReader::new(&conn);
@@ -176,12 +342,7 @@ fn serve(conn: TcpStream, source: &Mutex<Source>, stale_after: Duration) -> std:
     let method = parts.next().unwrap_or("");
     let target = parts.next().unwrap_or("");
     let path = target.split('?').next().unwrap_or("");
-    let view = || {
-        source
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .view(stale_after)
-    };
+    let view = || shared.view();
     let (status, ctype, body) = if method != "GET" && method != "HEAD" {
         (
             "405 Method Not Allowed",
@@ -193,18 +354,14 @@ fn serve(conn: TcpStream, source: &Mutex<Source>, stale_after: Duration) -> std:
             "/metrics" => (
                 "200 OK",
                 "text/plain; version=0.0.4; charset=utf-8",
-                metrics::render(&view()),
+                metrics::render(&view(), shared.bgp().as_ref()),
             ),
             "/healthz" => {
                 let v = view();
-                let why = match (&v.values, v.healthy) {
-                    (_, true) => "ok\n".to_owned(),
-                    (None, _) => "no dataplane (no stats segment)\n".to_owned(),
-                    (Some(s), _) => format!(
-                        "unhealthy: state={:?} heartbeat_age_s={:.3}\n",
-                        s.header.state,
-                        v.heartbeat_age.unwrap_or(f64::INFINITY)
-                    ),
+                let why = match (&v.values, v.unhealthy_reason()) {
+                    (_, None) => "ok\n".to_owned(),
+                    (None, Some(why)) => format!("{why}\n"),
+                    (Some(_), Some(why)) => format!("unhealthy: {why}\n"),
                 };
                 let status = if v.healthy {
                     "200 OK"
@@ -220,13 +377,26 @@ fn serve(conn: TcpStream, source: &Mutex<Source>, stale_after: Duration) -> std:
                     "heartbeat_age_seconds": v.heartbeat_age,
                     "drop_reasons": stats_layout::DROP_REASONS,
                     "segment": v.values,
+                    "bgp": shared.bgp(),
                 });
                 ("200 OK", "application/json", format!("{body}\n"))
             }
+            "/bgp" => match shared.bgp() {
+                Some(b) => (
+                    "200 OK",
+                    "application/json",
+                    format!("{}\n", serde_json::json!(b)),
+                ),
+                None => (
+                    "404 Not Found",
+                    "text/plain",
+                    "BGP health is not configured ([sidecar.bgp])\n".to_owned(),
+                ),
+            },
             _ => (
                 "404 Not Found",
                 "text/plain",
-                "try /metrics, /healthz or /stats.json\n".to_owned(),
+                "try /metrics, /healthz, /stats.json or /bgp\n".to_owned(),
             ),
         }
     };

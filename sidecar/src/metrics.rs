@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use stats_layout::{WorkerValues, DROP_REASONS, RCODE_SLOTS};
 
+use crate::bgp::BgpStatus;
 use crate::View;
 
 /// One metric family being written.
@@ -132,8 +133,78 @@ const WORKER_COUNTERS: [WorkerField; 13] = [
     ),
 ];
 
-/// Renders the whole exposition.
-pub fn render(view: &View) -> String {
+/// The `anycastd_bgp_*` families.
+fn render_bgp(out: &mut String, b: &BgpStatus) {
+    let gauges: [(&'static str, &str, bool); 3] = [
+        (
+            "anycastd_bgp_announced",
+            "1 while the sidecar announces the anycast prefixes, 0 while they are withdrawn.",
+            b.announced,
+        ),
+        (
+            "anycastd_bgp_healthy",
+            "The damped dataplane health the announcement follows (rise/fall checks).",
+            b.healthy,
+        ),
+        (
+            "anycastd_bgp_drained",
+            "1 while the drain file exists (prefixes withdrawn by the operator).",
+            b.drained,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        family(out, name, "gauge", help).sample(&[], u8::from(v));
+    }
+    family(
+        out,
+        "anycastd_bgp_prefixes",
+        "gauge",
+        "Prefixes announced while healthy.",
+    )
+    .sample(&[], b.prefixes.len());
+    family(
+        out,
+        "anycastd_bgp_announcements_total",
+        "counter",
+        "Transitions from withdrawn to announced.",
+    )
+    .sample(&[], b.announcements);
+    family(
+        out,
+        "anycastd_bgp_withdrawals_total",
+        "counter",
+        "Transitions from announced to withdrawn.",
+    )
+    .sample(&[], b.withdrawals);
+    family(
+        out,
+        "anycastd_bgp_state_change_time_seconds",
+        "gauge",
+        "When the announce state last changed (Unix time; the sidecar's start at first).",
+    )
+    .sample(&[], b.since_unix_ms as f64 / 1e3);
+    let mut f = family(
+        out,
+        "anycastd_bgp_speaker_in_sync",
+        "gauge",
+        "1 when the speaker has applied the current announce state.",
+    );
+    for s in &b.speakers {
+        f.sample(&[("speaker", s.name)], u8::from(s.in_sync));
+    }
+    let mut f = family(
+        out,
+        "anycastd_bgp_speaker_errors_total",
+        "counter",
+        "Failed attempts to make the speaker announce or withdraw (retried at every check).",
+    );
+    for s in &b.speakers {
+        f.sample(&[("speaker", s.name)], s.errors);
+    }
+}
+
+/// Renders the whole exposition (with the `anycastd_bgp_*` families when BGP is configured).
+pub fn render(view: &View, bgp: Option<&BgpStatus>) -> String {
     let mut out = String::with_capacity(16 * 1024);
     family(
         &mut out,
@@ -142,6 +213,9 @@ pub fn render(view: &View) -> String {
         "1 while the dataplane runs with a fresh heartbeat, else 0.",
     )
     .sample(&[], u8::from(view.healthy));
+    if let Some(b) = bgp {
+        render_bgp(&mut out, b);
+    }
     let Some(v) = &view.values else {
         return out;
     };
@@ -306,11 +380,14 @@ mod tests {
 
     #[test]
     fn no_segment_is_up_zero_only() {
-        let text = render(&View {
-            values: None,
-            healthy: false,
-            heartbeat_age: None,
-        });
+        let text = render(
+            &View {
+                values: None,
+                healthy: false,
+                heartbeat_age: None,
+            },
+            None,
+        );
         assert_eq!(
             text,
             "# HELP anycastd_up 1 while the dataplane runs with a fresh heartbeat, else 0.\n\
@@ -328,11 +405,26 @@ mod tests {
         wv.drops[1] = 7;
         wv.rcodes[3] = 2;
         w.publish_worker(1, &wv);
-        let text = render(&View {
-            values: Some(w.read().unwrap()),
-            healthy: true,
-            heartbeat_age: Some(0.05),
-        });
+        let cfg = stats_layout::config::parse(
+            std::path::Path::new("/a.toml"),
+            "[[vip]]\naddress = \"203.0.113.10\"\n[sidecar.bgp.bird]\n",
+        )
+        .unwrap()
+        .1
+        .bgp
+        .unwrap();
+        let mut bgp = BgpStatus::new(&cfg, &crate::bgp::speakers(&cfg));
+        bgp.announced = true;
+        bgp.announcements = 4;
+        bgp.speakers[0].errors = 2;
+        let text = render(
+            &View {
+                values: Some(w.read().unwrap()),
+                healthy: true,
+                heartbeat_age: Some(0.05),
+            },
+            Some(&bgp),
+        );
         let mut typed = std::collections::HashSet::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -345,6 +437,19 @@ mod tests {
             }
         }
         assert!(text.contains("anycastd_up 1\n"));
+        assert!(text.contains("\nanycastd_bgp_announced 1\n"), "{text}");
+        assert!(text.contains("\nanycastd_bgp_drained 0\n"), "{text}");
+        assert!(text.contains("\nanycastd_bgp_prefixes 1\n"), "{text}");
+        assert!(
+            text.contains("\nanycastd_bgp_announcements_total 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nanycastd_bgp_withdrawals_total 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("anycastd_bgp_speaker_errors_total{speaker=\"bird\"} 2\n"));
+        assert!(text.contains("anycastd_bgp_speaker_in_sync{speaker=\"bird\"} 0\n"));
         assert!(text.contains("anycastd_rx_packets_total{worker=\"1\"} 7\n"));
         assert!(
             text.contains("anycastd_dropped_packets_total{worker=\"1\",reason=\"malformed\"} 7\n")
