@@ -5,12 +5,11 @@
 //! turns /healthz to 503.
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::sidecar::{free_port, get, promtool_check, sidecar_bin, wait_status};
 use common::{counter, write_pcap, Dataplane};
 use dataplane::testutil::{arp_request, ethernet, icmp4, ipv4, udp4, CLIENT_MAC};
 
@@ -18,68 +17,12 @@ const PCAP_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
 const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 
-/// The sidecar binary, built next to anycastd by `cargo test --workspace`.
-fn sidecar_bin() -> PathBuf {
-    let p = common::anycastd().with_file_name("anycastd-sidecar");
-    assert!(
-        p.exists(),
-        "{} is missing: build it first (cargo build -p anycastd-sidecar)",
-        p.display()
-    );
-    p
-}
-
 struct Sidecar(Child);
 
 impl Drop for Sidecar {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// GET `path`; (status code, body). Retries the connection for up to 5 s (start-up).
-fn get(port: u16, path: &str) -> (u16, String) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut conn = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(c) => break c,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("cannot reach the sidecar: {e}"),
-        }
-    };
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    conn.read_to_string(&mut resp).unwrap();
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad response: {resp}"));
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
-}
-
-/// Polls `path` until it answers `want` (bounded).
-fn wait_status(port: u16, path: &str, want: u16, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let (status, body) = get(port, path);
-        if status == want {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} stayed {status} (want {want}): {body}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -91,30 +34,6 @@ fn sample(metrics: &str, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no sample {series} in:\n{metrics}"))
         .parse()
         .unwrap()
-}
-
-fn promtool_check(metrics: &str, dir: &Path) {
-    let file = dir.join("metrics.txt");
-    std::fs::write(&file, metrics).unwrap();
-    let out = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n{metrics}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn echo(seq: u16) -> Vec<u8> {

@@ -242,3 +242,4 @@ pub fn sh(cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 pub mod lan;
+pub mod sidecar;

@@ -217,6 +217,12 @@ impl Health {
         st.healthy = healthy;
         st.drained = drained;
         st.unhealthy_reason = check.err();
+        for (s, applied) in st.speakers.iter_mut().zip(&self.applied) {
+            s.in_sync = *applied == Some(want);
+        }
+        // Publish the decision before the speakers act on it, so whoever sees the routes change
+        // also sees the new state here.
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = st.clone();
         for (i, speaker) in self.speakers.iter_mut().enumerate() {
             if self.applied[i] == Some(want) {
                 continue;
