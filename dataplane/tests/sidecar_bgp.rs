@@ -2,8 +2,10 @@
 //! sidecar writes and peers (IPv4 and IPv6 sessions over a veth pair) with bird in a "router"
 //! namespace. anycastd runs on a net_null port; the sidecar drives the node's bird through its
 //! control socket. The router learns the VIPs within 3 s of start, withdraws them within 3 s of
-//! `kill -9` of the dataplane, learns them again after a restart, withdraws them on
-//! `anycastd-sidecar drain` while the dataplane keeps running, and learns them after `undrain`.
+//! `kill -9` of the dataplane, learns them again after a restart, withdraws them while the
+//! dataplane is stopped (SIGSTOP: a stale heartbeat) and learns them after SIGCONT, withdraws
+//! them on `anycastd-sidecar drain` while the dataplane keeps running, and learns them after
+//! `undrain`. Run `cargo build --workspace --bins` first (the sidecar is another package).
 //! The sidecar in ExaBGP mode writes the process-API lines for the same transitions.
 mod common;
 
@@ -186,6 +188,8 @@ fn config(dir: &Path, prefix: &str, port: u16, speakers: &str) -> String {
         r#"
 [eal]
 {}
+[dataplane]
+idle = "adaptive"
 [[port]]
 name = "null0"
 device = "net_null_{prefix}0"
@@ -310,6 +314,27 @@ fn bird_router_learns_and_withdraws_the_vips() {
         restarted.elapsed()
     );
 
+    // A hung dataplane (SIGSTOP: alive, heartbeat stale beyond stale_after_ms): withdrawn;
+    // SIGCONT: back.
+    let signal = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &dp.pid().to_string()])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    let t = Instant::now();
+    bgp.router.wait_learned(false, BAR);
+    eprintln!("SIGSTOP -> withdrawal (stale heartbeat): {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(500),
+        "not before stale_after_ms"
+    );
+    signal("-CONT");
+    let t = Instant::now();
+    bgp.router.wait_learned(true, BAR);
+    eprintln!("SIGCONT -> learned: {:?}", t.elapsed());
+
     // Drain: withdrawn while the dataplane keeps serving.
     drain(&file, "drain");
     let t = Instant::now();
@@ -340,8 +365,8 @@ fn bird_router_learns_and_withdraws_the_vips() {
     bgp.router.wait_learned(true, BAR);
     eprintln!("undrain -> learned: {:?}", t.elapsed());
     let (_, m) = get(port, "/metrics");
-    assert!(m.contains("\nanycastd_bgp_announcements_total 3\n"), "{m}");
-    assert!(m.contains("\nanycastd_bgp_withdrawals_total 2\n"), "{m}");
+    assert!(m.contains("\nanycastd_bgp_announcements_total 4\n"), "{m}");
+    assert!(m.contains("\nanycastd_bgp_withdrawals_total 3\n"), "{m}");
     assert!(
         m.contains("anycastd_bgp_speaker_errors_total{speaker=\"bird\"} 0\n"),
         "{m}"
