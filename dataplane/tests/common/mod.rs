@@ -241,5 +241,6 @@ pub fn sh(cmd: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+pub mod bgp;
 pub mod lan;
 pub mod sidecar;

@@ -229,14 +229,23 @@ fn birdc_failures_are_errors_not_panics() {
 #[test]
 fn exabgp_commands_are_one_line_per_prefix() {
     let p = prefixes();
+    let selfish = stats_layout::config::ExabgpConfig {
+        next_hop_v4: "self".into(),
+        next_hop_v6: "self".into(),
+    };
+    let explicit = stats_layout::config::ExabgpConfig {
+        next_hop_v4: "198.51.100.1".into(),
+        next_hop_v6: "2001:db8::1".into(),
+    };
     assert_eq!(
-        exabgp::commands(true, &p[..2], "self"),
+        exabgp::commands(true, &p[..2], &selfish),
         "announce route 203.0.113.10/32 next-hop self\n\
          announce route 2001:db8:53::53/128 next-hop self\n"
     );
     assert_eq!(
-        exabgp::commands(false, &p[..1], "198.51.100.1"),
-        "withdraw route 203.0.113.10/32 next-hop 198.51.100.1\n"
+        exabgp::commands(false, &p[..2], &explicit),
+        "withdraw route 203.0.113.10/32 next-hop 198.51.100.1\n\
+         withdraw route 2001:db8:53::53/128 next-hop 2001:db8::1\n"
     );
     struct Shared(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Shared {
@@ -249,12 +258,7 @@ fn exabgp_commands_are_one_line_per_prefix() {
         }
     }
     let buf = Arc::new(Mutex::new(Vec::new()));
-    let mut s = exabgp::Exabgp::new(
-        stats_layout::config::ExabgpConfig {
-            next_hop: "self".into(),
-        },
-        Box::new(Shared(Arc::clone(&buf))),
-    );
+    let mut s = exabgp::Exabgp::new(selfish, Box::new(Shared(Arc::clone(&buf))));
     s.apply(true, &p[..1]).unwrap();
     s.apply(false, &p[..1]).unwrap();
     assert_eq!(

@@ -131,8 +131,10 @@ pub struct BirdConfig {
 /// `[sidecar.bgp.exabgp]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExabgpConfig {
-    /// `self` or an IP address: the `next-hop` of the announced routes.
-    pub next_hop: String,
+    /// `self` or an IPv4 address: the `next-hop` of the IPv4 prefixes.
+    pub next_hop_v4: String,
+    /// `self` or an IPv6 address: the `next-hop` of the IPv6 prefixes.
+    pub next_hop_v6: String,
 }
 
 #[derive(Deserialize)]
@@ -159,7 +161,8 @@ struct RawBird {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExabgp {
-    next_hop: Option<Spanned<String>>,
+    next_hop_v4: Option<Spanned<String>>,
+    next_hop_v6: Option<Spanned<String>>,
 }
 
 /// A `[[vip]]` table as the sidecar sees it: only its address (the dataplane checks the rest).
@@ -349,21 +352,31 @@ pub(super) fn validate(
     let exabgp = match &raw.exabgp {
         None => None,
         Some(e) => {
-            let next_hop = match &e.next_hop {
-                None => "self".to_owned(),
+            let hop = |v: &Option<Spanned<String>>, v4: bool| match v {
+                None => Ok("self".to_owned()),
                 Some(v) => {
                     let s = v.get_ref().trim();
-                    if s != "self" && s.parse::<IpAddr>().is_err() {
-                        return Err(err(
+                    let fits = s.parse::<IpAddr>().is_ok_and(|a| a.is_ipv4() == v4);
+                    if s == "self" || fits {
+                        Ok(s.to_owned())
+                    } else {
+                        let (key, family) = if v4 {
+                            ("exabgp.next_hop_v4", "IPv4")
+                        } else {
+                            ("exabgp.next_hop_v6", "IPv6")
+                        };
+                        Err(err(
                             v.span(),
-                            &k("exabgp.next_hop"),
-                            format!("'{s}' is neither \"self\" nor an IP address"),
-                        ));
+                            &k(key),
+                            format!("'{s}' is neither \"self\" nor an {family} address"),
+                        ))
                     }
-                    s.to_owned()
                 }
             };
-            Some(ExabgpConfig { next_hop })
+            Some(ExabgpConfig {
+                next_hop_v4: hop(&e.next_hop_v4, true)?,
+                next_hop_v6: hop(&e.next_hop_v6, false)?,
+            })
         }
     };
     if bird.is_none() && exabgp.is_none() {
@@ -423,7 +436,7 @@ mod tests {
              check_interval_ms = 50\nrise = 1\nfall = 5\ndrain_file = \"drain\"\n\
              [sidecar.bgp.bird]\ninclude_file = \"bird/inc.conf\"\nsocket = \"/tmp/b.ctl\"\n\
              birdc = \"/usr/local/sbin/birdc\"\nprotocol = \"edge_vips\"\n\
-             [sidecar.bgp.exabgp]\nnext_hop = \"198.51.100.1\"\n"
+             [sidecar.bgp.exabgp]\nnext_hop_v4 = \"198.51.100.1\"\nnext_hop_v6 = \"2001:db8::1\"\n"
         ))
         .unwrap()
         .bgp
@@ -442,9 +455,17 @@ mod tests {
         assert_eq!(bird.socket, Path::new("/tmp/b.ctl"));
         assert_eq!(bird.birdc, Path::new("/usr/local/sbin/birdc"));
         assert_eq!(bird.protocol, "edge_vips");
-        assert_eq!(b.exabgp.unwrap().next_hop, "198.51.100.1");
+        let e = b.exabgp.unwrap();
+        assert_eq!(
+            (e.next_hop_v4.as_str(), e.next_hop_v6.as_str()),
+            ("198.51.100.1", "2001:db8::1")
+        );
         let e = p("[sidecar.bgp]\nprefixes = [\"10.0.0.0/8\"]\nexabgp = {}\n").unwrap();
-        assert_eq!(e.bgp.unwrap().exabgp.unwrap().next_hop, "self");
+        let e = e.bgp.unwrap().exabgp.unwrap();
+        assert_eq!(
+            (e.next_hop_v4.as_str(), e.next_hop_v6.as_str()),
+            ("self", "self")
+        );
     }
 
     fn bad(text: &str, key: &str, snippet: &str, message: &str) {
@@ -518,10 +539,16 @@ mod tests {
             "not a BIRD protocol name",
         );
         bad(
-            &format!("{VIPS}[sidecar.bgp.exabgp]\nnext_hop = \"me\"\n"),
-            "sidecar.bgp.exabgp.next_hop",
+            &format!("{VIPS}[sidecar.bgp.exabgp]\nnext_hop_v4 = \"me\"\n"),
+            "sidecar.bgp.exabgp.next_hop_v4",
             "\"me\"",
-            "neither",
+            "neither \"self\" nor an IPv4 address",
+        );
+        bad(
+            &format!("{VIPS}[sidecar.bgp.exabgp]\nnext_hop_v6 = \"198.51.100.1\"\n"),
+            "sidecar.bgp.exabgp.next_hop_v6",
+            "\"198.51.100.1\"",
+            "nor an IPv6 address",
         );
         bad(
             "[[vip]]\naddress = \"203.0.113.300\"\n[sidecar.bgp.bird]\n",
