@@ -187,6 +187,7 @@ fn drain(file: Option<&std::path::Path>, on: bool) -> ExitCode {
     let Some(file) = file else {
         return ExitCode::from(1);
     };
+    let mut was_drained = true;
     let result = if on {
         file.parent()
             .map_or(Ok(()), std::fs::create_dir_all)
@@ -201,7 +202,10 @@ fn drain(file: Option<&std::path::Path>, on: bool) -> ExitCode {
             })
     } else {
         match std::fs::remove_file(file) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                was_drained = false;
+                Ok(())
+            }
             r => r,
         }
     };
@@ -212,11 +216,13 @@ fn drain(file: Option<&std::path::Path>, on: bool) -> ExitCode {
                     "drained: {} exists; the sidecar withdraws the prefixes at its next check",
                     file.display()
                 );
-            } else {
+            } else if was_drained {
                 println!(
                     "undrained: {} removed; the prefixes are announced while the dataplane is healthy",
                     file.display()
                 );
+            } else {
+                println!("not drained: {} does not exist", file.display());
             }
             ExitCode::SUCCESS
         }
