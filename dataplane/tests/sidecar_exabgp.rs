@@ -96,12 +96,12 @@ impl Drop for Exabgp {
     }
 }
 
-/// Prints a log file when the test fails.
+/// Prints a log file when the test fails (or always, with SHOW_EXABGP_LOG set).
 struct ShowOnPanic(std::path::PathBuf);
 
 impl Drop for ShowOnPanic {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("SHOW_EXABGP_LOG").is_some() {
             let log = std::fs::read_to_string(&self.0).unwrap_or_default();
             eprintln!("{}:\n{log}", self.0.display());
         }
