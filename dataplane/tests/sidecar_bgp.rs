@@ -47,11 +47,19 @@ fn bird_router_learns_and_withdraws_the_vips() {
         include.contains("route 203.0.113.10/32 blackhole;"),
         "{include}"
     );
+    // The decision is published before bird is told; the speaker's sync state once birdc
+    // has answered.
     let b = bgp_json(port);
-    std::thread::sleep(Duration::from_millis(300));
-    let b2 = bgp_json(port);
-    assert!(b.contains("\"announced\":true"), "{b}\n{b2}");
-    assert!(b.contains("\"in_sync\":true"), "{b}");
+    assert!(b.contains("\"announced\":true"), "{b}");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !bgp_json(port).contains("\"in_sync\":true") {
+        assert!(
+            Instant::now() < deadline,
+            "bird not in sync: {}",
+            bgp_json(port)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // kill -9: withdrawn within the bar.
     kill9(&dp);
