@@ -3,9 +3,12 @@
 //!
 //! Run: `cargo bench -p anycastd --bench forward`. Criterion's throughput line gives packets per
 //! second; time per batch / 32 is ns per packet.
+mod common;
+
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
+use common::CpuTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dataplane::forward::flow_table::{FlowTableConfig, TCP_ACK};
 use dataplane::forward::frames::tcp4;
@@ -90,7 +93,7 @@ fn meta(frame: &[u8]) -> IpMeta {
     }
 }
 
-fn bench_forward(c: &mut Criterion) {
+fn bench_forward(c: &mut Criterion<CpuTime>) {
     let snap = snapshot(&config());
     let port = snap.ports[0].clone();
     let svc = fwd(&snap, 0);
@@ -237,7 +240,7 @@ fn bench_forward(c: &mut Criterion) {
     let _ = buf.len();
 }
 
-fn bench_maglev(c: &mut Criterion) {
+fn bench_maglev(c: &mut Criterion<CpuTime>) {
     let backends: Vec<MaglevBackend> = (0..1000u32)
         .map(|i| MaglevBackend {
             id: hash_bytes(&i.to_be_bytes(), 0),
@@ -257,5 +260,9 @@ fn bench_maglev(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_forward, bench_maglev);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = bench_forward, bench_maglev
+}
 criterion_main!(benches);

@@ -11,8 +11,11 @@ use crate::snapshot::Mac;
 /// Turns the Ethernet header around: destination ← source, source ← `ours`.
 #[inline]
 pub fn reply_ethernet(frame: &mut [u8], ours: &Mac) {
-    frame.copy_within(6..12, 0);
-    frame[6..12].copy_from_slice(ours);
+    if let Some(eth) = frame.first_chunk_mut::<12>() {
+        let (dst, src) = eth.split_at_mut(6);
+        dst.copy_from_slice(src);
+        src.copy_from_slice(ours);
+    }
 }
 
 /// Swaps two equal-length, non-overlapping byte ranges of `buf` (addresses, ports).

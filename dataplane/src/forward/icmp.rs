@@ -30,18 +30,21 @@ pub struct Quoted {
     pub dport: u16,
 }
 
+/// True when the ICMP message `msg` (from its type byte on) is an error we route: destination
+/// unreachable (v4/v6) or packet too big (v6).
+#[inline]
+fn is_error_type(msg: &[u8], v6: bool) -> bool {
+    match msg.first() {
+        Some(&t) if v6 => t == 1 || t == 2,
+        Some(&t) => t == 3,
+        None => false,
+    }
+}
+
 /// Reads the quoted packet of an ICMP error message `msg` (from its type byte on). `None` when
 /// it is not an error we route or quotes no TCP/UDP header.
 pub fn quoted(msg: &[u8], v6: bool) -> Option<Quoted> {
-    if msg.len() < 8 {
-        return None;
-    }
-    let is_error = if v6 {
-        msg[0] == 1 || msg[0] == 2
-    } else {
-        msg[0] == 3
-    };
-    if !is_error {
+    if msg.len() < 8 || !is_error_type(msg, v6) {
         return None;
     }
     let inner = &msg[8..];
@@ -97,11 +100,12 @@ pub fn forward_error<B: PacketBuffer>(
     state: &mut WorkerForwardState,
     now_ms: u64,
 ) -> Option<Verdict> {
-    if ip.fragment || !port.local.has(&ip.dst) {
-        return None;
-    }
     let v6 = matches!(ip.dst, IpAddr::V6(_));
     let msg = buf.data().get(ip.l4..ip.l4 + ip.l4_len)?;
+    // Cheapest test first: most ICMP is echo (and NDP), not an error.
+    if !is_error_type(msg, v6) || ip.fragment || !port.local.has(&ip.dst) {
+        return None;
+    }
     let q = quoted(msg, v6)?;
     let proto = if q.proto == IPPROTO_UDP {
         Protocol::Udp

@@ -76,27 +76,36 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
 /// Validates an IPv4 header at `l3`: version, IHL, total length, header checksum.
 pub fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpMeta, DropReason> {
     let ip = frame.get(l3..).ok_or(DropReason::Malformed)?;
-    if ip.len() < 20 || ip[0] >> 4 != 4 {
+    let Some(fixed) = ip.first_chunk::<20>() else {
+        return Err(DropReason::Malformed);
+    };
+    if fixed[0] >> 4 != 4 {
         return Err(DropReason::Malformed);
     }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let ihl = usize::from(fixed[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
     if ihl < 20 || total < ihl || total > ip.len() {
         return Err(DropReason::Malformed);
     }
-    if checksum::checksum(&ip[..ihl]) != 0 {
+    // Options are rare: the common 20-byte header is summed from the fixed-size copy.
+    let sum = if ihl == 20 {
+        checksum::checksum(fixed)
+    } else {
+        checksum::checksum(&ip[..ihl])
+    };
+    if sum != 0 {
         return Err(DropReason::BadChecksum);
     }
-    let flags_frag = u16::from_be_bytes([ip[6], ip[7]]);
+    let flags_frag = u16::from_be_bytes([fixed[6], fixed[7]]);
     Ok(IpMeta {
         l3,
         l4: l3 + ihl,
         l4_len: total - ihl,
-        proto: ip[9],
-        ttl: ip[8],
+        proto: fixed[9],
+        ttl: fixed[8],
         fragment: flags_frag & 0x3fff != 0,
-        src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
-        dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+        src: IpAddr::V4(Ipv4Addr::new(fixed[12], fixed[13], fixed[14], fixed[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(fixed[16], fixed[17], fixed[18], fixed[19])),
     })
 }
 
