@@ -9,6 +9,8 @@
 //!                                    config generation, heartbeats, state, reload counters
 //! worker blocks WORKER_WORDS each    one per worker, 128-byte aligned, written by that worker only
 //! port blocks   PORT_WORDS each      one per port, written by the control thread
+//! service regions, names region      per-service/per-backend counters and their labels
+//!                                    (see [`services`])
 //! ```
 //!
 //! Every worker and port block starts with a sequence word (a seqlock): the single writer makes it
@@ -21,6 +23,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod services;
+
+pub use services::{
+    Assigned, BackendValues, ServiceCounters, ServiceValues, SlotSince, SlotTable, MAX_BACKENDS,
+    MAX_SERVICES,
+};
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -33,7 +41,7 @@ use serde::Serialize;
 /// `ANYCSTAT` in little-endian: the first word of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ANYCSTAT");
 /// Layout version; bumped on any incompatible change.
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 /// Words in the header.
 pub const HEADER_WORDS: usize = 16;
 /// Words in a worker block (512 bytes: a multiple of 128, so no two workers share a cache line
@@ -299,6 +307,10 @@ pub struct SegmentValues {
     pub workers: Vec<WorkerValues>,
     /// Per port.
     pub ports: Vec<PortValues>,
+    /// The config generation the service names were published for.
+    pub services_generation: u64,
+    /// Per named service slot, in slot order (see [`services`]).
+    pub services: Vec<ServiceValues>,
     /// Blocks that did not settle within [`READ_PATIENCE`] and were copied as they are: a
     /// dataplane killed in the middle of a publication leaves one (its values are final but may
     /// mix two consecutive publications). Always 0 while the writer lives.
@@ -307,7 +319,7 @@ pub struct SegmentValues {
 
 /// Words a segment for `workers` and `ports` needs.
 pub fn segment_words(workers: usize, ports: usize) -> usize {
-    HEADER_WORDS + workers * WORKER_WORDS + ports * PORT_WORDS
+    HEADER_WORDS + workers * WORKER_WORDS + ports * PORT_WORDS + services::service_words(workers)
 }
 
 fn worker_offset(i: usize) -> usize {
@@ -657,6 +669,8 @@ fn read_words(hw: &[AtomicU64]) -> io::Result<SegmentValues> {
         header,
         workers: Vec::with_capacity(workers),
         ports: Vec::with_capacity(ports),
+        services_generation: 0,
+        services: Vec::new(),
         unsettled_blocks: 0,
     };
     for i in 0..workers {
@@ -685,6 +699,10 @@ fn read_words(hw: &[AtomicU64]) -> io::Result<SegmentValues> {
             rx_nombuf: buf[p::RX_NOMBUF - 1],
         });
     }
+    let (generation, services, unsettled) = services::read_services(hw, workers, ports);
+    out.services_generation = generation;
+    out.services = services;
+    out.unsettled_blocks += unsettled;
     Ok(out)
 }
 
