@@ -57,7 +57,6 @@ mod r {
 }
 
 mod n {
-    pub const SEQ: usize = 0;
     pub const GENERATION: usize = 1;
     pub const SERVICES_USED: usize = 2;
     pub const BACKENDS_USED: usize = 3;
@@ -370,6 +369,7 @@ impl Writer {
             buf[off + 3] = a[1];
         }
         let o = self.names_offset();
+        // Word 0 of the region is its sequence word.
         seq_write(&self.words()[o..o + n::END], &buf);
     }
 
