@@ -87,6 +87,10 @@ pub struct ServiceCounters {
     pub bytes: [u64; MAX_SERVICES + 1],
     /// Packets forwarded to each backend slot.
     pub backend_packets: [u64; MAX_BACKENDS + 1],
+    /// Service slots in use (those published), from the last rebase.
+    pub services_used: usize,
+    /// Backend slots in use (those published), from the last rebase.
+    pub backends_used: usize,
 }
 
 impl Default for ServiceCounters {
@@ -96,6 +100,8 @@ impl Default for ServiceCounters {
             packets: [0; MAX_SERVICES + 1],
             bytes: [0; MAX_SERVICES + 1],
             backend_packets: [0; MAX_BACKENDS + 1],
+            services_used: 0,
+            backends_used: 0,
         }
     }
 }
@@ -131,6 +137,8 @@ impl ServiceCounters {
             }
         }
         self.generation = slots.generation;
+        self.services_used = slots.services_used.min(MAX_SERVICES);
+        self.backends_used = slots.backends_used.min(MAX_BACKENDS);
     }
 }
 
@@ -374,9 +382,9 @@ impl Writer {
     }
 
     /// Publishes worker `i`'s service counters (only worker `i` may call this): the slots in use
-    /// (`slots`' `*_used`) and the generation, under the region's seqlock. Never waits.
+    /// and the generation, under the region's seqlock. Never waits.
     #[inline]
-    pub fn publish_services(&self, i: usize, c: &ServiceCounters, slots: &SlotSince) {
+    pub fn publish_services(&self, i: usize, c: &ServiceCounters) {
         let hw = self.words();
         let off = self.service_offset(i);
         let region = &hw[off..off + r::END];
@@ -384,10 +392,10 @@ impl Writer {
         region[r::SEQ].store(s.wrapping_add(1), Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
         region[r::GENERATION].store(c.generation, Ordering::Relaxed);
-        let used = slots.services_used.min(MAX_SERVICES);
+        let used = c.services_used.min(MAX_SERVICES);
         store_all(&region[r::PACKETS..r::PACKETS + used], &c.packets[..used]);
         store_all(&region[r::BYTES..r::BYTES + used], &c.bytes[..used]);
-        let used = slots.backends_used.min(MAX_BACKENDS);
+        let used = c.backends_used.min(MAX_BACKENDS);
         store_all(
             &region[r::BACKENDS..r::BACKENDS + used],
             &c.backend_packets[..used],

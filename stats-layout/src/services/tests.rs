@@ -43,7 +43,7 @@ fn slots_run_out_into_the_sink() {
     let w = Writer::anonymous(&[], 1).unwrap();
     w.publish_service_names(&t);
     c.rebase(&t.since());
-    w.publish_services(0, &c, &t.since());
+    w.publish_services(0, &c);
     let s = w.read().unwrap();
     assert_eq!(s.services.len(), MAX_SERVICES);
     assert!(s.services.iter().all(|s| s.total_packets() == 0));
@@ -64,7 +64,7 @@ fn readers_label_counts_with_the_generation_they_were_counted_for() {
             c.count_service(a1.services[1], 60);
             c.count_backend(a1.backends[1][1]);
         }
-        w.publish_services(i, c, &t1.since());
+        w.publish_services(i, c);
     }
     let s = w.read().unwrap();
     assert_eq!(s.services_generation, 1);
@@ -92,8 +92,8 @@ fn readers_label_counts_with_the_generation_they_were_counted_for() {
     c[1].rebase(&t2.since());
     c[1].count_service(a2.services[0], 10);
     c[0].count_service(a1.services[0], 10);
-    w.publish_services(1, &c[1], &t2.since());
-    w.publish_services(0, &c[0], &t1.since());
+    w.publish_services(1, &c[1]);
+    w.publish_services(0, &c[0]);
     let s = w.read().unwrap();
     assert_eq!(s.services[0].packets, vec![0, 1]);
     assert_eq!(s.services[0].bytes, vec![0, 10]);
