@@ -3,7 +3,7 @@
 //! `service`, `backend`.
 use std::fmt::Write;
 
-use stats_layout::{WorkerValues, DROP_REASONS, RCODE_SLOTS};
+use stats_layout::{WorkerValues, DROP_REASONS};
 
 use crate::bgp::BgpStatus;
 use crate::View;
@@ -43,25 +43,7 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// DNS RCODE names for labels (RFC 1035, 2136, 6895).
-const RCODES: [&str; RCODE_SLOTS] = [
-    "NOERROR",
-    "FORMERR",
-    "SERVFAIL",
-    "NXDOMAIN",
-    "NOTIMP",
-    "REFUSED",
-    "YXDOMAIN",
-    "YXRRSET",
-    "NXRRSET",
-    "NOTAUTH",
-    "NOTZONE",
-    "DSOTYPENI",
-    "RCODE12",
-    "RCODE13",
-    "RCODE14",
-    "RCODE15",
-];
+use stats_layout::health::RCODE_NAMES as RCODES;
 
 /// Per-worker counter families: (name, help, field).
 type WorkerField = (&'static str, &'static str, fn(&WorkerValues) -> u64);

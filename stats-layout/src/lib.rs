@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod health;
 pub mod services;
 
 pub use services::{
