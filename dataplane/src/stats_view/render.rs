@@ -55,8 +55,11 @@ fn same_run(a: &SegmentValues, b: &SegmentValues) -> bool {
         && a.ports.len() == b.ports.len()
 }
 
+/// A table column: its heading and the worker counter it shows.
+type Column = (&'static str, fn(&WorkerValues) -> u64);
+
 /// The main per-worker columns.
-const COLUMNS: [(&str, fn(&WorkerValues) -> u64); 6] = [
+const COLUMNS: [Column; 6] = [
     ("rx", |w| w.rx_packets),
     ("tx", |w| w.tx_packets),
     ("answered", |w| w.answered),
@@ -219,7 +222,7 @@ fn dns(out: &mut String, v: &SegmentValues, prev: Option<&SegmentValues>, dt: f6
 
 fn flows(out: &mut String, v: &SegmentValues, prev: Option<&SegmentValues>, dt: f64) {
     out.push('\n');
-    let cols: [(&str, fn(&WorkerValues) -> u64); 6] = [
+    let cols: [Column; 6] = [
         ("flows", |w| w.flows),
         ("inserts", |w| w.flow_inserts),
         ("expired", |w| w.flow_expired),
