@@ -349,15 +349,24 @@ fn seq_write(block: &[AtomicU64], values: &[u64]) {
 /// holds the values as they are, possibly mixing two publications.
 #[inline]
 fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> bool {
+    seq_read_with(&block[0], || {
+        for (o, slot) in out.iter_mut().zip(&block[1..]) {
+            *o = slot.load(Ordering::Relaxed);
+        }
+    })
+}
+
+/// The seqlock read loop of [`seq_read`] around `copy`, which loads (relaxed) the words the
+/// sequence word `seq` protects: lets a reader copy only the parts of a block it needs.
+#[inline]
+fn seq_read_with(seq: &AtomicU64, mut copy: impl FnMut()) -> bool {
     let mut started: Option<std::time::Instant> = None;
     for attempt in 0u32.. {
-        let s1 = block[0].load(Ordering::Acquire);
+        let s1 = seq.load(Ordering::Acquire);
         if s1 & 1 == 0 {
-            for (o, slot) in out.iter_mut().zip(&block[1..]) {
-                *o = slot.load(Ordering::Relaxed);
-            }
+            copy();
             fence(Ordering::Acquire);
-            if block[0].load(Ordering::Relaxed) == s1 {
+            if seq.load(Ordering::Relaxed) == s1 {
                 return true;
             }
         }
@@ -371,9 +380,7 @@ fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> bool {
             std::thread::yield_now();
         }
     }
-    for (o, slot) in out.iter_mut().zip(&block[1..]) {
-        *o = slot.load(Ordering::Relaxed);
-    }
+    copy();
     false
 }
 

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::{seq_read, seq_write, Writer};
+use crate::{seq_read, seq_read_with, seq_write, Writer};
 
 /// Service slots per worker.
 pub const MAX_SERVICES: usize = 64;
@@ -496,15 +496,30 @@ pub(crate) fn read_services(
     let mut names = vec![0u64; n::END - 1];
     unsettled += usize::from(!seq_read(&hw[o..o + n::END], &mut names));
     let generation = names[n::GENERATION - 1];
-    let mut regions = Vec::with_capacity(workers);
-    for i in 0..workers {
-        let off = service_offset(workers, ports, i);
-        let mut buf = vec![0u64; r::END - 1];
-        unsettled += usize::from(!seq_read(&hw[off..off + r::END], &mut buf));
-        regions.push(buf);
-    }
     let services_used = (names[n::SERVICES_USED - 1] as usize).min(MAX_SERVICES);
     let backends_used = (names[n::BACKENDS_USED - 1] as usize).min(MAX_BACKENDS);
+    // Only the slots in use are copied: the shorter the copy, the likelier it settles at once
+    // while the worker keeps publishing.
+    let ranges = [
+        r::GENERATION..r::GENERATION + 1,
+        r::PACKETS..r::PACKETS + services_used,
+        r::BYTES..r::BYTES + services_used,
+        r::BACKENDS..r::BACKENDS + backends_used,
+    ];
+    let mut regions = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let region = &hw[service_offset(workers, ports, i)..][..r::END];
+        let mut buf = vec![0u64; r::END - 1];
+        let settled = seq_read_with(&region[r::SEQ], || {
+            for range in ranges.clone() {
+                for k in range {
+                    buf[k - 1] = region[k].load(Ordering::Relaxed);
+                }
+            }
+        });
+        unsettled += usize::from(!settled);
+        regions.push(buf);
+    }
     let per_worker = |since: u64, word: usize| -> Vec<u64> {
         regions
             .iter()

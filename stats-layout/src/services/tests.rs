@@ -117,3 +117,51 @@ fn long_names_are_cut_and_stay_distinct() {
     assert!(stored_name(&multibyte, 12).len() <= SERVICE_NAME_BYTES);
     assert!(stored_name(&multibyte, 12).ends_with("~12"));
 }
+
+#[test]
+fn service_regions_are_never_read_torn() {
+    let w = std::sync::Arc::new(Writer::anonymous(&[], 1).unwrap());
+    let backends = [ip("192.0.2.1")];
+    let (t, _) = SlotTable::default().assign(1, &[("a", &backends), ("b", &[])]);
+    w.publish_service_names(&t);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (w, stop, since) = (w.clone(), stop.clone(), t.since());
+        std::thread::spawn(move || {
+            let mut c = ServiceCounters::default();
+            c.rebase(&since);
+            while !stop.load(Ordering::Relaxed) {
+                c.count_service(0, 1);
+                c.count_service(1, 1);
+                c.count_backend(0);
+                w.publish_services(0, &c);
+                // As in tests/torn_read.rs: a real worker publishes once per poll round, which
+                // takes longer than this gap.
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            }
+        })
+    };
+    let mut seen = 0;
+    let mut unsettled = 0;
+    for _ in 0..20_000 {
+        let s = w.read().unwrap();
+        if s.unsettled_blocks > 0 {
+            // Not one consistent copy within READ_PATIENCE: said so, values as they are.
+            unsettled += 1;
+            continue;
+        }
+        let (a, b) = (s.services[0].total_packets(), s.services[1].total_packets());
+        assert_eq!(a, b, "torn read");
+        assert_eq!(s.services[0].backends[0].total_packets(), a, "torn read");
+        seen = seen.max(a);
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(seen > 0, "the writer never published");
+    assert_eq!(
+        unsettled, 0,
+        "reads of a few slots settle while the writer runs"
+    );
+}
