@@ -218,7 +218,7 @@ fn wait_stats(path: &Path, what: &str, done: impl Fn(&str) -> bool) -> String {
     }
 }
 
-fn get_metrics(port: u16) -> String {
+fn get(port: u16, path: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut conn = loop {
         match TcpStream::connect(("127.0.0.1", port)) {
@@ -228,11 +228,15 @@ fn get_metrics(port: u16) -> String {
         }
     };
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(conn, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut resp = String::new();
     conn.read_to_string(&mut resp).unwrap();
     resp.split_once("\r\n\r\n")
         .map_or(String::new(), |(_, b)| b.to_owned())
+}
+
+fn get_metrics(port: u16) -> String {
+    get(port, "/metrics")
 }
 
 fn sample(metrics: &str, series: &str) -> Option<u64> {
@@ -376,6 +380,15 @@ fn stats_view_and_per_service_counters() {
     };
     assert_eq!(backend(&m, "web", "192.0.2.10"), Some(b10));
     assert_eq!(backend(&m, "web", "192.0.2.11"), Some(b11));
+    let json = get(port, "/stats.json");
+    assert!(
+        json.contains(r#""services":[{"backends":[],"bytes":[532],"name":"dns","packets":[7],"since_generation":1,"slot":0}"#),
+        "{json}"
+    );
+    assert!(
+        json.contains(&format!(r#"{{"address":"192.0.2.11","packets":[{b11}],"#)),
+        "{json}"
+    );
 
     // The live view in a terminal: renders, refreshes with rates, exits on Ctrl-C.
     let tmux = Tmux(format!("anycsv-{}", std::process::id()));
