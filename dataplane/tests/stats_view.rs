@@ -444,6 +444,41 @@ fn stats_view_and_per_service_counters() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // Not a terminal: plain frames one after another, and SIGINT ends it with status 0.
+    let mut piped = ChildGuard(
+        Command::new(common::anycastd())
+            .args(["stats", "--interval", "0.2", "--path"])
+            .arg(&seg)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = piped.0.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stdout.read_to_string(&mut all);
+        all
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    sh(&format!("kill -INT {}", piped.0.id()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = piped.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "stats did not exit on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let all = reader.join().unwrap();
+    assert!(!all.contains('\x1b'), "escape codes on a pipe:\n{all}");
+    let frames = all.matches("anycastd stats  pid").count();
+    assert!(
+        (2..=6).contains(&frames),
+        "{frames} frames in 0.7 s:\n{all}"
+    );
+    assert!(all.contains("rates over 0."), "{all}");
+
     // Reload: dns renamed dns-v2, web8080 added; web keeps its counts.
     std::fs::write(&dp.config, config(dir.path(), port, SERVICES_V2)).unwrap();
     let out = Command::new(common::anycastd())
