@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use crate::{seq_read, seq_read_with, seq_write, Writer};
+use crate::seqlock::{seq_read, seq_read_with, seq_write};
+use crate::Writer;
 
 /// Service slots per worker.
 pub const MAX_SERVICES: usize = 64;
