@@ -8,11 +8,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::sidecar::{free_port, get, promtool_check, sidecar_bin};
 use common::{counter, sh, ChildGuard, Dataplane, Netns};
 use dataplane::forward::flow_table::TCP_SYN;
 use dataplane::forward::frames::tcp4;
@@ -218,27 +219,6 @@ fn wait_stats(path: &Path, what: &str, done: impl Fn(&str) -> bool) -> String {
     }
 }
 
-fn get(port: u16, path: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut conn = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("cannot reach the sidecar: {e}"),
-        }
-    };
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    conn.read_to_string(&mut resp).unwrap();
-    resp.split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned())
-}
-
-fn get_metrics(port: u16) -> String {
-    get(port, "/metrics")
-}
-
 fn sample(metrics: &str, series: &str) -> Option<u64> {
     metrics
         .lines()
@@ -246,20 +226,11 @@ fn sample(metrics: &str, series: &str) -> Option<u64> {
         .map(|v| v.parse().unwrap())
 }
 
-fn promtool_check(metrics: &str, dir: &Path) {
-    let file = dir.join("metrics.txt");
-    std::fs::write(&file, metrics).unwrap();
-    let out = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n{metrics}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `/metrics`, which must answer 200.
+fn metrics(port: u16) -> String {
+    let (status, body) = get(port, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// A tmux session, killed on drop.
@@ -291,12 +262,6 @@ impl Drop for Tmux {
     }
 }
 
-fn sidecar_bin() -> PathBuf {
-    let p = common::anycastd().with_file_name("anycastd-sidecar");
-    assert!(p.exists(), "{} is missing: build it first", p.display());
-    p
-}
-
 #[test]
 fn stats_view_and_per_service_counters() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,11 +274,7 @@ fn stats_view_and_per_service_counters() {
         format!("error: no dataplane running: {} not found", seg.display())
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg_path = dir.path().join("anycastd.toml");
     std::fs::write(&cfg_path, config(dir.path(), port, SERVICES)).unwrap();
     let _sidecar = ChildGuard(
@@ -362,7 +323,7 @@ fn stats_view_and_per_service_counters() {
     assert!(text.contains("health: ok"), "{text}");
     assert!(text.contains("NOERROR 7"), "{text}");
     assert!(!text.contains('\x1b'), "{text}");
-    let m = get_metrics(port);
+    let m = metrics(port);
     promtool_check(&m, dir.path());
     assert_eq!(
         sample(&m, "anycastd_service_packets_total{service=\"dns\"}"),
@@ -380,7 +341,7 @@ fn stats_view_and_per_service_counters() {
     };
     assert_eq!(backend(&m, "web", "192.0.2.10"), Some(b10));
     assert_eq!(backend(&m, "web", "192.0.2.11"), Some(b11));
-    let json = get(port, "/stats.json");
+    let (_, json) = get(port, "/stats.json");
     assert!(
         json.contains(r#""services":[{"backends":[],"bytes":[532],"name":"dns","packets":[7],"since_generation":1,"slot":0}"#),
         "{json}"
@@ -503,7 +464,7 @@ fn stats_view_and_per_service_counters() {
     assert!(text.contains("generation 2  reloads 1"), "{text}");
     assert_eq!(packets(&text, "service / backend", "dns"), None, "{text}");
     assert_eq!(packets(&text, "web8080", "  192.0.2.12"), Some(6), "{text}");
-    let m = get_metrics(port);
+    let m = metrics(port);
     promtool_check(&m, dir.path());
     assert_eq!(
         sample(&m, "anycastd_service_packets_total{service=\"dns-v2\"}"),
