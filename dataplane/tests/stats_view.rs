@@ -4,7 +4,9 @@
 //! service. The per-service and per-backend counts in the segment (`anycastd stats --once`) and
 //! in the sidecar's `/metrics` equal what was sent; after a reload that renames one service and
 //! adds another, the labels follow; the live view, in tmux, renders and refreshes, and exits on
-//! Ctrl-C; after the dataplane stops, `--once` shows exactly its final printed counts.
+//! Ctrl-C; on a pipe it prints plain frames and exits 0 on SIGINT; after the dataplane stops,
+//! `--once` shows exactly its final printed counts, and a live view that watched the stop picks
+//! up the next dataplane's new segment.
 mod common;
 
 use std::io::{Read, Write};
@@ -406,37 +408,26 @@ fn stats_view_and_per_service_counters() {
     }
 
     // Not a terminal: plain frames one after another, and SIGINT ends it with status 0.
-    let mut piped = ChildGuard(
-        Command::new(common::anycastd())
-            .args(["stats", "--interval", "0.2", "--path"])
-            .arg(&seg)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = piped.0.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = stdout.read_to_string(&mut all);
-        all
-    });
-    std::thread::sleep(Duration::from_millis(700));
-    sh(&format!("kill -INT {}", piped.0.id()));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = piped.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "stats did not exit on SIGINT");
+    let view = PipedView::start(&seg);
+    let started = Instant::now();
+    let frames = |t: &str| t.matches("anycastd stats  pid").count();
+    while frames(&view.output()) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            view.output()
+        );
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status:?}");
-    let all = reader.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let all = view.stop();
     assert!(!all.contains('\x1b'), "escape codes on a pipe:\n{all}");
-    let frames = all.matches("anycastd stats  pid").count();
+    // One frame per 0.2 s interval, not more.
+    let most = 2 + (elapsed.as_secs_f64() / 0.2) as usize + 2;
     assert!(
-        (2..=6).contains(&frames),
-        "{frames} frames in 0.7 s:\n{all}"
+        frames(&all) <= most,
+        "{} frames in {elapsed:?}:\n{all}",
+        frames(&all)
     );
     assert!(all.contains("rates over 0."), "{all}");
 
@@ -488,7 +479,19 @@ fn stats_view_and_per_service_counters() {
         52
     );
 
-    // Stopped: --once shows exactly the final counts the dataplane printed.
+    // Stopped: --once shows exactly the final counts the dataplane printed. A live view keeps
+    // watching through the stop and picks up the next dataplane's new segment.
+    let watch = PipedView::start(&seg);
+    // (A view started on a stopped dataplane shows it once and exits: let it see this one run.)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !watch.output().contains("health: ok") {
+        assert!(
+            Instant::now() < deadline,
+            "no live frame:\n{}",
+            watch.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let done = dp.stop();
     assert!(done.status.success(), "{}", done.stderr);
     let (ok, text, err) = stats_once(&seg);
@@ -513,4 +516,80 @@ fn stats_view_and_per_service_counters() {
         cells(&text, "drops by reason", "  no_service").unwrap()[0],
         counter(&done.stdout, "worker 0:", "no_service").to_string()
     );
+
+    let dp2 = Dataplane::start(&config(dir.path(), port, SERVICES_V2));
+    let header = format!("anycastd stats  pid {}  ", dp2.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !watch
+        .output()
+        .split(&header)
+        .nth(1)
+        .is_some_and(|f| f.contains("health: ok"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the live view did not pick up the new dataplane:\n{}",
+            watch.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all = watch.stop();
+    assert!(all.contains("health: stopped (counts are final)"), "{all}");
+    drop(dp2);
+}
+
+/// `anycastd stats` with stdout on a pipe, collected as it comes.
+struct PipedView {
+    child: ChildGuard,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl PipedView {
+    fn start(seg: &Path) -> PipedView {
+        let mut child = ChildGuard(
+            Command::new(common::anycastd())
+                .args(["stats", "--interval", "0.2", "--path"])
+                .arg(seg)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut stdout = child.0.stdout.take().unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&out);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        PipedView { child, out, reader }
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// SIGINT; it must exit 0 (bounded). Returns everything it printed.
+    fn stop(mut self) -> String {
+        sh(&format!("kill -INT {}", self.child.0.id()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(s) = self.child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "stats did not exit on SIGINT");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status:?}");
+        self.reader.join().unwrap();
+        let out = self.out.lock().unwrap().clone();
+        out
+    }
 }
