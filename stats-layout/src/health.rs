@@ -35,7 +35,8 @@ pub enum Health {
     Stopped,
     /// Marked running but its process is gone (killed).
     Dead,
-    /// The control thread's heartbeat is older than allowed (ms).
+    /// The control thread's heartbeat is older than allowed (its age in ms; `u64::MAX` when
+    /// there was none).
     Stale(u64),
     /// A worker's last publication lags the control thread's heartbeat by more than allowed.
     WorkerStale(usize),
@@ -55,6 +56,7 @@ impl fmt::Display for Health {
             Health::Starting => f.write_str("starting"),
             Health::Stopped => f.write_str("stopped (counts are final)"),
             Health::Dead => f.write_str("dead (its process is gone)"),
+            Health::Stale(u64::MAX) => f.write_str("stale (no heartbeat)"),
             Health::Stale(ms) => write!(f, "stale (heartbeat {:.1} s old)", *ms as f64 / 1e3),
             Health::WorkerStale(w) => write!(f, "stale (worker {w} stopped publishing)"),
         }
@@ -73,8 +75,11 @@ pub fn assess(v: &SegmentValues, now_unix_ms: u64, stale_after_ms: u64, alive: b
     if !alive {
         return Health::Dead;
     }
+    if h.heartbeat_unix_ms == 0 {
+        return Health::Stale(u64::MAX);
+    }
     let age = now_unix_ms.saturating_sub(h.heartbeat_unix_ms);
-    if h.heartbeat_unix_ms == 0 || age > stale_after_ms {
+    if age > stale_after_ms {
         return Health::Stale(age);
     }
     match v
@@ -111,6 +116,9 @@ mod tests {
         assert_eq!(at(&s, 0, true), Health::Starting);
         assert_eq!(at(&s, 0, false), Health::Dead);
         w.set_state(RunState::Running);
+        let s = w.read().unwrap();
+        assert_eq!(at(&s, 1, true), Health::Stale(u64::MAX));
+        assert_eq!(Health::Stale(u64::MAX).to_string(), "stale (no heartbeat)");
         w.heartbeat(5000);
         s = w.read().unwrap();
         let hb = s.header.heartbeat_unix_ms;

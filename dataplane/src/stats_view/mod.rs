@@ -95,7 +95,7 @@ fn read(reader: &Reader, stale_ms: u64) -> std::io::Result<(SegmentValues, Healt
 /// to show at the start.
 pub fn run(o: &Options) -> ExitCode {
     match run_inner(o) {
-        Ok(code) => code,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(1)
@@ -103,7 +103,8 @@ pub fn run(o: &Options) -> ExitCode {
     }
 }
 
-fn run_inner(o: &Options) -> Result<ExitCode, String> {
+/// [`run`], returning the exit status (or the error message for status 1).
+fn run_inner(o: &Options) -> Result<u8, String> {
     let (path, stale_ms) = resolve(o)?;
     let mut reader = open(&path)?;
     let (values, health, now) = read(&reader, stale_ms).map_err(|e| e.to_string())?;
@@ -129,9 +130,9 @@ fn run_inner(o: &Options) -> Result<ExitCode, String> {
                     "error: no dataplane running: {} is {health}",
                     path.display()
                 );
-                ExitCode::from(1)
+                1
             }
-            _ => ExitCode::SUCCESS,
+            _ => 0,
         });
     }
 
@@ -184,7 +185,7 @@ fn run_inner(o: &Options) -> Result<ExitCode, String> {
             .is_err()
         {
             // The reader went away (a closed pipe): nothing more to show.
-            return Ok(ExitCode::SUCCESS);
+            return Ok(0);
         }
         let deadline = Instant::now() + o.interval;
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -220,7 +221,7 @@ fn run_inner(o: &Options) -> Result<ExitCode, String> {
         let _ = out.write_all(b"\x1b[?25h");
         let _ = out.flush();
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(0)
 }
 
 #[cfg(test)]

@@ -252,3 +252,30 @@ fn options_are_checked() {
         .unwrap_err()
         .starts_with("cannot read the stats segment"));
 }
+
+#[test]
+fn once_exits_1_for_a_dead_or_stale_dataplane_and_0_for_a_live_or_stopped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats");
+    let w = Writer::create(&path, &["edge0"], 1).unwrap();
+    let o = Options {
+        config: None,
+        path: Some(path),
+        interval: Duration::from_secs(1),
+        once: true,
+    };
+    // Running (this process), but no heartbeat ever: stale.
+    w.set_state(RunState::Running);
+    assert_eq!(run_inner(&o), Ok(1));
+    w.heartbeat(10_000);
+    w.publish_worker(
+        0,
+        &WorkerValues {
+            heartbeat_ms: 10_000,
+            ..WorkerValues::default()
+        },
+    );
+    assert_eq!(run_inner(&o), Ok(0));
+    w.set_state(RunState::Stopped);
+    assert_eq!(run_inner(&o), Ok(0));
+}
