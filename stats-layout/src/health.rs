@@ -116,7 +116,7 @@ mod tests {
         assert_eq!(at(&s, 0, true), Health::Starting);
         assert_eq!(at(&s, 0, false), Health::Dead);
         w.set_state(RunState::Running);
-        let s = w.read().unwrap();
+        s = w.read().unwrap();
         assert_eq!(at(&s, 1, true), Health::Stale(u64::MAX));
         assert_eq!(Health::Stale(u64::MAX).to_string(), "stale (no heartbeat)");
         w.heartbeat(5000);
