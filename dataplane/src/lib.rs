@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod runtime;
 pub mod snapshot;
 pub mod stats;
+pub mod stats_view;
 pub mod testutil;
 pub mod verdict;
 pub mod worker;

@@ -1,4 +1,4 @@
-//! `anycastd`: run the dataplane, or check a config.
+//! `anycastd`: run the dataplane, check a config, or talk to / watch a running one.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -51,6 +51,22 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONTROL_SOCKET)]
         socket: PathBuf,
     },
+    /// Show the stats segment's counters in the terminal (totals and rates per second,
+    /// refreshing until Ctrl-C). Needs no DPDK, only read access to the segment file.
+    Stats {
+        /// The anycastd config file (its `[stats] path` and `[sidecar] stale_after_ms`).
+        #[arg(long, short, conflicts_with = "path")]
+        config: Option<PathBuf>,
+        /// The segment file [default: /run/anycastd/stats].
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// Seconds between readings (0.1 to 3600).
+        #[arg(long, default_value = "1", value_parser = dataplane::stats_view::parse_interval)]
+        interval: Duration,
+        /// Print one plain-text reading and exit (for scripts).
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +88,17 @@ fn main() -> ExitCode {
             control(&socket, "reload", Duration::from_secs(timeout.max(1)))
         }
         Command::Status { socket } => control(&socket, "status", Duration::from_secs(10)),
+        Command::Stats {
+            config,
+            path,
+            interval,
+            once,
+        } => dataplane::stats_view::run(&dataplane::stats_view::Options {
+            config,
+            path,
+            interval,
+            once,
+        }),
     }
 }
 

@@ -16,6 +16,8 @@ pub struct WorkerState {
     pub forward: WorkerForwardState,
     /// DNS counters.
     pub dns: DnsCounters,
+    /// Per-service and per-backend packet counters (slots from the snapshot).
+    pub services: stats_layout::ServiceCounters,
     /// Milliseconds on the worker's clock, set once per burst.
     pub now_ms: u64,
 }
@@ -95,10 +97,17 @@ fn l4<B: PacketBuffer>(
             DropReason::NoService
         });
     };
-    match &snap.services[idx].runtime {
+    let service = &snap.services[idx];
+    state.services.count_service(service.stat_slot, frame.len());
+    match &service.runtime {
         ServiceRuntime::Dns(dns) => dns.handle(buf, ip, port, &mut state.dns),
         ServiceRuntime::Forward(fwd) => {
-            fwd.handle(idx, buf, ip, port, &mut state.forward, state.now_ms)
+            let v = fwd.handle(idx, buf, ip, port, &mut state.forward, state.now_ms);
+            if v == Verdict::Forward {
+                let slot = service.backend_slot(state.forward.last_backend);
+                state.services.count_backend(slot);
+            }
+            v
         }
     }
 }

@@ -124,6 +124,8 @@ pub struct Runtime {
     started: Instant,
     /// The shared-memory stats segment (workers write their blocks, this thread the rest).
     segment: Arc<stats_layout::Writer>,
+    /// The per-service counter slots of the snapshot serving.
+    stat_slots: stats_layout::SlotTable,
 }
 
 impl Runtime {
@@ -221,7 +223,8 @@ impl Runtime {
             );
             punt_ports.push(Some(port));
         }
-        let snap = Snapshot::build(&config, &macs, 1)?;
+        let mut snap = Snapshot::build(&config, &macs, 1)?;
+        let stat_slots = snap.assign_stat_slots(&stats_layout::SlotTable::default());
         let snapshot = Arc::new(ArcSwap::from_pointee(snap));
         let cores = worker_cores(&config);
         // Neighbour answers one worker sees are copied to the others (bounded inboxes).
@@ -254,6 +257,7 @@ impl Runtime {
             })
             .collect();
         let segment = Arc::new(open_segment(&config)?);
+        segment.publish_service_names(&stat_slots);
         let workers = worker::spawn_all(specs, &eal, &snapshot, &stop, &segment)
             .context("cannot start worker threads")?;
         for (p, port) in config.ports.iter().zip(&ports) {
@@ -296,6 +300,7 @@ impl Runtime {
             eal,
             started,
             segment,
+            stat_slots,
         })
         .inspect(|rt| {
             rt.publish_control();
@@ -391,8 +396,12 @@ impl Runtime {
             ));
         }
         let generation = self.reload_stats.generation + 1;
-        let snap = Snapshot::build(&new, &self.macs, generation)
+        let mut snap = Snapshot::build(&new, &self.macs, generation)
             .map_err(|e| format!("{}: {e}", new.source.display()))?;
+        // The new names go out before the workers count for them (see stats_layout::services).
+        let stat_slots = snap.assign_stat_slots(&self.stat_slots);
+        self.segment.publish_service_names(&stat_slots);
+        self.stat_slots = stat_slots;
         let old = self.snapshot.swap(Arc::new(snap));
         let elapsed = started.elapsed();
         self.config = new;

@@ -84,6 +84,21 @@ pub struct Service {
     pub name: String,
     /// Its compiled data.
     pub runtime: ServiceRuntime,
+    /// Its slot in the per-service counters ([`Snapshot::assign_stat_slots`]).
+    pub stat_slot: u16,
+    /// Per backend (forward services, config order): its slot in the per-backend counters.
+    pub backend_slots: Box<[u16]>,
+}
+
+impl Service {
+    /// The counter slot of backend `b` (the sink when it has none).
+    #[inline(always)]
+    pub fn backend_slot(&self, b: u16) -> u16 {
+        self.backend_slots
+            .get(usize::from(b))
+            .copied()
+            .unwrap_or(stats_layout::services::NO_BACKEND_SLOT)
+    }
 }
 
 /// (VIP, protocol, port range) → index into [`Snapshot::services`].
@@ -113,6 +128,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     /// Service lookup by destination.
     pub table: ServiceTable,
+    /// When each counter slot was assigned (workers rebase their per-service counters on it).
+    pub stat_slots: stats_layout::SlotSince,
 }
 
 /// Why a snapshot could not be built (a zone or service failed to compile).
@@ -160,6 +177,8 @@ impl Snapshot {
             services.push(Service {
                 name: s.name.clone(),
                 runtime,
+                stat_slot: stats_layout::services::NO_SERVICE_SLOT,
+                backend_slots: Box::default(),
             });
         }
         Ok(Snapshot {
@@ -167,6 +186,42 @@ impl Snapshot {
             ports,
             services,
             table,
+            stat_slots: stats_layout::SlotSince::default(),
         })
+    }
+
+    /// Gives each service and backend its counter slot, keeping the slots `previous` gave the
+    /// same service names (and addresses), so their counts carry on across a reload. Returns the
+    /// new assignment, whose names the control thread publishes before workers see the snapshot.
+    pub fn assign_stat_slots(
+        &mut self,
+        previous: &stats_layout::SlotTable,
+    ) -> stats_layout::SlotTable {
+        let addrs: Vec<Vec<IpAddr>> = self
+            .services
+            .iter()
+            .map(|s| match &s.runtime {
+                ServiceRuntime::Forward(f) => f.backends().iter().map(|b| b.address).collect(),
+                ServiceRuntime::Dns(_) => Vec::new(),
+            })
+            .collect();
+        let list: Vec<(&str, &[IpAddr])> = self
+            .services
+            .iter()
+            .zip(&addrs)
+            .map(|(s, a)| (s.name.as_str(), a.as_slice()))
+            .collect();
+        let (table, assigned) = previous.assign(self.generation, &list);
+        for ((s, slot), backends) in self
+            .services
+            .iter_mut()
+            .zip(assigned.services)
+            .zip(assigned.backends)
+        {
+            s.stat_slot = slot;
+            s.backend_slots = backends.into_boxed_slice();
+        }
+        self.stat_slots = table.since();
+        table
     }
 }

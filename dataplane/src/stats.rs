@@ -1,5 +1,6 @@
 //! Per-worker counters, owned and written by the worker alone (plain stores, no atomics RMW),
 //! and their publication in the shared-memory stats segment the sidecar reads.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::pipeline::WorkerState;
@@ -93,19 +94,36 @@ impl WorkerCounters {
 pub struct PublishedCounters {
     segment: Arc<stats_layout::Writer>,
     index: usize,
+    /// rx packets and generation at the last publication of the service counters (written by
+    /// the owning worker only, plain load and store): they are published only when they may
+    /// have changed.
+    services_seen: [AtomicU64; 2],
 }
 
 impl PublishedCounters {
     /// Worker `index`'s block of `segment`.
     pub fn new(segment: Arc<stats_layout::Writer>, index: usize) -> Self {
         assert!(index < segment.workers(), "no block for worker {index}");
-        PublishedCounters { segment, index }
+        PublishedCounters {
+            segment,
+            index,
+            services_seen: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+        }
     }
 
     /// Publishes the worker's counters and state. Called by the owning worker only.
     #[inline]
     pub fn publish(&self, c: &WorkerCounters, state: &WorkerState) {
         self.segment.publish_worker(self.index, &values(c, state));
+        let s = &state.services;
+        let [rx, generation] = &self.services_seen;
+        if rx.load(Ordering::Relaxed) != c.rx_packets
+            || generation.load(Ordering::Relaxed) != s.generation
+        {
+            self.segment.publish_services(self.index, s);
+            rx.store(c.rx_packets, Ordering::Relaxed);
+            generation.store(s.generation, Ordering::Relaxed);
+        }
     }
 
     /// A consistent copy of the last published counters.
@@ -185,5 +203,140 @@ mod tests {
         assert_eq!(all.workers[1].rcodes[3], 2);
         assert_eq!(all.workers[1].drops[DropReason::PuntFailed.index()], 1);
         assert_eq!(all.workers[0], stats_layout::WorkerValues::default());
+    }
+
+    /// DNS on .53 and a forward service on .10 with two off-link IPIP backends.
+    fn services_config(dns: &str, extra: &str) -> String {
+        let zone = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/zones/example.test.zone"
+        );
+        format!(
+            r#"{}
+[[vip]]
+address = "203.0.113.53"
+[[service]]
+name = "{dns}"
+vip = "203.0.113.53"
+protocol = "udp"
+port = 53
+kind = "dns"
+zones = ["{zone}"]
+[[service]]
+name = "web"
+vip = "203.0.113.10"
+protocol = "tcp"
+port = 80
+kind = "forward"
+encap = "ipip"
+[[service.backend]]
+address = "192.0.2.10"
+[[service.backend]]
+address = "192.0.2.11"
+{extra}"#,
+            crate::testutil::BASIC_CONFIG
+        )
+    }
+
+    fn send(
+        snap: &crate::snapshot::Snapshot,
+        state: &mut WorkerState,
+        frames: impl IntoIterator<Item = Vec<u8>>,
+    ) -> Vec<Verdict> {
+        frames
+            .into_iter()
+            .map(|f| {
+                let mut b = crate::packet::TestBuffer::new(&f);
+                crate::pipeline::process(&mut b, 0, snap, state)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn packets_are_counted_per_service_and_backend_and_labelled_across_a_reload() {
+        use crate::forward::flow_table::TCP_SYN;
+        use crate::forward::frames::tcp4;
+        use crate::testutil::{snapshot, udp4};
+        use std::net::Ipv4Addr;
+        let client = Ipv4Addr::new(198, 51, 100, 2);
+        let dns_vip = Ipv4Addr::new(203, 0, 113, 53);
+        let web_vip = Ipv4Addr::new(203, 0, 113, 10);
+        let query = |i: u16| udp4(client, dns_vip, 1000 + i, 53, b"not even dns");
+        let syn = |i: u16| tcp4(client, web_vip, 2000 + i, 80, TCP_SYN, b"");
+
+        let seg = stats_layout::Writer::anonymous(&["edge0"], 1).unwrap();
+        let p = PublishedCounters::new(Arc::new(seg), 0);
+        let mut snap = snapshot(&services_config("dns", ""));
+        let slots = snap.assign_stat_slots(&stats_layout::SlotTable::default());
+        p.segment.publish_service_names(&slots);
+        let mut state = WorkerState::default();
+        state.services.rebase(&snap.stat_slots);
+        let mut c = WorkerCounters::default();
+        let dns_len = query(0).len() as u64;
+        let v = send(&snap, &mut state, (0..3).map(query).chain((0..40).map(syn)));
+        assert!(v[3..].iter().all(|v| *v == Verdict::Forward), "{v:?}");
+        c.rx_packets = 43;
+        p.publish(&c, &state);
+        let s = p.segment.read().unwrap();
+        assert_eq!(s.services.len(), 2);
+        let (dns, web) = (&s.services[0], &s.services[1]);
+        assert_eq!((dns.name.as_str(), dns.total_packets()), ("dns", 3));
+        assert_eq!(dns.total_bytes(), 3 * dns_len);
+        assert_eq!((web.name.as_str(), web.total_packets()), ("web", 40));
+        let per_backend: Vec<u64> = web.backends.iter().map(|b| b.total_packets()).collect();
+        assert_eq!(per_backend.iter().sum::<u64>(), 40);
+        assert!(per_backend.iter().all(|&n| n > 0), "{per_backend:?}");
+        assert_eq!(web.backends[0].address.to_string(), "192.0.2.10");
+
+        // Reload: dns renamed, a service added; web keeps its slot and counts.
+        let extra = r#"
+[[service]]
+name = "web8080"
+vip = "203.0.113.10"
+protocol = "tcp"
+port = 8080
+kind = "forward"
+encap = "ipip"
+[[service.backend]]
+address = "192.0.2.12"
+"#;
+        let config = crate::config::Config::parse(
+            std::path::Path::new("test.toml"),
+            &services_config("dns-v2", extra),
+        )
+        .unwrap();
+        let mut snap2 =
+            crate::snapshot::Snapshot::build(&config, &[crate::testutil::PORT_MAC], 2).unwrap();
+        let slots2 = snap2.assign_stat_slots(&slots);
+        p.segment.publish_service_names(&slots2);
+        state.services.rebase(&snap2.stat_slots);
+        let alt = |i: u16| tcp4(client, web_vip, 3000 + i, 8080, TCP_SYN, b"");
+        send(
+            &snap2,
+            &mut state,
+            (0..2)
+                .map(query)
+                .chain((0..5).map(alt))
+                .chain((0..1).map(syn)),
+        );
+        c.rx_packets += 8;
+        p.publish(&c, &state);
+        let s = p.segment.read().unwrap();
+        assert_eq!(s.services_generation, 2);
+        let got: Vec<(&str, u64)> = s
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), s.total_packets()))
+            .collect();
+        assert_eq!(got, vec![("dns-v2", 2), ("web", 41), ("web8080", 5)]);
+        assert_eq!(s.services[2].backends[0].total_packets(), 5);
+        assert_eq!(
+            s.services[1]
+                .backends
+                .iter()
+                .map(|b| b.total_packets())
+                .sum::<u64>(),
+            41
+        );
     }
 }

@@ -160,6 +160,9 @@ pub fn run(
         let snap = snapshot.load();
         state.now_ms = dpdk::tsc() / (hz / 1000).max(1);
         if snap.generation != seen_generation || state.now_ms >= next_upkeep {
+            if snap.generation != seen_generation {
+                state.services.rebase(&snap.stat_slots);
+            }
             seen_generation = snap.generation;
             next_upkeep = state.now_ms + UPKEEP_MS;
             upkeep(

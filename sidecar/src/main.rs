@@ -18,7 +18,8 @@ use std::time::Duration;
 use bgp::BgpStatus;
 use clap::{CommandFactory, Parser, Subcommand};
 use stats_layout::config::{SidecarConfig, StatsConfig};
-use stats_layout::{file_id, Reader, RunState, SegmentValues};
+use stats_layout::health::{assess, process_alive};
+use stats_layout::{file_id, Reader, SegmentValues};
 
 /// Serves anycastd's counters to Prometheus and announces its prefixes while it is healthy.
 #[derive(Parser)]
@@ -84,18 +85,10 @@ impl Source {
             };
         };
         let h = &v.header;
-        let age_ms = stats_layout::unix_ms().saturating_sub(h.heartbeat_unix_ms);
+        let now = stats_layout::unix_ms();
+        let age_ms = now.saturating_sub(h.heartbeat_unix_ms);
         let stale_ms = stale_after.as_millis() as u64;
-        let alive = alive(h.pid);
-        let workers_fresh = v
-            .workers
-            .iter()
-            .all(|w| h.heartbeat_clock_ms.saturating_sub(w.heartbeat_ms) <= stale_ms);
-        let healthy = h.state == RunState::Running
-            && alive
-            && h.heartbeat_unix_ms > 0
-            && age_ms <= stale_ms
-            && workers_fresh;
+        let healthy = assess(v, now, stale_ms, process_alive(h.pid)).is_ok();
         View {
             values,
             healthy,
@@ -114,22 +107,11 @@ impl View {
                 "state={:?} pid={} alive={} heartbeat_age_s={:.3}",
                 s.header.state,
                 s.header.pid,
-                alive(s.header.pid),
+                process_alive(s.header.pid),
                 self.heartbeat_age.unwrap_or(f64::INFINITY)
             )),
         }
     }
-}
-
-/// True while process `pid` exists and is not a zombie (a killed dataplane not yet reaped).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let state = s.rsplit_once(')')?.1.trim_start().chars().next()?;
-            Some(!matches!(state, 'Z' | 'X' | 'x'))
-        })
-        .unwrap_or(false)
 }
 
 fn main() -> ExitCode {

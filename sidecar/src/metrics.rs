@@ -1,8 +1,9 @@
 //! The Prometheus text exposition format (0.0.4) of a [`View`]: `anycastd_*` families, each with
-//! HELP and TYPE once, counters ending in `_total`, labels `worker`, `port`, `reason`, `rcode`.
+//! HELP and TYPE once, counters ending in `_total`, labels `worker`, `port`, `reason`, `rcode`,
+//! `service`, `backend`.
 use std::fmt::Write;
 
-use stats_layout::{WorkerValues, DROP_REASONS, RCODE_SLOTS};
+use stats_layout::{WorkerValues, DROP_REASONS};
 
 use crate::bgp::BgpStatus;
 use crate::View;
@@ -42,25 +43,7 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// DNS RCODE names for labels (RFC 1035, 2136, 6895).
-const RCODES: [&str; RCODE_SLOTS] = [
-    "NOERROR",
-    "FORMERR",
-    "SERVFAIL",
-    "NXDOMAIN",
-    "NOTIMP",
-    "REFUSED",
-    "YXDOMAIN",
-    "YXRRSET",
-    "NXRRSET",
-    "NOTAUTH",
-    "NOTZONE",
-    "DSOTYPENI",
-    "RCODE12",
-    "RCODE13",
-    "RCODE14",
-    "RCODE15",
-];
+use stats_layout::health::RCODE_NAMES as RCODES;
 
 /// Per-worker counter families: (name, help, field).
 type WorkerField = (&'static str, &'static str, fn(&WorkerValues) -> u64);
@@ -370,7 +353,46 @@ pub fn render(view: &View, bgp: Option<&BgpStatus>) -> String {
             f.sample(&[("port", &p.name)], get(p));
         }
     }
+    services(&mut out, v);
     out
+}
+
+/// Per-service and per-backend families, summed over workers (a renamed service starts again
+/// from zero under its new name; see `stats_layout::services`).
+fn services(out: &mut String, v: &stats_layout::SegmentValues) {
+    let mut f = family(
+        out,
+        "anycastd_service_packets_total",
+        "counter",
+        "Packets that matched the service (VIP, protocol, port).",
+    );
+    for s in &v.services {
+        f.sample(&[("service", &s.name)], s.total_packets());
+    }
+    let mut f = family(
+        out,
+        "anycastd_service_bytes_total",
+        "counter",
+        "Bytes (whole frames) of the packets that matched the service.",
+    );
+    for s in &v.services {
+        f.sample(&[("service", &s.name)], s.total_bytes());
+    }
+    let mut f = family(
+        out,
+        "anycastd_backend_packets_total",
+        "counter",
+        "Packets of the service forwarded to the backend.",
+    );
+    for s in &v.services {
+        for b in &s.backends {
+            let addr = b.address.to_string();
+            f.sample(
+                &[("service", &s.name), ("backend", &addr)],
+                b.total_packets(),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +427,18 @@ mod tests {
         wv.drops[1] = 7;
         wv.rcodes[3] = 2;
         w.publish_worker(1, &wv);
+        let backends = [
+            "192.0.2.10".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        ];
+        let (slots, assigned) =
+            stats_layout::SlotTable::default().assign(1, &[("dns", &[]), ("we\"b", &backends)]);
+        w.publish_service_names(&slots);
+        let mut sc = stats_layout::ServiceCounters::default();
+        sc.rebase(&slots.since());
+        sc.count_service(assigned.services[1], 100);
+        sc.count_backend(assigned.backends[1][1]);
+        w.publish_services(1, &sc);
         let cfg = stats_layout::config::parse(
             std::path::Path::new("/a.toml"),
             "[[vip]]\naddress = \"203.0.113.10\"\n[sidecar.bgp.bird]\n",
@@ -456,5 +490,14 @@ mod tests {
         );
         assert!(text.contains("anycastd_dns_responses_total{worker=\"1\",rcode=\"NXDOMAIN\"} 2\n"));
         assert!(text.contains("anycastd_port_rx_packets_total{port=\"edge\\\"0\"} 0\n"));
+        assert!(text.contains("anycastd_service_packets_total{service=\"dns\"} 0\n"));
+        assert!(text.contains("anycastd_service_packets_total{service=\"we\\\"b\"} 1\n"));
+        assert!(text.contains("anycastd_service_bytes_total{service=\"we\\\"b\"} 100\n"));
+        assert!(text.contains(
+            "anycastd_backend_packets_total{service=\"we\\\"b\",backend=\"2001:db8::1\"} 1\n"
+        ));
+        assert!(text.contains(
+            "anycastd_backend_packets_total{service=\"we\\\"b\",backend=\"192.0.2.10\"} 0\n"
+        ));
     }
 }

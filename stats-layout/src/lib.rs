@@ -9,6 +9,8 @@
 //!                                    config generation, heartbeats, state, reload counters
 //! worker blocks WORKER_WORDS each    one per worker, 128-byte aligned, written by that worker only
 //! port blocks   PORT_WORDS each      one per port, written by the control thread
+//! service regions, names region      per-service/per-backend counters and their labels
+//!                                    (see [`services`])
 //! ```
 //!
 //! Every worker and port block starts with a sequence word (a seqlock): the single writer makes it
@@ -21,11 +23,22 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod health;
+mod seqlock;
+pub mod services;
+
+pub use seqlock::READ_PATIENCE;
+use seqlock::{seq_read, seq_write};
+
+pub use services::{
+    Assigned, BackendValues, ServiceCounters, ServiceValues, SlotSince, SlotTable, MAX_BACKENDS,
+    MAX_SERVICES,
+};
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{Mmap, MmapMut};
 use serde::Serialize;
@@ -33,7 +46,7 @@ use serde::Serialize;
 /// `ANYCSTAT` in little-endian: the first word of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ANYCSTAT");
 /// Layout version; bumped on any incompatible change.
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 /// Words in the header.
 pub const HEADER_WORDS: usize = 16;
 /// Words in a worker block (512 bytes: a multiple of 128, so no two workers share a cache line
@@ -299,6 +312,10 @@ pub struct SegmentValues {
     pub workers: Vec<WorkerValues>,
     /// Per port.
     pub ports: Vec<PortValues>,
+    /// The config generation the service names were published for.
+    pub services_generation: u64,
+    /// Per named service slot, in slot order (see [`services`]).
+    pub services: Vec<ServiceValues>,
     /// Blocks that did not settle within [`READ_PATIENCE`] and were copied as they are: a
     /// dataplane killed in the middle of a publication leaves one (its values are final but may
     /// mix two consecutive publications). Always 0 while the writer lives.
@@ -307,7 +324,7 @@ pub struct SegmentValues {
 
 /// Words a segment for `workers` and `ports` needs.
 pub fn segment_words(workers: usize, ports: usize) -> usize {
-    HEADER_WORDS + workers * WORKER_WORDS + ports * PORT_WORDS
+    HEADER_WORDS + workers * WORKER_WORDS + ports * PORT_WORDS + services::service_words(workers)
 }
 
 fn worker_offset(i: usize) -> usize {
@@ -317,56 +334,6 @@ fn worker_offset(i: usize) -> usize {
 fn port_offset(workers: usize, i: usize) -> usize {
     HEADER_WORDS + workers * WORKER_WORDS + i * PORT_WORDS
 }
-
-/// Seqlock write of `values` into `block` (block[0] is the sequence word). Single writer only.
-#[inline]
-fn seq_write(block: &[AtomicU64], values: &[u64]) {
-    let s = block[0].load(Ordering::Relaxed);
-    block[0].store(s.wrapping_add(1), Ordering::Relaxed);
-    fence(Ordering::Release);
-    for (slot, v) in block[1..].iter().zip(values) {
-        slot.store(*v, Ordering::Relaxed);
-    }
-    block[0].store(s.wrapping_add(2), Ordering::Release);
-}
-
-/// Seqlock read of `out.len()` values after the sequence word. Returns true when the copy is
-/// one consistent publication; false when the block did not settle within [`READ_PATIENCE`]
-/// (a writer killed in the middle of a publication leaves it odd for ever), in which case `out`
-/// holds the values as they are, possibly mixing two publications.
-#[inline]
-fn seq_read(block: &[AtomicU64], out: &mut [u64]) -> bool {
-    let mut started: Option<std::time::Instant> = None;
-    for attempt in 0u32.. {
-        let s1 = block[0].load(Ordering::Acquire);
-        if s1 & 1 == 0 {
-            for (o, slot) in out.iter_mut().zip(&block[1..]) {
-                *o = slot.load(Ordering::Relaxed);
-            }
-            fence(Ordering::Acquire);
-            if block[0].load(Ordering::Relaxed) == s1 {
-                return true;
-            }
-        }
-        if attempt < 64 {
-            std::hint::spin_loop();
-        } else {
-            let t = *started.get_or_insert_with(std::time::Instant::now);
-            if t.elapsed() > READ_PATIENCE {
-                break;
-            }
-            std::thread::yield_now();
-        }
-    }
-    for (o, slot) in out.iter_mut().zip(&block[1..]) {
-        *o = slot.load(Ordering::Relaxed);
-    }
-    false
-}
-
-/// How long a reader retries a block the writer keeps changing (a worker publishes once per
-/// poll round, in well under a microsecond).
-pub const READ_PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Views `len` bytes at `ptr` (a live mapping, page aligned) as words.
 ///
@@ -657,6 +624,8 @@ fn read_words(hw: &[AtomicU64]) -> io::Result<SegmentValues> {
         header,
         workers: Vec::with_capacity(workers),
         ports: Vec::with_capacity(ports),
+        services_generation: 0,
+        services: Vec::new(),
         unsettled_blocks: 0,
     };
     for i in 0..workers {
@@ -685,6 +654,10 @@ fn read_words(hw: &[AtomicU64]) -> io::Result<SegmentValues> {
             rx_nombuf: buf[p::RX_NOMBUF - 1],
         });
     }
+    let (generation, services, unsettled) = services::read_services(hw, workers, ports);
+    out.services_generation = generation;
+    out.services = services;
+    out.unsettled_blocks += unsettled;
     Ok(out)
 }
 

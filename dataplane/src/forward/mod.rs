@@ -67,6 +67,8 @@ pub struct WorkerForwardState {
     pub neighbors: NeighborCache,
     /// Counters.
     pub counters: ForwardCounters,
+    /// The backend index the last forwarded packet went to (for per-backend counters).
+    pub last_backend: u16,
 }
 
 impl Default for WorkerForwardState {
@@ -90,6 +92,7 @@ impl WorkerForwardState {
             flows: FlowTable::new(cfg),
             neighbors: NeighborCache::new(),
             counters: ForwardCounters::default(),
+            last_backend: 0,
         }
     }
 

@@ -304,6 +304,7 @@ impl ForwardService {
             state.counters.no_backend += 1;
             return Verdict::Drop(DropReason::NoBackend);
         };
+        state.last_backend = b;
         self.deliver(buf, ip, port, b, hash, state, now_ms)
     }
 
