@@ -46,7 +46,9 @@ pub(crate) fn seq_read_with(seq: &AtomicU64, mut copy: impl FnMut()) -> bool {
             std::hint::spin_loop();
         } else {
             let t = *started.get_or_insert_with(std::time::Instant::now);
-            if t.elapsed() > READ_PATIENCE {
+            // Both time and tries: a reader descheduled for longer than the patience (a
+            // loaded machine) still gets its retries before calling a block unsettled.
+            if t.elapsed() > READ_PATIENCE && attempt > 64 + MIN_YIELDING_TRIES {
                 break;
             }
             std::thread::yield_now();
@@ -55,6 +57,10 @@ pub(crate) fn seq_read_with(seq: &AtomicU64, mut copy: impl FnMut()) -> bool {
     copy();
     false
 }
+
+/// Retries after the spinning ones (each after a `yield_now`) before a block may be called
+/// unsettled, however long they took.
+const MIN_YIELDING_TRIES: u32 = 256;
 
 /// How long a reader retries a block the writer keeps changing (a worker publishes once per
 /// poll round, in well under a microsecond).

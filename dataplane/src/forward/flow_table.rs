@@ -4,8 +4,8 @@
 //! an insert that would need more room is refused and the flow goes by the Maglev table alone
 //! (stateless), counted. Entries carry an absolute deadline (worker clock, wrapping `u32` ms) set
 //! from the protocol and TCP state on every packet; expired entries are removed by a bounded
-//! sweep over a few buckets per call ([`FlowTable::expire`]), and an expired entry met by a lookup
-//! counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples
+//! sweep over a slice of the buckets each millisecond ([`FlowTable::expire_due`]), and an expired
+//! entry met by a lookup counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples
 //! fills neither the table nor evicts live flows: once the bucket is empty new flows are
 //! stateless until it refills.
 use hashbrown::HashTable;
@@ -204,6 +204,7 @@ pub struct FlowTable {
     table: HashTable<FlowEntry>,
     cfg: FlowTableConfig,
     cursor: usize,
+    swept_ms: u64,
     tokens_milli: u64,
     last_refill_ms: u64,
     /// Counters.
@@ -221,8 +222,12 @@ impl std::fmt::Debug for FlowTable {
     }
 }
 
-/// Buckets the hot path sweeps per packet.
-pub const EXPIRE_PER_PACKET: usize = 4;
+/// The hot path sweeps the whole table once per this many milliseconds of the worker clock, in
+/// slices of `buckets / SWEEP_PERIOD_MS` per elapsed millisecond ([`FlowTable::expire_due`]).
+pub const SWEEP_PERIOD_MS: u64 = 1000;
+/// Most buckets one [`FlowTable::expire_due`] call sweeps (bounds the work a packet can meet
+/// after the clock jumped; a table larger than this × [`SWEEP_PERIOD_MS`] is swept more slowly).
+pub const SWEEP_MAX_PER_CALL: usize = 1024;
 /// Extra buckets swept when a new flow finds the table full.
 pub const EXPIRE_WHEN_FULL: usize = 16;
 
@@ -235,6 +240,7 @@ impl FlowTable {
             table: HashTable::with_capacity(capacity + capacity / 4),
             cfg: FlowTableConfig { capacity, ..cfg },
             cursor: 0,
+            swept_ms: 0,
             tokens_milli: u64::from(cfg.new_flow_burst) * 1000,
             last_refill_ms: 0,
             counters: FlowCounters::default(),
@@ -371,6 +377,23 @@ impl FlowTable {
         }
         self.counters.expired += removed as u64;
         removed
+    }
+
+    /// The hot path's share of expiry: when the worker clock moved on since the last call,
+    /// sweeps the buckets due for the elapsed milliseconds (the whole table per
+    /// [`SWEEP_PERIOD_MS`], at least one bucket per millisecond), else returns at once. Cost per
+    /// packet is a comparison; the sweep itself is amortised over every packet of that
+    /// millisecond, whatever the packet rate. Returns how many flows it removed.
+    #[inline]
+    pub fn expire_due(&mut self, now_ms: u64) -> usize {
+        if now_ms <= self.swept_ms {
+            return 0;
+        }
+        let elapsed = now_ms - self.swept_ms;
+        self.swept_ms = now_ms;
+        let n = self.table.num_buckets() as u64;
+        let due = (elapsed.min(SWEEP_PERIOD_MS) * n).div_ceil(SWEEP_PERIOD_MS);
+        self.expire(now_ms, (due as usize).min(SWEEP_MAX_PER_CALL))
     }
 
     /// Iterates the live and not-yet-swept entries (diagnostics and tests).

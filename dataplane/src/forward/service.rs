@@ -2,7 +2,7 @@
 use std::net::IpAddr;
 
 use super::encap::{self, Outer, Tunnel};
-use super::flow_table::{FlowKey, FlowTable, EXPIRE_PER_PACKET};
+use super::flow_table::{FlowKey, FlowTable};
 use super::hash::hash_bytes;
 use super::maglev::{Maglev, MaglevBackend};
 use super::neighbors::{self, v4_in_16, Resolution};
@@ -299,7 +299,7 @@ impl ForwardService {
             None
         };
         let (key, hash) = flow_key_hashed(&ip.src, &ip.dst, sport, dport, ip.proto);
-        state.flows.expire(now_ms, EXPIRE_PER_PACKET);
+        state.flows.expire_due(now_ms);
         let Some(b) = self.pick(&key, hash, tcp_flags, !ip.fragment, state, now_ms) else {
             state.counters.no_backend += 1;
             return Verdict::Drop(DropReason::NoBackend);

@@ -150,6 +150,35 @@ fn sweep_is_bounded_and_eventually_complete() {
 }
 
 #[test]
+fn time_based_sweep_covers_the_table_once_per_period() {
+    let mut t = table(4000);
+    for i in 0..4000 {
+        ins(&mut t, i, None, 0).unwrap();
+    }
+    // UDP flows idle out after 30 s; nothing is swept before that, and a call at the same
+    // millisecond does no work at all.
+    assert_eq!(t.expire_due(1_000), 0);
+    assert_eq!(t.expire_due(1_000), 0);
+    let start = 31_000;
+    let mut removed = t.expire_due(start);
+    assert!(removed <= SWEEP_MAX_PER_CALL);
+    // One millisecond's slice is about buckets / SWEEP_PERIOD_MS.
+    let step = t.expire_due(start + 1);
+    assert!(
+        step <= t.buckets().div_ceil(SWEEP_PERIOD_MS as usize),
+        "{step}"
+    );
+    removed += step;
+    // Within one period of 1 ms steps every idle flow is gone.
+    for ms in 2..=SWEEP_PERIOD_MS {
+        removed += t.expire_due(start + ms);
+    }
+    assert_eq!(removed, 4000);
+    assert!(t.is_empty());
+    assert_eq!(t.counters.expired, 4000);
+}
+
+#[test]
 fn a_flood_of_new_flows_is_rate_limited_without_evicting() {
     let mut t = FlowTable::new(FlowTableConfig {
         capacity: 100_000,
