@@ -18,8 +18,6 @@ use crate::worker::{self, WorkerSpec};
 const MEMPOOL_CACHE: u32 = 256;
 /// Neighbour answers a worker's inbox holds.
 const NEIGHBOR_INBOX: usize = 256;
-/// Default per-worker flow table capacity.
-const DEFAULT_FLOW_CAPACITY: usize = 65536;
 
 /// The EAL arguments for `config`: the configured ones plus one `--vdev` (or `-a` for PCI) per port.
 pub fn eal_args(config: &Config) -> Vec<String> {
@@ -245,7 +243,7 @@ impl Runtime {
                     .map(|t| t.as_ref().map(|t| t.queue(w as u16)))
                     .collect(),
                 idle: config.idle,
-                flow_capacity: DEFAULT_FLOW_CAPACITY,
+                flow_capacity: config.flows,
                 pool: Some(Arc::clone(&pool)),
                 share_to: inboxes
                     .iter()

@@ -89,6 +89,7 @@ struct RawDataplane {
     idle: IdleMode,
     mbufs: Option<Spanned<i64>>,
     descriptors: Option<Spanned<i64>>,
+    flows: Option<Spanned<i64>>,
     control_socket: Option<Spanned<String>>,
     #[serde(default)]
     watch: bool,
@@ -102,6 +103,7 @@ impl Default for RawDataplane {
             idle: IdleMode::Poll,
             mbufs: None,
             descriptors: None,
+            flows: None,
             control_socket: None,
             watch: false,
         }
@@ -183,6 +185,8 @@ pub const DEFAULT_TABLE_SIZE: u32 = 65537;
 pub const DEFAULT_GUE_PORT: u16 = 6080;
 /// Default mbuf pool size.
 pub const DEFAULT_MBUFS: u32 = 8191;
+/// Default flow-table capacity per worker.
+pub const DEFAULT_FLOWS: usize = 65_536;
 /// Default descriptors per queue.
 pub const DEFAULT_DESCRIPTORS: u16 = 1024;
 /// Default path of the control socket (`anycastd reload`).
@@ -317,6 +321,10 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let descriptors = match &raw.dataplane.descriptors {
         Some(v) => cx.int_in(v, "dataplane.descriptors", 64, 16384)? as u16,
         None => DEFAULT_DESCRIPTORS,
+    };
+    let flows = match &raw.dataplane.flows {
+        Some(v) => cx.int_in(v, "dataplane.flows", 1024, 1 << 28)? as usize,
+        None => DEFAULT_FLOWS,
     };
     let base = path.parent().unwrap_or_else(|| Path::new("."));
     let control_socket = match &raw.dataplane.control_socket {
@@ -710,6 +718,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         idle: raw.dataplane.idle,
         mbufs,
         descriptors,
+        flows,
         control_socket,
         watch: raw.dataplane.watch,
         ports,

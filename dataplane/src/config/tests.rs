@@ -131,6 +131,11 @@ fn bad_values_name_line_and_key() {
         "out of range",
     );
     assert_bad(
+        &format!("[dataplane]\nflows = 10\n{base}"),
+        Some(2),
+        "dataplane.flows: 10 is out of range",
+    );
+    assert_bad(
         &format!("[dataplane]\nworkers = 2\ncores = [1]\n{base}"),
         Some(3),
         "one core per worker",
@@ -273,7 +278,7 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
         &GOOD
             .replace(
                 "workers = 1",
-                "workers = 2\nidle = \"adaptive\"\ndescriptors = 512",
+                "workers = 2\nidle = \"adaptive\"\ndescriptors = 512\nflows = 100000",
             )
             .replace("\"512\", \"--no-pci\"", "\"256\", \"--no-pci\"")
             .replace("net_tap0,iface=anyc0", "net_tap1,iface=anyc1"),
@@ -286,6 +291,7 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
             "dataplane.workers",
             "dataplane.idle",
             "dataplane.descriptors",
+            "dataplane.flows",
             "port[0].device"
         ]
     );
