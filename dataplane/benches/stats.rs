@@ -2,9 +2,12 @@
 //! (ICMP echo → reply through the whole pipeline, each verdict counted) with and without the
 //! once-per-round publication into a file-backed segment, and one publication alone (the cost
 //! of an idle or single-packet round), and one with every per-service and per-backend slot in use.
+mod common;
+
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use common::CpuTime;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::packet::{PacketBuffer, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
@@ -14,7 +17,7 @@ use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
 
-fn publishing(c: &mut Criterion) {
+fn publishing(c: &mut Criterion<CpuTime>) {
     let dir = tempfile::tempdir().unwrap();
     let segment =
         Arc::new(stats_layout::Writer::create(&dir.path().join("stats"), &["p0"], 1).unwrap());
@@ -72,5 +75,9 @@ fn publishing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, publishing);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = publishing
+}
 criterion_main!(benches);

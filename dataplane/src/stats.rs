@@ -88,7 +88,7 @@ impl WorkerCounters {
 }
 
 /// A worker's counters as other threads and processes see them: the worker's block in the stats
-/// segment ([`stats_layout`]), which it writes once per poll round with plain stores under a
+/// segment ([`stats_layout`]), which it writes at most once per millisecond with plain stores under a
 /// seqlock (never waiting), together with its flow-table and DNS counters and its heartbeat.
 #[derive(Debug)]
 pub struct PublishedCounters {
