@@ -243,7 +243,7 @@ impl Runtime {
                     .map(|t| t.as_ref().map(|t| t.queue(w as u16)))
                     .collect(),
                 idle: config.idle,
-                flow_capacity: config.flows,
+                flow_table: config.flow_table,
                 pool: Some(Arc::clone(&pool)),
                 share_to: inboxes
                     .iter()

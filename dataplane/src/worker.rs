@@ -49,7 +49,7 @@ pub struct WorkerSpec {
     /// Busy-poll or back off.
     pub idle: IdleMode,
     /// Flow table capacity for the forward path.
-    pub flow_capacity: usize,
+    pub flow_table: crate::forward::FlowTableConfig,
     /// Pool for frames the worker originates (ARP/NDP requests for backends), if any.
     pub pool: Option<Arc<Mempool>>,
     /// The other workers' inboxes: every ARP reply and Neighbor Advertisement this worker
@@ -145,7 +145,7 @@ pub fn run(
 
     let hz = dpdk::tsc_hz(eal).max(1);
     let mut state = WorkerState {
-        forward: crate::forward::WorkerForwardState::new(spec.flow_capacity),
+        forward: crate::forward::WorkerForwardState::with_config(spec.flow_table),
         ..WorkerState::default()
     };
     let mut counters = WorkerCounters::default();

@@ -168,8 +168,8 @@ pub struct Config {
     pub mbufs: u32,
     /// rx/tx descriptors per queue.
     pub descriptors: u16,
-    /// Flow-table capacity of each worker (preallocated at start).
-    pub flows: usize,
+    /// Each worker's flow table: capacity (preallocated at start), timeouts, new-flow limit.
+    pub flow_table: crate::forward::FlowTableConfig,
     /// Path of the control socket (`anycastd reload`).
     pub control_socket: PathBuf,
     /// Reload when the config file or a zone file it names changes (checked twice a second).
@@ -235,7 +235,7 @@ impl Config {
 
 impl Config {
     /// The settings that differ between `self` (in force) and `new` and that only a restart can
-    /// apply: EAL arguments, workers, cores, idle mode, mbufs, descriptors, flows, the control socket,
+    /// apply: EAL arguments, workers, cores, idle mode, mbufs, descriptors, the flow table, the control socket,
     /// and the port list (names, devices, punt taps). Addresses, VIPs and services can change
     /// live. Empty when `new` can be applied by a reload.
     pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
@@ -251,7 +251,7 @@ impl Config {
         check(self.idle != new.idle, "dataplane.idle");
         check(self.mbufs != new.mbufs, "dataplane.mbufs");
         check(self.descriptors != new.descriptors, "dataplane.descriptors");
-        check(self.flows != new.flows, "dataplane.flows");
+        check(self.flow_table != new.flow_table, "flow_table");
         check(
             self.control_socket != new.control_socket,
             "dataplane.control_socket",

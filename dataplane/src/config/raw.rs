@@ -8,6 +8,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod flow_table;
+
 use super::{
     BackendConfig, BackendState, Config, ConfigError, DnsServiceConfig, ForwardServiceConfig,
     PortConfig, ServiceConfig, ServiceKind,
@@ -59,6 +61,8 @@ struct RawConfig {
     vip: Vec<Spanned<RawVip>>,
     #[serde(default)]
     service: Vec<Spanned<RawService>>,
+    #[serde(default)]
+    flow_table: flow_table::RawFlowTable,
     /// Typed and validated by `stats_layout::config` (shared with the sidecar).
     #[serde(default)]
     #[allow(dead_code)]
@@ -89,7 +93,6 @@ struct RawDataplane {
     idle: IdleMode,
     mbufs: Option<Spanned<i64>>,
     descriptors: Option<Spanned<i64>>,
-    flows: Option<Spanned<i64>>,
     control_socket: Option<Spanned<String>>,
     #[serde(default)]
     watch: bool,
@@ -103,7 +106,6 @@ impl Default for RawDataplane {
             idle: IdleMode::Poll,
             mbufs: None,
             descriptors: None,
-            flows: None,
             control_socket: None,
             watch: false,
         }
@@ -185,8 +187,6 @@ pub const DEFAULT_TABLE_SIZE: u32 = 65537;
 pub const DEFAULT_GUE_PORT: u16 = 6080;
 /// Default mbuf pool size.
 pub const DEFAULT_MBUFS: u32 = 8191;
-/// Default flow-table capacity per worker.
-pub const DEFAULT_FLOWS: usize = 65_536;
 /// Default descriptors per queue.
 pub const DEFAULT_DESCRIPTORS: u16 = 1024;
 /// Default path of the control socket (`anycastd reload`).
@@ -322,10 +322,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         Some(v) => cx.int_in(v, "dataplane.descriptors", 64, 16384)? as u16,
         None => DEFAULT_DESCRIPTORS,
     };
-    let flows = match &raw.dataplane.flows {
-        Some(v) => cx.int_in(v, "dataplane.flows", 1024, 1 << 28)? as usize,
-        None => DEFAULT_FLOWS,
-    };
+    let flow_table = flow_table::build(&raw.flow_table, &cx)?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
     let control_socket = match &raw.dataplane.control_socket {
         Some(v) => {
@@ -718,7 +715,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         idle: raw.dataplane.idle,
         mbufs,
         descriptors,
-        flows,
+        flow_table,
         control_socket,
         watch: raw.dataplane.watch,
         ports,

@@ -131,9 +131,19 @@ fn bad_values_name_line_and_key() {
         "out of range",
     );
     assert_bad(
-        &format!("[dataplane]\nflows = 10\n{base}"),
+        &format!("[flow_table]\ncapacity = 10\n{base}"),
         Some(2),
-        "dataplane.flows: 10 is out of range",
+        "flow_table.capacity: 10 is out of range",
+    );
+    assert_bad(
+        &format!("[flow_table]\nudp_timeout_s = 0\n{base}"),
+        Some(2),
+        "flow_table.udp_timeout_s: 0 is out of range",
+    );
+    assert_bad(
+        &format!("[flow_table]\nidle_timeout = 5\n{base}"),
+        Some(2),
+        "idle_timeout",
     );
     assert_bad(
         &format!("[dataplane]\nworkers = 2\ncores = [1]\n{base}"),
@@ -274,16 +284,17 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
     )
     .unwrap();
     assert!(old.restart_only_changes(&live).is_empty());
-    let new = parse(
-        &GOOD
-            .replace(
-                "workers = 1",
-                "workers = 2\nidle = \"adaptive\"\ndescriptors = 512\nflows = 100000",
-            )
-            .replace("\"512\", \"--no-pci\"", "\"256\", \"--no-pci\"")
-            .replace("net_tap0,iface=anyc0", "net_tap1,iface=anyc1"),
-    )
+    let new = parse(&format!(
+        "{}\n[flow_table]\nudp_timeout_s = 60\n",
+        GOOD.replace(
+            "workers = 1",
+            "workers = 2\nidle = \"adaptive\"\ndescriptors = 512",
+        )
+        .replace("\"512\", \"--no-pci\"", "\"256\", \"--no-pci\"")
+        .replace("net_tap0,iface=anyc0", "net_tap1,iface=anyc1")
+    ))
     .unwrap();
+    assert_eq!(new.flow_table.udp_timeout_ms, 60_000);
     assert_eq!(
         old.restart_only_changes(&new),
         [
@@ -291,7 +302,7 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
             "dataplane.workers",
             "dataplane.idle",
             "dataplane.descriptors",
-            "dataplane.flows",
+            "flow_table",
             "port[0].device"
         ]
     );
