@@ -1,13 +1,16 @@
 //! The only safe wrapper over the raw `ffi` bindings: EAL, mempools, mbufs, ports, burst I/O and
-//! thread registration. Every `unsafe` block in the dataplane lives in this module.
+//! thread registration, plus the huge-page allocator for per-worker tables. Every `unsafe` block
+//! in the dataplane lives in this module.
 mod burst;
 mod eal;
+mod huge_alloc;
 mod mbuf;
 mod mempool;
 mod port;
 
 pub use burst::{Burst, MAX_BURST};
 pub use eal::{exit_now, register_thread, tsc, tsc_hz, Eal};
+pub use huge_alloc::{HugeAlloc, HUGE_PAGE};
 pub use mbuf::{Mbuf, MbufRef};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortStats, QueueHandle};

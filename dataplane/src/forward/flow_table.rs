@@ -1,6 +1,7 @@
 //! Per-worker flow table: 5-tuple → backend, owned by one worker (no locks, no atomics).
 //!
-//! Built on hashbrown's [`HashTable`], allocated once for a configured capacity and never grown:
+//! Built on hashbrown's [`HashTable`], allocated once for a configured capacity (on transparent
+//! huge pages when it is large: [`HugeAlloc`]) and never grown:
 //! an insert that would need more room is refused and the flow goes by the Maglev table alone
 //! (stateless), counted. Entries carry an absolute deadline (worker clock, wrapping `u32` ms) set
 //! from the protocol and TCP state on every packet; expired entries are removed by a bounded
@@ -9,6 +10,8 @@
 //! fills neither the table nor evicts live flows: once the bucket is empty new flows are
 //! stateless until it refills.
 use hashbrown::HashTable;
+
+use crate::dpdk::HugeAlloc;
 
 /// A flow's 5-tuple. IPv4 addresses sit in the first 4 bytes of the 16, the rest zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -201,7 +204,7 @@ fn dead(deadline: u32, now: u32) -> bool {
 
 /// A worker's flow table.
 pub struct FlowTable {
-    table: HashTable<FlowEntry>,
+    table: HashTable<FlowEntry, HugeAlloc>,
     cfg: FlowTableConfig,
     cursor: usize,
     swept_ms: u64,
@@ -237,7 +240,7 @@ impl FlowTable {
     pub fn new(cfg: FlowTableConfig) -> Self {
         let capacity = cfg.capacity.max(1);
         Self {
-            table: HashTable::with_capacity(capacity + capacity / 4),
+            table: HashTable::with_capacity_in(capacity + capacity / 4, HugeAlloc),
             cfg: FlowTableConfig { capacity, ..cfg },
             cursor: 0,
             swept_ms: 0,
