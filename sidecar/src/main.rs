@@ -124,7 +124,7 @@ fn main() -> ExitCode {
             )
             .exit()
     };
-    let (stats, sidecar) = match load(&config) {
+    let (stats, sidecar) = match stats_layout::config::load(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -143,25 +143,6 @@ fn main() -> ExitCode {
         Cmd::Drain => drain(sidecar.bgp.as_ref().map(|b| b.drain_file.as_path()), true),
         Cmd::Undrain => drain(sidecar.bgp.as_ref().map(|b| b.drain_file.as_path()), false),
     }
-}
-
-/// Reads `[stats]`, `[sidecar]` and `[[vip]]`; errors are `file:line: key: message`.
-fn load(config: &std::path::Path) -> Result<(StatsConfig, SidecarConfig), String> {
-    let text = std::fs::read_to_string(config)
-        .map_err(|e| format!("{}: cannot read: {e}", config.display()))?;
-    stats_layout::config::parse(config, &text).map_err(|e| {
-        let line = e
-            .span
-            .and_then(|s| text.get(..s.start))
-            .map(|t| format!(":{}", t.matches('\n').count() + 1))
-            .unwrap_or_default();
-        let key = if e.key.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", e.key)
-        };
-        format!("{}{line}{key}: {}", config.display(), e.message)
-    })
 }
 
 /// Creates (`on`) or removes the drain file.

@@ -103,6 +103,26 @@ fn err(span: Range<usize>, key: &str, message: impl Into<String>) -> TableError 
     }
 }
 
+/// Reads the config file at `path` and parses its `[stats]` and `[sidecar]` tables (see
+/// [`parse`]); errors read `file:line: key: message`, as the dataplane's own.
+pub fn load(path: &Path) -> Result<(StatsConfig, SidecarConfig), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    parse(path, &text).map_err(|e| {
+        let line = e
+            .span
+            .and_then(|s| text.get(..s.start))
+            .map(|t| format!(":{}", t.matches('\n').count() + 1))
+            .unwrap_or_default();
+        let key = if e.key.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", e.key)
+        };
+        format!("{}{line}{key}: {}", path.display(), e.message)
+    })
+}
+
 /// Parses the `[stats]` and `[sidecar]` tables of config `text` (the file at `source`, against
 /// whose directory a relative stats path is resolved), with defaults for what is missing.
 pub fn parse(source: &Path, text: &str) -> Result<(StatsConfig, SidecarConfig), TableError> {

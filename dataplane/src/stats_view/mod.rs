@@ -55,21 +55,7 @@ fn resolve(o: &Options) -> Result<(PathBuf, u64), String> {
     let Some(file) = &o.config else {
         return Ok((StatsConfig::default().path, DEFAULT_STALE_AFTER_MS));
     };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let (stats, sidecar) = stats_layout::config::parse(file, &text).map_err(|e| {
-        let line = e
-            .span
-            .and_then(|s| text.get(..s.start))
-            .map(|t| format!(":{}", t.matches('\n').count() + 1))
-            .unwrap_or_default();
-        let key = if e.key.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", e.key)
-        };
-        format!("{}{line}{key}: {}", file.display(), e.message)
-    })?;
+    let (stats, sidecar) = stats_layout::config::load(file)?;
     Ok((stats.path, sidecar.stale_after.as_millis() as u64))
 }
 
