@@ -101,6 +101,8 @@ pub struct Db {
     pub record_count: usize,
     /// Per zone, its pre-rendered positive-answer tail.
     pub tails: Vec<Option<super::tail::Tail>>,
+    /// What the fast path answers from ([`super::fast`]).
+    pub fast: super::fast::Tables,
 }
 
 impl Db {
@@ -150,6 +152,7 @@ impl Db {
             + self.rrsets.capacity() * std::mem::size_of::<Rrset>()
             + self.addl.capacity() * std::mem::size_of::<Additional>()
             + self.blob.capacity()
+            + self.fast.heap_bytes()
     }
 
     /// Compiles loaded zones. Errors name the file and line of the offending record.
@@ -330,6 +333,7 @@ impl Db {
         db.tails = (0..db.zones.len() as u32)
             .map(|z| super::tail::Tail::render(&db, z))
             .collect();
+        db.fast = super::fast::Tables::build(&db);
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();
         Ok(db)

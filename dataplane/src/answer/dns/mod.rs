@@ -6,6 +6,7 @@
 //! does ([`resolve`]), writes the response over the query ([`respond`], [`writer`]) and turns
 //! Ethernet/IP/UDP around. Nothing on that path allocates.
 pub mod db;
+pub mod fast;
 pub mod name;
 pub mod query;
 pub mod resolve;
@@ -60,6 +61,8 @@ pub struct DnsService {
     /// Boxed: keeps the service small inside the snapshot's service enum.
     db: Box<db::Db>,
     identity: Vec<u8>,
+    /// Answer what [`fast`] can from pre-rendered bytes (off only to compare the two paths).
+    fast: bool,
 }
 
 impl std::fmt::Debug for DnsService {
@@ -89,7 +92,15 @@ impl DnsService {
         Ok(Self {
             db: Box::new(db::Db::compile(zones)?),
             identity: identity.as_bytes().to_vec(),
+            fast: true,
         })
+    }
+
+    /// The same service with the fast path ([`fast`]) turned off: every query takes the
+    /// general resolver and encoder (tests and benchmarks compare the two).
+    pub fn without_fast_path(mut self) -> Self {
+        self.fast = false;
+        self
     }
 
     /// Number of records loaded.
@@ -160,6 +171,13 @@ impl DnsService {
             return Verdict::Drop(DropReason::Malformed);
         }
         let msg_at = l4 + 8;
+        if self.fast {
+            if let Some(v) = self.try_fast(buf, ip, port, counters, msg_at, udp_len) {
+                return v;
+            }
+        }
+        let frame = buf.data();
+        let udp = &frame[l4..l4 + udp_len];
         let parsed = query::parse(&udp[8..]);
         if let Parsed::Drop = parsed {
             return Verdict::Drop(DropReason::Malformed);
@@ -187,8 +205,40 @@ impl DnsService {
         if buf.set_len(msg_at + msg_len).is_err() {
             return Verdict::Drop(DropReason::NoRoom);
         }
-        finish_headers(buf.data_mut(), ip, port, msg_len, v6);
+        finish_headers(buf.data_mut(), ip, port, msg_len, v6, None);
         Verdict::Answer
+    }
+
+    /// The fast path: `None`, with the frame untouched, when the general path must answer.
+    fn try_fast<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+        msg_at: usize,
+        udp_len: usize,
+    ) -> Option<Verdict> {
+        let q = fast::parse(buf.data().get(msg_at..ip.l4 + udp_len)?)?;
+        let answer = fast::plan(&self.db, &q)?;
+        let room = (buf.len() + buf.tailroom()).checked_sub(msg_at)?;
+        let total = answer.fits(&q, room)?;
+        buf.set_len(msg_at + total).ok()?;
+        let msg = buf.data_mut().get_mut(msg_at..msg_at + total)?;
+        let (msg_len, rcode, sum) = answer.write(&q, msg)?;
+        if q.has_edns() {
+            counters.edns += 1;
+        }
+        counters.rcode[usize::from(rcode & 0xf)] += 1;
+        finish_headers(
+            buf.data_mut(),
+            ip,
+            port,
+            msg_len,
+            ip.src.is_ipv6(),
+            Some(sum),
+        );
+        Some(Verdict::Answer)
     }
 
     /// Writes the response for a parsed message.
@@ -321,7 +371,15 @@ fn pseudo(frame: &[u8], ip: &IpMeta, udp_len: usize) -> u32 {
 
 /// Turns Ethernet/IP/UDP around for a `msg_len`-byte response and sets lengths and checksums.
 /// The caller checked every offset against the frame when it parsed the query.
-fn finish_headers(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot, msg_len: usize, v6: bool) {
+/// `msg_sum` is the one's-complement sum of the message when the caller has it already.
+fn finish_headers(
+    frame: &mut [u8],
+    ip: &IpMeta,
+    port: &PortSnapshot,
+    msg_len: usize,
+    v6: bool,
+    msg_sum: Option<u32>,
+) {
     let (l3, l4) = (ip.l3, ip.l4);
     let udp_len = 8 + msg_len;
     if frame.len() < l4 + udp_len {
@@ -347,7 +405,11 @@ fn finish_headers(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot, msg_len: u
     frame[l4 + 4..l4 + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
     frame[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
     let acc = pseudo(frame, ip, udp_len);
-    let c = checksum::finish(checksum::sum(acc, &frame[l4..l4 + udp_len]));
+    let acc = match msg_sum {
+        Some(s) => checksum::sum(acc + s, &frame[l4..l4 + 8]),
+        None => checksum::sum(acc, &frame[l4..l4 + udp_len]),
+    };
+    let c = checksum::finish(acc);
     let c = if c == 0 { 0xffff } else { c };
     frame[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
 }

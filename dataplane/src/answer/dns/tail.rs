@@ -4,10 +4,11 @@
 //! query (the apex is the query name's suffix, the tail follows the answer section), so a
 //! positive answer copies the tail instead of encoding and compressing it record by record.
 use super::db::Db;
-use super::resolve::{tail_plan, Section};
+use super::resolve::{tail_plan, Plan, Section};
 use super::respond::encode_sections;
-use super::wire::{get_u16, HEADER_LEN, TYPE_NS};
+use super::wire::{get_u16, HEADER_LEN, TYPE_A, TYPE_AAAA, TYPE_NS, TYPE_SOA};
 use super::writer::Writer;
+use crate::packet::checksum;
 
 /// Where a compression pointer in the tail points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub struct Tail {
     /// The RRsets it holds (an answer containing one of them takes the general path, which
     /// leaves out the duplicate as NSD does).
     pub rrsets: Vec<u32>,
+    /// One's-complement sum of `bytes` with every fixed-up pointer zeroed, as if `bytes`
+    /// started at an even message offset: [`Tail::copy_to`] adds the pointers it writes.
+    pub sum0: u32,
 }
 
 /// Finds the pointers of the name at `pos`; returns the position after it.
@@ -64,7 +68,12 @@ impl Tail {
     /// Renders the tail of `zone`, if it has apex NS records and the tail fits a 512-byte answer
     /// with room to spare.
     pub fn render(db: &Db, zone: u32) -> Option<Tail> {
-        let plan = tail_plan(db, zone)?;
+        Self::render_plan(db, zone, &tail_plan(db, zone)?)
+    }
+
+    /// Renders the authority and additional sections of `plan` for a question whose name ends
+    /// in the apex of `zone`, if they fit a 512-byte answer with room to spare.
+    pub fn render_plan(db: &Db, zone: u32, plan: &Plan) -> Option<Tail> {
         let apex = db.node(db.zones.get(zone as usize)?.apex)?;
         let name = db.bytes(apex.name, usize::from(apex.name_len));
         let mut buf = [0u8; 1024];
@@ -79,7 +88,7 @@ impl Tail {
             Section::AdditionalA,
             Section::AdditionalAaaa,
         ];
-        if encode_sections(&mut w, db, &plan, &sections, &mut counts) {
+        if encode_sections(&mut w, db, plan, &sections, &mut counts) {
             return None;
         }
         let end = w.pos;
@@ -101,12 +110,23 @@ impl Tail {
             pos = scan_name(&buf, pos, q_end, &mut fixups)?;
             let rtype = get_u16(&buf, pos)?;
             let rdlen = usize::from(get_u16(&buf, pos + 8)?);
+            // Names in RDATA: NS's target, SOA's MNAME and RNAME.
             if rtype == TYPE_NS {
                 scan_name(&buf, pos + 10, q_end, &mut fixups)?;
+            } else if rtype == TYPE_SOA {
+                let after = scan_name(&buf, pos + 10, q_end, &mut fixups)?;
+                scan_name(&buf, after, q_end, &mut fixups)?;
+            } else if rtype != TYPE_A && rtype != TYPE_AAAA {
+                return None; // names this walk does not know to fix up
             }
             pos += 10 + rdlen;
         }
+        let mut zeroed = bytes.clone();
+        for &(at, _) in &fixups {
+            zeroed[usize::from(at)..usize::from(at) + 2].fill(0);
+        }
         Some(Tail {
+            sum0: checksum::sum(0, &zeroed),
             bytes,
             ns: counts[1],
             ar,
@@ -115,6 +135,43 @@ impl Tail {
         })
     }
 
+    /// Copies the tail to `msg[base..]` with its pointers fixed for an apex name at `apex_off`
+    /// (the caller checked that it fits below offset 0x3fff) and returns the one's-complement
+    /// sum of the bytes written, as they sit in `msg` (offset 0 even).
+    pub fn copy_to(&self, msg: &mut [u8], base: usize, apex_off: usize) -> Option<u32> {
+        let out = msg.get_mut(base..base + self.bytes.len())?;
+        out.copy_from_slice(&self.bytes);
+        // Pointers at even and odd offsets inside the tail, summed apart.
+        let (mut even, mut odd) = (0u32, 0u32);
+        for &(at, fix) in &self.fixups {
+            let target = match fix {
+                Fix::Apex(k) => apex_off + usize::from(k),
+                Fix::Local(k) => base + usize::from(k),
+            };
+            let v = 0xc000 | (target as u16 & 0x3fff);
+            let at = usize::from(at);
+            out.get_mut(at..at + 2)?.copy_from_slice(&v.to_be_bytes());
+            if at & 1 == 0 {
+                even += u32::from(v);
+            } else {
+                odd += u32::from(v);
+            }
+        }
+        // A 16-bit sum of bytes shifted by one is the byte-swapped sum (RFC 1071 §2(B)).
+        let s = fold16(self.sum0 + even + u32::from(fold16(odd).swap_bytes()));
+        Some(u32::from(if base & 1 == 0 { s } else { s.swap_bytes() }))
+    }
+}
+
+/// Folds a sum of a few 16-bit values to 16 bits, one's-complement style.
+#[inline]
+pub fn fold16(mut acc: u32) -> u16 {
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc as u16
+}
+
+impl Tail {
     /// Appends the tail with its pointers fixed for a message whose apex name starts at
     /// `apex_off`; false (nothing written) when it does not fit.
     pub fn write(&self, w: &mut Writer<'_>, apex_off: usize, counts: &mut [u16; 4]) -> bool {

@@ -1,0 +1,480 @@
+//! The fast answer path: common questions answered from bytes rendered at zone compile time by
+//! the general encoder itself, so the output is byte for byte what [`super::respond`] writes.
+//!
+//! - An exact match of a type without names in its RDATA (A, AAAA, TXT, ...): the answer
+//!   records are copied from the RRset (owner `c00c`), then the zone's pre-rendered tail
+//!   ([`super::tail::Tail`]).
+//! - A CNAME node asked for A or AAAA: the whole chain, rendered per node ([`Pre`]).
+//! - NXDOMAIN and NODATA: the zone's negative SOA, rendered once per zone with its pointers
+//!   fixed up per query ([`Negative`]).
+//!
+//! Everything else (EDNS options, ANY, DS, referrals, wildcards, truncation, other classes,
+//! malformed queries) returns `None` before touching the buffer and takes the general path.
+//! The UDP checksum is built from the sums of the pieces rather than by reading the response
+//! again.
+use hashbrown::HashMap;
+
+use super::db::{Db, Node, NONE, WILDCARD};
+use super::name::{self, read_question_name, MAX_NAME};
+use super::resolve::{self, Owner, Plan, Section};
+use super::respond::{encode_sections, OPT_LEN};
+use super::tail::{fold16, Tail};
+use super::wire::{
+    get_u16, CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OUR_UDP_SIZE,
+    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY,
+    TYPE_DS, TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT,
+    TYPE_PTR, TYPE_SOA, TYPE_SRV,
+};
+use super::writer::Writer;
+
+/// Query types whose CNAME chains are pre-rendered, in [`Tables::pre_of`] order.
+const PRE_TYPES: [u16; 2] = [TYPE_A, TYPE_AAAA];
+
+/// A pre-rendered response body (everything after the question, or the answer section only
+/// when the zone's tail follows).
+#[derive(Debug, Clone, Copy)]
+pub struct Pre {
+    /// Offset of the bytes in [`Tables::blob`].
+    pub off: u32,
+    /// Their length.
+    pub len: u16,
+    /// AA and RCODE bits of the header.
+    pub flags: u16,
+    /// ANCOUNT, NSCOUNT, ARCOUNT of the bytes (the tail's come on top).
+    pub counts: [u16; 3],
+    /// The zone's positive tail follows the bytes.
+    pub tail: bool,
+}
+
+/// A zone's negative answer: the SOA in authority, and the names that would compress it
+/// differently.
+#[derive(Debug, Clone)]
+pub struct Negative {
+    /// The SOA as rendered after a question ending in the apex.
+    pub tail: Tail,
+    /// Lowercase names strictly below the apex that are suffixes of the SOA's RDATA names: a
+    /// question ending in one of them compresses the SOA against itself, so it takes the
+    /// general path.
+    pub sensitive: Vec<Box<[u8]>>,
+}
+
+/// What the fast path reads, built by [`Tables::build`] when the zones are compiled.
+#[derive(Debug, Default)]
+pub struct Tables {
+    /// Per zone, its negative answer.
+    pub negative: Vec<Option<Negative>>,
+    /// Pre-rendered bodies; `None` where the general path must answer.
+    pub pres: Vec<Option<Pre>>,
+    /// Node of a CNAME → index of its first body in `pres` (one per [`PRE_TYPES`]).
+    pub pre_of: HashMap<u32, u32>,
+    /// The bodies' bytes.
+    pub blob: Vec<u8>,
+}
+
+impl Tables {
+    /// Renders the negative answers of every zone and the CNAME chains of every CNAME node.
+    pub fn build(db: &Db) -> Tables {
+        let mut t = Tables {
+            negative: (0..db.zones.len() as u32)
+                .map(|z| render_negative(db, z))
+                .collect(),
+            ..Tables::default()
+        };
+        for (i, node) in db.nodes.iter().enumerate() {
+            if node.deleg != NONE || db.rrset_of(node, TYPE_CNAME).is_none() {
+                continue;
+            }
+            t.pre_of.insert(i as u32, t.pres.len() as u32);
+            for qtype in PRE_TYPES {
+                let pre = render_pre(db, node, qtype, &mut t.blob);
+                t.pres.push(pre);
+            }
+        }
+        t.pres.shrink_to_fit();
+        t.blob.shrink_to_fit();
+        t
+    }
+
+    /// Rough heap use in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.pres.capacity() * std::mem::size_of::<Option<Pre>>()
+            + self.pre_of.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
+            + self.blob.capacity()
+    }
+}
+
+/// The zone's SOA rendered as a negative answer's authority section.
+fn render_negative(db: &Db, zone: u32) -> Option<Negative> {
+    let z = db.zones.get(zone as usize)?;
+    let mut plan = Plan::new();
+    plan.add(Section::Authority, z.soa, Owner::Node(z.apex), true);
+    let tail = Tail::render_plan(db, zone, &plan)?;
+    let apex = db.node(z.apex)?;
+    let mut apex_lower = db.bytes(apex.name, usize::from(apex.name_len)).to_vec();
+    name::lowercase(&mut apex_lower);
+    let set = db.rrsets.get(z.soa as usize)?;
+    // MNAME and RNAME: the SOA RDATA's first two names (its only record).
+    let rdata = db.bytes(set.data + 2, set.data_len.saturating_sub(2) as usize);
+    let mut sensitive: Vec<Box<[u8]>> = Vec::new();
+    let mut at = 0usize;
+    for _ in 0..2 {
+        let len = super::db::wire_name_len(rdata.get(at..).unwrap_or(&[]));
+        if len == 0 {
+            return None;
+        }
+        let mut n = rdata[at..at + len].to_vec();
+        name::lowercase(&mut n);
+        let mut cur: &[u8] = &n;
+        while cur.len() > apex_lower.len() {
+            if name::is_subdomain(cur, &apex_lower) && !sensitive.iter().any(|s| **s == *cur) {
+                sensitive.push(cur.into());
+            }
+            cur = name::parent(cur)?;
+        }
+        at += len;
+    }
+    Some(Negative { tail, sensitive })
+}
+
+/// Renders the response body for `node`'s own name asked with `qtype`, as
+/// [`super::respond::encode_answer`] writes it, with no size limit in the way.
+fn render_pre(db: &Db, node: &Node, qtype: u16, blob: &mut Vec<u8>) -> Option<Pre> {
+    let mut lower = db.bytes(node.name, usize::from(node.name_len)).to_vec();
+    name::lowercase(&mut lower);
+    let mut buf = vec![0u8; 4096];
+    let q_end = HEADER_LEN + lower.len() + 4;
+    buf.get_mut(HEADER_LEN..HEADER_LEN + lower.len())?
+        .copy_from_slice(&lower);
+    let mut plan = Plan::new();
+    resolve::resolve(db, &lower, qtype, false, &mut plan);
+    let mut w = Writer::new(&mut buf, q_end, 0x3fff);
+    w.remember_name(HEADER_LEN);
+    let mut counts = [0u16; 4];
+    if encode_sections(&mut w, db, &plan, &[Section::Answer], &mut counts) {
+        return None;
+    }
+    let tail = plan.tail != NONE;
+    if tail {
+        // The tail is the zone's: it is copied at query time as the general path does.
+        let t = db.tails.get(plan.tail as usize).and_then(Option::as_ref)?;
+        let apex_len = db
+            .zones
+            .get(plan.tail as usize)
+            .and_then(|z| db.node(z.apex))
+            .map(|n| usize::from(n.name_len))?;
+        if plan.tail != node.zone || apex_len > lower.len() || t.bytes.is_empty() {
+            return None;
+        }
+    } else {
+        let rest = [
+            Section::Authority,
+            Section::AdditionalA,
+            Section::AdditionalAaaa,
+        ];
+        if encode_sections(&mut w, db, &plan, &rest, &mut counts) {
+            return None;
+        }
+    }
+    let end = w.pos;
+    // Everything planned must be there: nothing may have been left out for room.
+    let planned: usize = plan
+        .items()
+        .iter()
+        .filter(|i| tail && i.section == Section::Answer || !tail)
+        .filter_map(|i| db.rrsets.get(i.rrset as usize))
+        .map(|s| usize::from(s.count))
+        .sum();
+    if planned != counts.iter().map(|&c| usize::from(c)).sum::<usize>() {
+        return None;
+    }
+    let bytes = buf.get(q_end..end)?;
+    let off = u32::try_from(blob.len()).ok()?;
+    blob.extend_from_slice(bytes);
+    Some(Pre {
+        off,
+        len: u16::try_from(bytes.len()).ok()?,
+        flags: if plan.aa { FLAG_AA } else { 0 } | u16::from(plan.rcode & 0xf),
+        counts: [counts[0], counts[1], counts[2] + counts[3]],
+        tail,
+    })
+}
+
+/// Record types whose RDATA holds names the encoder compresses, or that get additional-section
+/// processing: their answers are not plain copies.
+fn has_names(rtype: u16) -> bool {
+    matches!(
+        rtype,
+        TYPE_NS
+            | TYPE_CNAME
+            | TYPE_PTR
+            | TYPE_MB
+            | TYPE_MG
+            | TYPE_MR
+            | TYPE_MX
+            | TYPE_SOA
+            | TYPE_MINFO
+            | TYPE_SRV
+    )
+}
+
+/// What the fast path writes after the question.
+enum Body<'a> {
+    /// The records of an RRset of a plain type under the question's name.
+    Plain {
+        /// Type.
+        rtype: u16,
+        /// TTL.
+        ttl: u32,
+        /// Its `[rdlength][rdata]` records.
+        records: &'a [u8],
+        /// Number of records.
+        count: u16,
+    },
+    /// A pre-rendered body.
+    Pre(&'a [u8]),
+    /// Nothing before the tail (negative answers).
+    Empty,
+}
+
+/// A response the fast path can write: header bits, the body, and the tail after it.
+pub struct Answer<'a> {
+    flags: u16,
+    counts: [u16; 3],
+    body: Body<'a>,
+    tail: Option<&'a Tail>,
+    /// The zone's apex length (the tail's pointers are relative to it).
+    apex_len: usize,
+}
+
+/// A question the fast path understood.
+pub struct FastQuery {
+    /// The question's name, lowercase.
+    lower: [u8; MAX_NAME],
+    /// Its length.
+    len: usize,
+    /// QTYPE.
+    qtype: u16,
+    /// End of the question.
+    q_end: usize,
+    /// EDNS: (UDP size, DO) when an option-less version-0 OPT came with the question.
+    edns: Option<(u16, bool)>,
+}
+
+impl FastQuery {
+    /// An EDNS OPT came with the question.
+    pub fn has_edns(&self) -> bool {
+        self.edns.is_some()
+    }
+}
+
+/// Reads a plain query: QUERY opcode, one question of class IN, no answer or authority
+/// records, at most an option-less EDNS0 OPT. `None` for anything else.
+pub fn parse(msg: &[u8]) -> Option<FastQuery> {
+    let head = msg.get(..HEADER_LEN)?;
+    // QR clear, opcode QUERY; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1.
+    if head[2] & 0xf8 != 0 || head[4..11] != [0, 1, 0, 0, 0, 0, 0] || head[11] > 1 {
+        return None;
+    }
+    let mut q = FastQuery {
+        lower: [0; MAX_NAME],
+        len: 0,
+        qtype: 0,
+        q_end: 0,
+        edns: None,
+    };
+    q.len = read_question_name(msg, HEADER_LEN, &mut q.lower).ok()?.0;
+    let at = HEADER_LEN + q.len;
+    q.qtype = get_u16(msg, at)?;
+    if get_u16(msg, at + 2)? != CLASS_IN
+        || matches!(q.qtype, TYPE_ANY | TYPE_AXFR | TYPE_IXFR | TYPE_DS)
+    {
+        return None;
+    }
+    q.q_end = at + 4;
+    if head[11] == 1 {
+        // Root owner, type OPT, version 0, no options.
+        let o = msg.get(q.q_end..q.q_end + OPT_LEN)?;
+        if o[0] != 0 || o[1..3] != TYPE_OPT.to_be_bytes() || o[6] != 0 || o[9..11] != [0, 0] {
+            return None;
+        }
+        q.edns = Some((u16::from_be_bytes([o[3], o[4]]), o[7] & 0x80 != 0));
+    }
+    Some(q)
+}
+
+/// Plans the fast answer to `q`, or `None` when the general path must answer.
+pub fn plan<'a>(db: &'a Db, q: &FastQuery) -> Option<Answer<'a>> {
+    let lower = q.lower.get(..q.len)?;
+    let (idx, exact) = match db.find(lower) {
+        Some(i) => (i, true),
+        None => {
+            let mut cur = lower;
+            loop {
+                cur = name::parent(cur)?;
+                if let Some(i) = db.find(cur) {
+                    break (i, false);
+                }
+            }
+        }
+    };
+    let node = db.node(idx)?;
+    if node.deleg != NONE {
+        return None; // referral
+    }
+    let zone = db.zones.get(node.zone as usize)?;
+    let apex_len = usize::from(db.node(zone.apex)?.name_len);
+    let negative = |rcode: u8| -> Option<Answer<'a>> {
+        let neg = db.fast.negative.get(node.zone as usize)?.as_ref()?;
+        for s in &neg.sensitive {
+            if lower.len() >= s.len() && lower[lower.len() - s.len()..] == **s {
+                return None;
+            }
+        }
+        Some(Answer {
+            flags: FLAG_AA | u16::from(rcode),
+            counts: [0, neg.tail.ns, neg.tail.ar],
+            body: Body::Empty,
+            tail: Some(&neg.tail),
+            apex_len,
+        })
+    };
+    if !exact {
+        if node.flags & WILDCARD != 0 {
+            return None;
+        }
+        return negative(RCODE_NXDOMAIN);
+    }
+    if let Some(r) = db.rrset_of(node, q.qtype) {
+        let set = db.rrsets.get(r as usize)?;
+        if has_names(set.rtype) || set.addl_len != 0 {
+            return None;
+        }
+        // The zone's NS tail follows, as resolve plans it; none without apex NS or for DNSKEY.
+        let tail = if zone.ns != NONE && q.qtype != TYPE_DNSKEY {
+            let t = db.tails.get(node.zone as usize)?.as_ref()?;
+            if t.rrsets.contains(&r) {
+                return None;
+            }
+            Some(t)
+        } else {
+            None
+        };
+        let (ns, ar) = tail.map_or((0, 0), |t| (t.ns, t.ar));
+        return Some(Answer {
+            flags: FLAG_AA,
+            counts: [set.count, ns, ar],
+            body: Body::Plain {
+                rtype: set.rtype,
+                ttl: set.ttl,
+                records: db.bytes(set.data, set.data_len as usize),
+                count: set.count,
+            },
+            tail,
+            apex_len,
+        });
+    }
+    if node.rrset_count == 1 && db.rrset_of(node, TYPE_CNAME).is_some() {
+        let k = PRE_TYPES.iter().position(|&t| t == q.qtype)?;
+        let first = *db.fast.pre_of.get(&idx)?;
+        let pre = (*db.fast.pres.get(first as usize + k)?)?;
+        let tail = if pre.tail {
+            let t = db.tails.get(node.zone as usize)?.as_ref()?;
+            Some(t)
+        } else {
+            None
+        };
+        let (ns, ar) = tail.map_or((0, 0), |t| (t.ns, t.ar));
+        let bytes = db
+            .fast
+            .blob
+            .get(pre.off as usize..)?
+            .get(..usize::from(pre.len))?;
+        return Some(Answer {
+            flags: pre.flags,
+            counts: [pre.counts[0], pre.counts[1] + ns, pre.counts[2] + ar],
+            body: Body::Pre(bytes),
+            tail,
+            apex_len,
+        });
+    }
+    if db.rrset_of(node, TYPE_CNAME).is_some() {
+        return None;
+    }
+    // NODATA (at the apex too: the SOA owner compresses to the question either way).
+    negative(RCODE_NOERROR)
+}
+
+impl Answer<'_> {
+    /// The response's length for `q`, if it fits `room` bytes and the client's size limit.
+    pub fn fits(&self, q: &FastQuery, room: usize) -> Option<usize> {
+        let body_len = match self.body {
+            Body::Plain { count, records, .. } => 10 * usize::from(count) + records.len(),
+            Body::Pre(b) => b.len(),
+            Body::Empty => 0,
+        };
+        let tail_len = self.tail.map_or(0, |t| t.bytes.len());
+        let opt_len = if q.edns.is_some() { OPT_LEN } else { 0 };
+        let max = match q.edns {
+            Some((size, _)) => usize::from(size.clamp(CLASSIC_UDP_SIZE as u16, OUR_UDP_SIZE)),
+            None => CLASSIC_UDP_SIZE,
+        };
+        let total = q.q_end + body_len + tail_len + opt_len;
+        (total <= max.min(room) && q.len >= self.apex_len).then_some(total)
+    }
+
+    /// Writes the response over the query message `msg` (at least [`Answer::fits`] long);
+    /// returns its length, its RCODE and the one's-complement sum of its bytes.
+    pub fn write(&self, q: &FastQuery, msg: &mut [u8]) -> Option<(usize, u8, u32)> {
+        let a = self;
+        let flags = FLAG_QR | (u16::from_be_bytes([msg[2], msg[3]]) & FLAG_RD) | a.flags;
+        msg[2..4].copy_from_slice(&flags.to_be_bytes());
+        msg[6..8].copy_from_slice(&a.counts[0].to_be_bytes());
+        msg[8..10].copy_from_slice(&a.counts[1].to_be_bytes());
+        let ar = a.counts[2] + u16::from(q.edns.is_some());
+        msg[10..12].copy_from_slice(&ar.to_be_bytes());
+        let mut pos = q.q_end;
+        match a.body {
+            Body::Plain {
+                rtype,
+                ttl,
+                records,
+                ..
+            } => {
+                let mut head = [0xc0, HEADER_LEN as u8, 0, 0, 0, 1, 0, 0, 0, 0];
+                head[2..4].copy_from_slice(&rtype.to_be_bytes());
+                head[6..10].copy_from_slice(&ttl.to_be_bytes());
+                let mut r = 0usize;
+                while r + 2 <= records.len() {
+                    let rec = 2 + usize::from(u16::from_be_bytes([records[r], records[r + 1]]));
+                    let src = records.get(r..r + rec)?;
+                    msg.get_mut(pos..pos + 10)?.copy_from_slice(&head);
+                    msg.get_mut(pos + 10..pos + 10 + rec)?.copy_from_slice(src);
+                    pos += 10 + rec;
+                    r += rec;
+                }
+            }
+            Body::Pre(b) => {
+                msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);
+                pos += b.len();
+            }
+            Body::Empty => {}
+        }
+        let mut acc = crate::packet::checksum::sum(0, msg.get(..pos)?);
+        if let Some(t) = a.tail {
+            let apex_off = HEADER_LEN + q.len - a.apex_len;
+            acc += t.copy_to(msg, pos, apex_off)?;
+            pos += t.bytes.len();
+        }
+        if let Some((_, dnssec_ok)) = q.edns {
+            let mut o = [0u8; OPT_LEN];
+            o[1..3].copy_from_slice(&TYPE_OPT.to_be_bytes());
+            o[3..5].copy_from_slice(&OUR_UDP_SIZE.to_be_bytes());
+            o[7] = if dnssec_ok { 0x80 } else { 0 };
+            msg.get_mut(pos..pos + OPT_LEN)?.copy_from_slice(&o);
+            let s = fold16(crate::packet::checksum::sum(0, &o));
+            acc += u32::from(if pos & 1 == 0 { s } else { s.swap_bytes() });
+            pos += OPT_LEN;
+        }
+        Some((pos, (a.flags & 0xf) as u8, acc))
+    }
+}

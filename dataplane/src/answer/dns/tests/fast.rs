@@ -1,0 +1,200 @@
+//! The fast path against the general path: for every name of the test zones (and names below
+//! them, in mixed case, with and without EDNS), both must give the same frame byte for byte,
+//! the same verdict and the same counters.
+use super::*;
+use crate::answer::dns::fast;
+
+/// The demo zones plus a zone without apex NS, with an SOA whose names are odd, an RRset too
+/// big for 512 bytes, and a slice of the generated benchmark zone.
+fn services() -> Vec<DnsService> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut odd = String::from(
+        "$ORIGIN odd.test.\n$TTL 60\n@ SOA ns.elsewhere.example. Hostmaster.Odd.Test. 1 2 3 4 5\n\
+         Mixed A 192.0.2.1\nx.y.z TXT \"deep\"\nc1 CNAME Mixed\nc2 CNAME nowhere.odd.test.\n\
+         c3 CNAME x.y.z\nhostmaster.sub AAAA 2001:db8::5\n",
+    );
+    for i in 0..40 {
+        odd.push_str(&format!("many A 192.0.2.{i}\n"));
+    }
+    std::fs::write(dir.path().join("odd.zone"), odd).unwrap();
+    std::fs::write(dir.path().join("big.zone"), testutil::generated_zone(300)).unwrap();
+    let other = DnsService::build(&DnsServiceConfig {
+        zones: vec![dir.path().join("odd.zone"), dir.path().join("big.zone")],
+        identity: "t".into(),
+    })
+    .expect("test zones load");
+    vec![service(), other]
+}
+
+/// Flips the case of the letters of `name` where `mask` has a bit set.
+fn mixed_case(name: &str, mask: u64) -> String {
+    name.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if mask >> (i % 64) & 1 == 1 {
+                if c.is_ascii_lowercase() {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Runs `msg` through both paths; returns whether the fast path answered it.
+fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -> bool {
+    let frame = if v6 {
+        udp6(CLIENT6, VIP6, 40000, 53, msg)
+    } else {
+        testutil::udp4(CLIENT4, VIP4, 40000, 53, msg)
+    };
+    let (mut cf, mut cs) = (DnsCounters::default(), DnsCounters::default());
+    let (vf, bf) = run_frame(fast_svc, &frame, &mut cf);
+    let (vs, bs) = run_frame(slow_svc, &frame, &mut cs);
+    let name = super::super::name::to_text(&msg[12..msg.len().min(12 + 255)]);
+    assert_eq!(vf, vs, "verdict for {name}");
+    assert_eq!(bf.data(), bs.data(), "frame for {name} {msg:02x?}");
+    assert_eq!(cf, cs, "counters for {name}");
+    let took = fast::parse(&msg[..])
+        .is_some_and(|q| fast::plan(&fast_svc.db, &q).is_some_and(|a| a.fits(&q, 4096).is_some()));
+    if vf == Verdict::Answer && !v6 && took {
+        check_v4_reply(&bf);
+    }
+    took
+}
+
+const QTYPES: [u16; 15] = [1, 28, 16, 15, 2, 6, 5, 12, 33, 48, 43, 99, 255, 41, 257];
+
+const EDNS: [Option<(u16, u8, bool, bool)>; 6] = [
+    None,
+    Some((512, 0, false, false)),
+    Some((1232, 0, true, false)),
+    Some((4096, 0, false, false)),
+    Some((600, 0, false, true)),
+    Some((1232, 1, false, false)),
+];
+
+#[test]
+fn fast_and_general_paths_write_the_same_bytes_for_every_name() {
+    let mut fast_hits = 0usize;
+    let mut total = 0usize;
+    let slow_ones = services().into_iter().map(DnsService::without_fast_path);
+    for (svc, slow) in services().into_iter().zip(slow_ones) {
+        let names: Vec<String> = svc
+            .db
+            .nodes
+            .iter()
+            .map(|n| super::super::name::to_text(svc.db.bytes(n.name, usize::from(n.name_len))))
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let base = name.trim_end_matches('.');
+            let variants = [
+                base.to_string(),
+                mixed_case(base, 0x5555_5555_5555_5555 ^ i as u64),
+                format!("nope.{base}"),
+                format!("A.b.{}", mixed_case(base, 0xf0f0_f0f0)),
+                format!("hostmaster.{base}"),
+                format!("ns1.{base}"),
+            ];
+            for (k, v) in variants.iter().enumerate() {
+                if super::super::name::from_text(v).is_none() || v.contains('\\') {
+                    continue;
+                }
+                for (j, qtype) in QTYPES.iter().enumerate() {
+                    let edns = EDNS[(i + j + k) % EDNS.len()];
+                    let flags = if (i + j) % 3 == 0 { 0 } else { 0x0100 };
+                    let msg = query(
+                        v,
+                        *qtype,
+                        Q {
+                            flags,
+                            class: 1,
+                            edns,
+                        },
+                    );
+                    total += 1;
+                    if compare(&svc, &slow, &msg, (i + j + k) % 7 == 0) {
+                        fast_hits += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("fast path took {fast_hits} of {total}");
+    // The comparison means something only if the fast path answered much of it.
+    assert!(
+        fast_hits * 3 > total,
+        "fast path took {fast_hits} of {total}"
+    );
+}
+
+#[test]
+fn the_benchmark_questions_take_the_fast_path() {
+    let svc = service();
+    let slow = service().without_fast_path();
+    for (name, qtype) in [
+        ("www.example.test", 1),
+        ("WwW.ExAmPlE.TeSt", 28),
+        ("nope.example.test", 1),
+        ("chain1.example.test", 1),
+        ("www.example.test", 16),
+        ("example.test", 33),
+        ("a.b.c.nope.example.test", 1),
+    ] {
+        for edns in [None, Some((1232, 0, true, false))] {
+            let msg = query(
+                name,
+                qtype,
+                Q {
+                    edns,
+                    ..Q::default()
+                },
+            );
+            assert!(compare(&svc, &slow, &msg, false), "{name} {qtype}");
+            assert!(compare(&svc, &slow, &msg, true), "{name} {qtype} over IPv6");
+        }
+    }
+    // And these do not: wildcard, referral, SOA-sensitive NXDOMAIN, options, ANY.
+    for (name, qtype, edns) in [
+        ("foo.wild.example.test", 1, None),
+        ("www.sub.example.test", 1, None),
+        ("x.ns1.example.test", 1, None),
+        ("hostmaster.example.test", 1, None),
+        ("www.example.test", 1, Some((1232, 0, false, true))),
+        ("www.example.test", 255, None),
+    ] {
+        let msg = query(
+            name,
+            qtype,
+            Q {
+                edns,
+                ..Q::default()
+            },
+        );
+        assert!(!compare(&svc, &slow, &msg, false), "{name} {qtype}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn random_names_and_case_agree(node in 0usize..200, mask: u64, prefix in "[a-zA-Z0-9-]{0,8}(\\.[a-z]{1,3})?", qtype in proptest::sample::select(QTYPES.to_vec()), edns in 0usize..6, rd: bool) {
+        thread_local! {
+            static SVCS: (DnsService, DnsService) = (service(), service().without_fast_path());
+        }
+        SVCS.with(|(svc, slow)| {
+            let n = &svc.db.nodes[node % svc.db.nodes.len()];
+            let name = super::super::name::to_text(svc.db.bytes(n.name, usize::from(n.name_len)));
+            let name = mixed_case(name.trim_end_matches('.'), mask);
+            let name = if prefix.is_empty() { name } else { format!("{prefix}.{name}") };
+            if name.contains('\\') || super::super::name::from_text(&name).is_none() {
+                return;
+            }
+            let flags = if rd { 0x0100 } else { 0 };
+            let msg = query(&name, qtype, Q { flags, class: 1, edns: EDNS[edns] });
+            compare(svc, slow, &msg, mask & 1 == 1);
+        });
+    }
+}
