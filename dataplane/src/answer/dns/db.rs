@@ -86,7 +86,7 @@ pub struct Zone {
 /// All compiled zones of a service.
 #[derive(Debug, Default)]
 pub struct Db {
-    map: HashMap<Box<[u8]>, u32>,
+    map: HashMap<Box<[u8]>, u32, super::hash::NameHash>,
     /// Nodes.
     pub nodes: Vec<Node>,
     /// RRsets, grouped by node.
@@ -106,10 +106,10 @@ pub struct Db {
 }
 
 impl Db {
-    /// The node of a lowercase wire name.
+    /// The node of a wire name, in any case.
     #[inline]
-    pub fn find(&self, lower: &[u8]) -> Option<u32> {
-        self.map.get(lower).copied()
+    pub fn find(&self, name: &[u8]) -> Option<u32> {
+        self.map.get(&super::hash::Folded(name)).copied()
     }
 
     /// The node at `idx` (callers only hold indices this Db handed out).

@@ -15,7 +15,7 @@
 use hashbrown::HashMap;
 
 use super::db::{Db, Node, NONE, WILDCARD};
-use super::name::{self, read_question_name, MAX_NAME};
+use super::name::{self, MAX_NAME};
 use super::resolve::{self, Owner, Plan, Section};
 use super::respond::{encode_sections, OPT_LEN};
 use super::tail::{fold16, Tail};
@@ -248,9 +248,7 @@ pub struct Answer<'a> {
 
 /// A question the fast path understood.
 pub struct FastQuery {
-    /// The question's name, lowercase.
-    lower: [u8; MAX_NAME],
-    /// Its length.
+    /// Length of the question's name (at offset 12, in the client's case).
     len: usize,
     /// QTYPE.
     qtype: u16,
@@ -267,6 +265,26 @@ impl FastQuery {
     }
 }
 
+/// Length of the uncompressed name at `pos`, if it is one (labels of at most 63 octets, at
+/// most 255 octets in all, inside `msg`).
+#[inline]
+fn name_len(msg: &[u8], pos: usize) -> Option<usize> {
+    let mut i = pos;
+    loop {
+        let len = usize::from(*msg.get(i)?);
+        if len == 0 {
+            return Some(i + 1 - pos).filter(|&n| n <= MAX_NAME);
+        }
+        if len > 63 {
+            return None;
+        }
+        i += 1 + len;
+        if i - pos >= MAX_NAME {
+            return None;
+        }
+    }
+}
+
 /// Reads a plain query: QUERY opcode, one question of class IN, no answer or authority
 /// records, at most an option-less EDNS0 OPT. `None` for anything else.
 pub fn parse(msg: &[u8]) -> Option<FastQuery> {
@@ -276,13 +294,11 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
         return None;
     }
     let mut q = FastQuery {
-        lower: [0; MAX_NAME],
-        len: 0,
+        len: name_len(msg, HEADER_LEN)?,
         qtype: 0,
         q_end: 0,
         edns: None,
     };
-    q.len = read_question_name(msg, HEADER_LEN, &mut q.lower).ok()?.0;
     let at = HEADER_LEN + q.len;
     q.qtype = get_u16(msg, at)?;
     if get_u16(msg, at + 2)? != CLASS_IN
@@ -302,13 +318,13 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
     Some(q)
 }
 
-/// Plans the fast answer to `q`, or `None` when the general path must answer.
-pub fn plan<'a>(db: &'a Db, q: &FastQuery) -> Option<Answer<'a>> {
-    let lower = q.lower.get(..q.len)?;
-    let (idx, exact) = match db.find(lower) {
+/// Plans the fast answer to `q` (read from `msg`), or `None` when the general path must answer.
+pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
+    let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
+    let (idx, exact) = match db.find(qname) {
         Some(i) => (i, true),
         None => {
-            let mut cur = lower;
+            let mut cur = qname;
             loop {
                 cur = name::parent(cur)?;
                 if let Some(i) = db.find(cur) {
@@ -326,7 +342,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery) -> Option<Answer<'a>> {
     let negative = |rcode: u8| -> Option<Answer<'a>> {
         let neg = db.fast.negative.get(node.zone as usize)?.as_ref()?;
         for s in &neg.sensitive {
-            if lower.len() >= s.len() && lower[lower.len() - s.len()..] == **s {
+            if qname.len() >= s.len() && qname[qname.len() - s.len()..].eq_ignore_ascii_case(s) {
                 return None;
             }
         }

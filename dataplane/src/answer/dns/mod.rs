@@ -7,6 +7,7 @@
 //! Ethernet/IP/UDP around. Nothing on that path allocates.
 pub mod db;
 pub mod fast;
+pub mod hash;
 pub mod name;
 pub mod query;
 pub mod resolve;
@@ -219,8 +220,9 @@ impl DnsService {
         msg_at: usize,
         udp_len: usize,
     ) -> Option<Verdict> {
-        let q = fast::parse(buf.data().get(msg_at..ip.l4 + udp_len)?)?;
-        let answer = fast::plan(&self.db, &q)?;
+        let msg = buf.data().get(msg_at..ip.l4 + udp_len)?;
+        let q = fast::parse(msg)?;
+        let answer = fast::plan(&self.db, &q, msg)?;
         let room = (buf.len() + buf.tailroom()).checked_sub(msg_at)?;
         let total = answer.fits(&q, room)?;
         buf.set_len(msg_at + total).ok()?;

@@ -58,8 +58,9 @@ fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -
     assert_eq!(vf, vs, "verdict for {name}");
     assert_eq!(bf.data(), bs.data(), "frame for {name} {msg:02x?}");
     assert_eq!(cf, cs, "counters for {name}");
-    let took = fast::parse(&msg[..])
-        .is_some_and(|q| fast::plan(&fast_svc.db, &q).is_some_and(|a| a.fits(&q, 4096).is_some()));
+    let took = fast::parse(&msg[..]).is_some_and(|q| {
+        fast::plan(&fast_svc.db, &q, msg).is_some_and(|a| a.fits(&q, 4096).is_some())
+    });
     if vf == Verdict::Answer && !v6 && took {
         check_v4_reply(&bf);
     }

@@ -1,0 +1,134 @@
+//! The name map's hasher: folds ASCII case while it hashes, eight bytes at a time, so a
+//! question name is looked up as it sits in the packet ([`Folded`]) without a lowercase copy.
+//! Keys in the map are lowercase; a name hashes the same in any case.
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use hashbrown::Equivalent;
+
+const K: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xd6e8_feb8_6659_fd93;
+
+/// ASCII-lowercases the eight bytes of `x` (SWAR: bytes 'A'..='Z' get 0x20 added).
+#[inline]
+fn fold_case(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let h = x & LOW7;
+    // Per byte: high bit set when the byte's low 7 bits are ≥ 'A', and when they are > 'Z'.
+    let ge_a = h + 0x3f3f_3f3f_3f3f_3f3f; // 0x80 - b'A'
+    let gt_z = h + 0x2525_2525_2525_2525; // 0x7f - b'Z'
+    let upper = ge_a & !gt_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
+/// Builds [`NameHasher`]s with a per-map random seed.
+#[derive(Debug, Clone, Copy)]
+pub struct NameHash {
+    seed: u64,
+}
+
+impl Default for NameHash {
+    fn default() -> Self {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(K);
+        NameHash { seed: h.finish() }
+    }
+}
+
+impl BuildHasher for NameHash {
+    type Hasher = NameHasher;
+    #[inline]
+    fn build_hasher(&self) -> NameHasher {
+        NameHasher { h: self.seed }
+    }
+}
+
+/// A multiply-rotate hash over case-folded 64-bit words.
+#[derive(Debug, Clone, Copy)]
+pub struct NameHasher {
+    h: u64,
+}
+
+impl NameHasher {
+    #[inline]
+    fn mix(&mut self, w: u64) {
+        self.h = (self.h.rotate_left(23) ^ w).wrapping_mul(K);
+    }
+}
+
+impl Hasher for NameHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.mix(fold_case(u64::from_le_bytes(w)));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(fold_case(u64::from_le_bytes(w)));
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let m = u128::from(self.h ^ (self.h >> 32)) * u128::from(K2);
+        (m as u64) ^ ((m >> 64) as u64)
+    }
+}
+
+/// A wire name in any case, looked up against the map's lowercase keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Folded<'a>(pub &'a [u8]);
+
+impl Hash for Folded<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // What `[u8]` (and so `Box<[u8]>`) hashes: the length, then the bytes.
+        state.write_usize(self.0.len());
+        state.write(self.0);
+    }
+}
+
+impl Equivalent<Box<[u8]>> for Folded<'_> {
+    #[inline]
+    fn equivalent(&self, key: &Box<[u8]>) -> bool {
+        // Length octets are below 64, so only label bytes fold.
+        key.len() == self.0.len() && key.eq_ignore_ascii_case(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_of<T: Hash + ?Sized>(b: &NameHash, v: &T) -> u64 {
+        let mut h = b.build_hasher();
+        v.hash(&mut h);
+        h.finish()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fold_case_is_ascii_lowercase(bytes: [u8; 8]) {
+            let want: Vec<u8> = bytes.iter().map(u8::to_ascii_lowercase).collect();
+            proptest::prop_assert_eq!(fold_case(u64::from_le_bytes(bytes)).to_le_bytes().to_vec(), want);
+        }
+
+        #[test]
+        fn a_name_hashes_like_its_lowercase_key(name in proptest::collection::vec(0u8..=255, 0..80)) {
+            let b = NameHash::default();
+            let lower: Box<[u8]> = name.to_ascii_lowercase().into();
+            proptest::prop_assert_eq!(hash_of(&b, &Folded(&name)), hash_of(&b, &lower));
+            proptest::prop_assert!(Folded(&name).equivalent(&lower));
+        }
+    }
+}
