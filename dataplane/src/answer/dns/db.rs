@@ -101,8 +101,8 @@ pub struct Db {
     pub record_count: usize,
     /// Per zone, its pre-rendered positive-answer tail.
     pub tails: Vec<Option<super::tail::Tail>>,
-    /// What the fast path answers from ([`super::fast`]).
-    pub fast: super::fast::Tables,
+    /// What the fast path answers from ([`super::prerender`]).
+    pub fast: super::prerender::Tables,
 }
 
 impl Db {
@@ -333,7 +333,7 @@ impl Db {
         db.tails = (0..db.zones.len() as u32)
             .map(|z| super::tail::Tail::render(&db, z))
             .collect();
-        db.fast = super::fast::Tables::build(&db);
+        db.fast = super::prerender::Tables::build(&db);
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();
         Ok(db)

@@ -4,200 +4,26 @@
 //! - An exact match of a type without names in its RDATA (A, AAAA, TXT, ...): the answer
 //!   records are copied from the RRset (owner `c00c`), then the zone's pre-rendered tail
 //!   ([`super::tail::Tail`]).
-//! - A CNAME node asked for A or AAAA: the whole chain, rendered per node ([`Pre`]).
+//! - A CNAME node asked for A or AAAA: the whole chain, rendered per node
+//!   ([`super::prerender::Pre`]).
 //! - NXDOMAIN and NODATA: the zone's negative SOA, rendered once per zone with its pointers
-//!   fixed up per query ([`Negative`]).
+//!   fixed up per query ([`super::prerender::Negative`]).
 //!
 //! Everything else (EDNS options, ANY, DS, referrals, wildcards, truncation, other classes,
 //! malformed queries) returns `None` before touching the buffer and takes the general path.
 //! The UDP checksum is built from the sums of the pieces rather than by reading the response
 //! again.
-use hashbrown::HashMap;
-
-use super::db::{Db, Node, NONE, WILDCARD};
+use super::db::{Db, NONE, WILDCARD};
 use super::name::{self, MAX_NAME};
-use super::resolve::{self, Owner, Plan, Section};
-use super::respond::{encode_sections, OPT_LEN};
+use super::prerender::PRE_TYPES;
+use super::respond::OPT_LEN;
 use super::tail::{fold16, Tail};
 use super::wire::{
     get_u16, CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OUR_UDP_SIZE,
-    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY,
-    TYPE_DS, TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT,
-    TYPE_PTR, TYPE_SOA, TYPE_SRV,
+    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY, TYPE_DS,
+    TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_PTR,
+    TYPE_SOA, TYPE_SRV,
 };
-use super::writer::Writer;
-
-/// Query types whose CNAME chains are pre-rendered, in [`Tables::pre_of`] order.
-const PRE_TYPES: [u16; 2] = [TYPE_A, TYPE_AAAA];
-
-/// A pre-rendered response body (everything after the question, or the answer section only
-/// when the zone's tail follows).
-#[derive(Debug, Clone, Copy)]
-pub struct Pre {
-    /// Offset of the bytes in [`Tables::blob`].
-    pub off: u32,
-    /// Their length.
-    pub len: u16,
-    /// AA and RCODE bits of the header.
-    pub flags: u16,
-    /// ANCOUNT, NSCOUNT, ARCOUNT of the bytes (the tail's come on top).
-    pub counts: [u16; 3],
-    /// The zone's positive tail follows the bytes.
-    pub tail: bool,
-}
-
-/// A zone's negative answer: the SOA in authority, and the names that would compress it
-/// differently.
-#[derive(Debug, Clone)]
-pub struct Negative {
-    /// The SOA as rendered after a question ending in the apex.
-    pub tail: Tail,
-    /// Lowercase names strictly below the apex that are suffixes of the SOA's RDATA names: a
-    /// question ending in one of them compresses the SOA against itself, so it takes the
-    /// general path.
-    pub sensitive: Vec<Box<[u8]>>,
-}
-
-/// What the fast path reads, built by [`Tables::build`] when the zones are compiled.
-#[derive(Debug, Default)]
-pub struct Tables {
-    /// Per zone, its negative answer.
-    pub negative: Vec<Option<Negative>>,
-    /// Pre-rendered bodies; `None` where the general path must answer.
-    pub pres: Vec<Option<Pre>>,
-    /// Node of a CNAME → index of its first body in `pres` (one per [`PRE_TYPES`]).
-    pub pre_of: HashMap<u32, u32>,
-    /// The bodies' bytes.
-    pub blob: Vec<u8>,
-}
-
-impl Tables {
-    /// Renders the negative answers of every zone and the CNAME chains of every CNAME node.
-    pub fn build(db: &Db) -> Tables {
-        let mut t = Tables {
-            negative: (0..db.zones.len() as u32)
-                .map(|z| render_negative(db, z))
-                .collect(),
-            ..Tables::default()
-        };
-        for (i, node) in db.nodes.iter().enumerate() {
-            if node.deleg != NONE || db.rrset_of(node, TYPE_CNAME).is_none() {
-                continue;
-            }
-            t.pre_of.insert(i as u32, t.pres.len() as u32);
-            for qtype in PRE_TYPES {
-                let pre = render_pre(db, node, qtype, &mut t.blob);
-                t.pres.push(pre);
-            }
-        }
-        t.pres.shrink_to_fit();
-        t.blob.shrink_to_fit();
-        t
-    }
-
-    /// Rough heap use in bytes.
-    pub fn heap_bytes(&self) -> usize {
-        self.pres.capacity() * std::mem::size_of::<Option<Pre>>()
-            + self.pre_of.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
-            + self.blob.capacity()
-    }
-}
-
-/// The zone's SOA rendered as a negative answer's authority section.
-fn render_negative(db: &Db, zone: u32) -> Option<Negative> {
-    let z = db.zones.get(zone as usize)?;
-    let mut plan = Plan::new();
-    plan.add(Section::Authority, z.soa, Owner::Node(z.apex), true);
-    let tail = Tail::render_plan(db, zone, &plan)?;
-    let apex = db.node(z.apex)?;
-    let mut apex_lower = db.bytes(apex.name, usize::from(apex.name_len)).to_vec();
-    name::lowercase(&mut apex_lower);
-    let set = db.rrsets.get(z.soa as usize)?;
-    // MNAME and RNAME: the SOA RDATA's first two names (its only record).
-    let rdata = db.bytes(set.data + 2, set.data_len.saturating_sub(2) as usize);
-    let mut sensitive: Vec<Box<[u8]>> = Vec::new();
-    let mut at = 0usize;
-    for _ in 0..2 {
-        let len = super::db::wire_name_len(rdata.get(at..).unwrap_or(&[]));
-        if len == 0 {
-            return None;
-        }
-        let mut n = rdata[at..at + len].to_vec();
-        name::lowercase(&mut n);
-        let mut cur: &[u8] = &n;
-        while cur.len() > apex_lower.len() {
-            if name::is_subdomain(cur, &apex_lower) && !sensitive.iter().any(|s| **s == *cur) {
-                sensitive.push(cur.into());
-            }
-            cur = name::parent(cur)?;
-        }
-        at += len;
-    }
-    Some(Negative { tail, sensitive })
-}
-
-/// Renders the response body for `node`'s own name asked with `qtype`, as
-/// [`super::respond::encode_answer`] writes it, with no size limit in the way.
-fn render_pre(db: &Db, node: &Node, qtype: u16, blob: &mut Vec<u8>) -> Option<Pre> {
-    let mut lower = db.bytes(node.name, usize::from(node.name_len)).to_vec();
-    name::lowercase(&mut lower);
-    let mut buf = vec![0u8; 4096];
-    let q_end = HEADER_LEN + lower.len() + 4;
-    buf.get_mut(HEADER_LEN..HEADER_LEN + lower.len())?
-        .copy_from_slice(&lower);
-    let mut plan = Plan::new();
-    resolve::resolve(db, &lower, qtype, false, &mut plan);
-    let mut w = Writer::new(&mut buf, q_end, 0x3fff);
-    w.remember_name(HEADER_LEN);
-    let mut counts = [0u16; 4];
-    if encode_sections(&mut w, db, &plan, &[Section::Answer], &mut counts) {
-        return None;
-    }
-    let tail = plan.tail != NONE;
-    if tail {
-        // The tail is the zone's: it is copied at query time as the general path does.
-        let t = db.tails.get(plan.tail as usize).and_then(Option::as_ref)?;
-        let apex_len = db
-            .zones
-            .get(plan.tail as usize)
-            .and_then(|z| db.node(z.apex))
-            .map(|n| usize::from(n.name_len))?;
-        if plan.tail != node.zone || apex_len > lower.len() || t.bytes.is_empty() {
-            return None;
-        }
-    } else {
-        let rest = [
-            Section::Authority,
-            Section::AdditionalA,
-            Section::AdditionalAaaa,
-        ];
-        if encode_sections(&mut w, db, &plan, &rest, &mut counts) {
-            return None;
-        }
-    }
-    let end = w.pos;
-    // Everything planned must be there: nothing may have been left out for room.
-    let planned: usize = plan
-        .items()
-        .iter()
-        .filter(|i| tail && i.section == Section::Answer || !tail)
-        .filter_map(|i| db.rrsets.get(i.rrset as usize))
-        .map(|s| usize::from(s.count))
-        .sum();
-    if planned != counts.iter().map(|&c| usize::from(c)).sum::<usize>() {
-        return None;
-    }
-    let bytes = buf.get(q_end..end)?;
-    let off = u32::try_from(blob.len()).ok()?;
-    blob.extend_from_slice(bytes);
-    Some(Pre {
-        off,
-        len: u16::try_from(bytes.len()).ok()?,
-        flags: if plan.aa { FLAG_AA } else { 0 } | u16::from(plan.rcode & 0xf),
-        counts: [counts[0], counts[1], counts[2] + counts[3]],
-        tail,
-    })
-}
 
 /// Record types whose RDATA holds names the encoder compresses, or that get additional-section
 /// processing: their answers are not plain copies.
@@ -218,7 +44,9 @@ fn has_names(rtype: u16) -> bool {
 }
 
 /// What the fast path writes after the question.
-enum Body<'a> {
+pub enum Body<'a> {
+    /// A whole body rendered at compile time.
+    Full(super::prerender::Full<'a>),
     /// The records of an RRset of a plain type under the question's name.
     Plain {
         /// Type.
@@ -230,7 +58,7 @@ enum Body<'a> {
         /// Number of records.
         count: u16,
     },
-    /// A pre-rendered body.
+    /// A pre-rendered chain (the tail may follow).
     Pre(&'a [u8]),
     /// Nothing before the tail (negative answers).
     Empty,
@@ -238,9 +66,12 @@ enum Body<'a> {
 
 /// A response the fast path can write: header bits, the body, and the tail after it.
 pub struct Answer<'a> {
-    flags: u16,
-    counts: [u16; 3],
-    body: Body<'a>,
+    /// AA and RCODE bits.
+    pub flags: u16,
+    /// ANCOUNT, NSCOUNT, ARCOUNT, the tail's included.
+    pub counts: [u16; 3],
+    /// What follows the question.
+    pub body: Body<'a>,
     tail: Option<&'a Tail>,
     /// The zone's apex length (the tail's pointers are relative to it).
     apex_len: usize,
@@ -361,6 +192,15 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
         return negative(RCODE_NXDOMAIN);
     }
     if let Some(r) = db.rrset_of(node, q.qtype) {
+        if let Some(full) = db.fast.full(r) {
+            return Some(Answer {
+                flags: FLAG_AA,
+                counts: full.counts,
+                body: Body::Full(full),
+                tail: None,
+                apex_len: 0,
+            });
+        }
         let set = db.rrsets.get(r as usize)?;
         if has_names(set.rtype) || set.addl_len != 0 {
             return None;
@@ -426,6 +266,7 @@ impl Answer<'_> {
         let body_len = match self.body {
             Body::Plain { count, records, .. } => 10 * usize::from(count) + records.len(),
             Body::Pre(b) => b.len(),
+            Body::Full(f) => f.bytes.len(),
             Body::Empty => 0,
         };
         let tail_len = self.tail.map_or(0, |t| t.bytes.len());
@@ -449,6 +290,18 @@ impl Answer<'_> {
         let ar = a.counts[2] + u16::from(q.edns.is_some());
         msg[10..12].copy_from_slice(&ar.to_be_bytes());
         let mut pos = q.q_end;
+        if let Body::Full(f) = a.body {
+            msg.get_mut(pos..pos + f.bytes.len())?
+                .copy_from_slice(f.bytes);
+            pos += f.bytes.len();
+            let s = if q.q_end & 1 == 0 {
+                f.sum
+            } else {
+                f.sum.swap_bytes()
+            };
+            let acc = crate::packet::checksum::sum(u32::from(s), msg.get(..q.q_end)?);
+            return a.finish(q, msg, pos, acc);
+        }
         match a.body {
             Body::Plain {
                 rtype,
@@ -473,7 +326,7 @@ impl Answer<'_> {
                 msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);
                 pos += b.len();
             }
-            Body::Empty => {}
+            Body::Full(_) | Body::Empty => {}
         }
         let mut acc = crate::packet::checksum::sum(0, msg.get(..pos)?);
         if let Some(t) = a.tail {
@@ -481,6 +334,17 @@ impl Answer<'_> {
             acc += t.copy_to(msg, pos, apex_off)?;
             pos += t.bytes.len();
         }
+        self.finish(q, msg, pos, acc)
+    }
+
+    /// Appends the OPT record when the query had one; returns (length, RCODE, sum).
+    fn finish(
+        &self,
+        q: &FastQuery,
+        msg: &mut [u8],
+        mut pos: usize,
+        mut acc: u32,
+    ) -> Option<(usize, u8, u32)> {
         if let Some((_, dnssec_ok)) = q.edns {
             let mut o = [0u8; OPT_LEN];
             o[1..3].copy_from_slice(&TYPE_OPT.to_be_bytes());
@@ -491,6 +355,6 @@ impl Answer<'_> {
             acc += u32::from(if pos & 1 == 0 { s } else { s.swap_bytes() });
             pos += OPT_LEN;
         }
-        Some((pos, (a.flags & 0xf) as u8, acc))
+        Some((pos, (self.flags & 0xf) as u8, acc))
     }
 }

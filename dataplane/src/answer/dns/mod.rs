@@ -9,6 +9,7 @@ pub mod db;
 pub mod fast;
 pub mod hash;
 pub mod name;
+pub mod prerender;
 pub mod query;
 pub mod resolve;
 pub mod respond;

@@ -5,7 +5,8 @@ use super::*;
 use crate::answer::dns::fast;
 
 /// The demo zones plus a zone without apex NS, with an SOA whose names are odd, an RRset too
-/// big for 512 bytes, and a slice of the generated benchmark zone.
+/// big for 512 bytes, and a slice of the generated benchmark zone; and the demo zones without
+/// whole pre-rendered bodies.
 fn services() -> Vec<DnsService> {
     let dir = tempfile::tempdir().unwrap();
     let mut odd = String::from(
@@ -23,7 +24,10 @@ fn services() -> Vec<DnsService> {
         identity: "t".into(),
     })
     .expect("test zones load");
-    vec![service(), other]
+    // The demo zones once more with no whole bodies: answers composed at query time.
+    let mut composed = service();
+    composed.db.fast.full.clear();
+    vec![service(), other, composed]
 }
 
 /// Flips the case of the letters of `name` where `mask` has a bit set.

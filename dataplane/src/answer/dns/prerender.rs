@@ -1,0 +1,278 @@
+//! What the fast path ([`super::fast`]) answers from, rendered when the zones are compiled by
+//! the general resolver and encoder themselves: per zone its negative answer, per CNAME node
+//! its chains, and for the first RRsets of plain types (within a byte budget) the whole
+//! response body after the question with its checksum sum.
+use hashbrown::HashMap;
+
+use super::db::{Db, Node, NONE};
+use super::fast::{self, Body};
+use super::name;
+use super::resolve::{self, Owner, Plan, Section};
+use super::respond::encode_sections;
+use super::tail::Tail;
+use super::wire::{CLASS_IN, FLAG_AA, HEADER_LEN, TYPE_A, TYPE_AAAA, TYPE_CNAME};
+use super::writer::Writer;
+use crate::packet::checksum;
+
+/// Most bytes of whole pre-rendered bodies per service (the 1M-record zone's memory).
+pub const FULL_BUDGET: usize = 4 << 20;
+
+/// Query types whose CNAME chains are pre-rendered, in [`Tables::pre_of`] order.
+pub const PRE_TYPES: [u16; 2] = [TYPE_A, TYPE_AAAA];
+
+/// A pre-rendered response body (everything after the question, or the answer section only
+/// when the zone's tail follows).
+#[derive(Debug, Clone, Copy)]
+pub struct Pre {
+    /// Offset of the bytes in [`Tables::blob`].
+    pub off: u32,
+    /// Their length.
+    pub len: u16,
+    /// AA and RCODE bits of the header.
+    pub flags: u16,
+    /// ANCOUNT, NSCOUNT, ARCOUNT of the bytes (the tail's come on top).
+    pub counts: [u16; 3],
+    /// The zone's positive tail follows the bytes.
+    pub tail: bool,
+}
+
+/// A zone's negative answer: the SOA in authority, and the names that would compress it
+/// differently.
+#[derive(Debug, Clone)]
+pub struct Negative {
+    /// The SOA as rendered after a question ending in the apex.
+    pub tail: Tail,
+    /// Lowercase names strictly below the apex that are suffixes of the SOA's RDATA names: a
+    /// question ending in one of them compresses the SOA against itself, so it takes the
+    /// general path.
+    pub sensitive: Vec<Box<[u8]>>,
+}
+
+/// What the fast path reads, built by [`Tables::build`] when the zones are compiled.
+#[derive(Debug, Default)]
+pub struct Tables {
+    /// Per zone, its negative answer.
+    pub negative: Vec<Option<Negative>>,
+    /// Pre-rendered bodies; `None` where the general path must answer.
+    pub pres: Vec<Option<Pre>>,
+    /// Node of a CNAME → index of its first body in `pres` (one per [`PRE_TYPES`]).
+    pub pre_of: HashMap<u32, u32>,
+    /// The bodies' bytes.
+    pub blob: Vec<u8>,
+    /// Per RRset index (the first ones only, within [`FULL_BUDGET`]): offset in `full_blob` of
+    /// its whole body, or [`NONE`].
+    pub full: Vec<u32>,
+    /// Whole bodies: `[len u16][sum u16][ANCOUNT][NSCOUNT][ARCOUNT]` (native order) then
+    /// the bytes after the question; the sum is as if they started at an even offset.
+    pub full_blob: Vec<u8>,
+}
+
+/// A whole pre-rendered body.
+#[derive(Debug, Clone, Copy)]
+pub struct Full<'a> {
+    /// The bytes after the question.
+    pub bytes: &'a [u8],
+    /// Their one's-complement sum at an even offset.
+    pub sum: u16,
+    /// ANCOUNT, NSCOUNT, ARCOUNT.
+    pub counts: [u16; 3],
+}
+
+/// Bytes in front of each whole body.
+const FULL_HEAD: usize = 10;
+
+impl Tables {
+    /// Renders the negative answers of every zone and the CNAME chains of every CNAME node.
+    pub fn build(db: &Db) -> Tables {
+        let mut t = Tables {
+            negative: (0..db.zones.len() as u32)
+                .map(|z| render_negative(db, z))
+                .collect(),
+            ..Tables::default()
+        };
+        for (i, node) in db.nodes.iter().enumerate() {
+            if node.deleg != NONE || db.rrset_of(node, TYPE_CNAME).is_none() {
+                continue;
+            }
+            t.pre_of.insert(i as u32, t.pres.len() as u32);
+            for qtype in PRE_TYPES {
+                let pre = render_pre(db, node, qtype, &mut t.blob);
+                t.pres.push(pre);
+            }
+        }
+        t.pres.shrink_to_fit();
+        t.blob.shrink_to_fit();
+        'nodes: for node in &db.nodes {
+            for r in db.rrsets_of(node) {
+                if t.full_blob.len() > FULL_BUDGET {
+                    break 'nodes;
+                }
+                let off = t.full_blob.len() as u32;
+                let ok = render_full(db, node, r, &mut t.full_blob);
+                t.full.push(if ok { off } else { NONE });
+            }
+        }
+        t.full.shrink_to_fit();
+        t.full_blob.shrink_to_fit();
+        t
+    }
+
+    /// The whole body of RRset `r`, if rendered.
+    #[inline]
+    pub fn full(&self, r: u32) -> Option<Full<'_>> {
+        let off = *self.full.get(r as usize)? as usize;
+        let h = self.full_blob.get(off..off + FULL_HEAD)?;
+        let u = |i: usize| u16::from_ne_bytes([h[i], h[i + 1]]);
+        let bytes = self
+            .full_blob
+            .get(off + FULL_HEAD..off + FULL_HEAD + usize::from(u(0)))?;
+        Some(Full {
+            bytes,
+            sum: u(2),
+            counts: [u(4), u(6), u(8)],
+        })
+    }
+
+    /// Rough heap use in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.pres.capacity() * std::mem::size_of::<Option<Pre>>()
+            + self.pre_of.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
+            + self.blob.capacity()
+            + self.full.capacity() * 4
+            + self.full_blob.capacity()
+    }
+}
+
+/// The zone's SOA rendered as a negative answer's authority section.
+fn render_negative(db: &Db, zone: u32) -> Option<Negative> {
+    let z = db.zones.get(zone as usize)?;
+    let mut plan = Plan::new();
+    plan.add(Section::Authority, z.soa, Owner::Node(z.apex), true);
+    let tail = Tail::render_plan(db, zone, &plan)?;
+    let apex = db.node(z.apex)?;
+    let mut apex_lower = db.bytes(apex.name, usize::from(apex.name_len)).to_vec();
+    name::lowercase(&mut apex_lower);
+    let set = db.rrsets.get(z.soa as usize)?;
+    // MNAME and RNAME: the SOA RDATA's first two names (its only record).
+    let rdata = db.bytes(set.data + 2, set.data_len.saturating_sub(2) as usize);
+    let mut sensitive: Vec<Box<[u8]>> = Vec::new();
+    let mut at = 0usize;
+    for _ in 0..2 {
+        let len = super::db::wire_name_len(rdata.get(at..).unwrap_or(&[]));
+        if len == 0 {
+            return None;
+        }
+        let mut n = rdata[at..at + len].to_vec();
+        name::lowercase(&mut n);
+        let mut cur: &[u8] = &n;
+        while cur.len() > apex_lower.len() {
+            if name::is_subdomain(cur, &apex_lower) && !sensitive.iter().any(|s| **s == *cur) {
+                sensitive.push(cur.into());
+            }
+            cur = name::parent(cur)?;
+        }
+        at += len;
+    }
+    Some(Negative { tail, sensitive })
+}
+
+/// Renders the response body for `node`'s own name asked with `qtype`, as
+/// [`super::respond::encode_answer`] writes it, with no size limit in the way.
+fn render_pre(db: &Db, node: &Node, qtype: u16, blob: &mut Vec<u8>) -> Option<Pre> {
+    let mut lower = db.bytes(node.name, usize::from(node.name_len)).to_vec();
+    name::lowercase(&mut lower);
+    let mut buf = vec![0u8; 4096];
+    let q_end = HEADER_LEN + lower.len() + 4;
+    buf.get_mut(HEADER_LEN..HEADER_LEN + lower.len())?
+        .copy_from_slice(&lower);
+    let mut plan = Plan::new();
+    resolve::resolve(db, &lower, qtype, false, &mut plan);
+    let mut w = Writer::new(&mut buf, q_end, 0x3fff);
+    w.remember_name(HEADER_LEN);
+    let mut counts = [0u16; 4];
+    if encode_sections(&mut w, db, &plan, &[Section::Answer], &mut counts) {
+        return None;
+    }
+    let tail = plan.tail != NONE;
+    if tail {
+        // The tail is the zone's: it is copied at query time as the general path does.
+        let t = db.tails.get(plan.tail as usize).and_then(Option::as_ref)?;
+        let apex_len = db
+            .zones
+            .get(plan.tail as usize)
+            .and_then(|z| db.node(z.apex))
+            .map(|n| usize::from(n.name_len))?;
+        if plan.tail != node.zone || apex_len > lower.len() || t.bytes.is_empty() {
+            return None;
+        }
+    } else {
+        let rest = [
+            Section::Authority,
+            Section::AdditionalA,
+            Section::AdditionalAaaa,
+        ];
+        if encode_sections(&mut w, db, &plan, &rest, &mut counts) {
+            return None;
+        }
+    }
+    let end = w.pos;
+    // Everything planned must be there: nothing may have been left out for room.
+    let planned: usize = plan
+        .items()
+        .iter()
+        .filter(|i| tail && i.section == Section::Answer || !tail)
+        .filter_map(|i| db.rrsets.get(i.rrset as usize))
+        .map(|s| usize::from(s.count))
+        .sum();
+    if planned != counts.iter().map(|&c| usize::from(c)).sum::<usize>() {
+        return None;
+    }
+    let bytes = buf.get(q_end..end)?;
+    let off = u32::try_from(blob.len()).ok()?;
+    blob.extend_from_slice(bytes);
+    Some(Pre {
+        off,
+        len: u16::try_from(bytes.len()).ok()?,
+        flags: if plan.aa { FLAG_AA } else { 0 } | u16::from(plan.rcode & 0xf),
+        counts: [counts[0], counts[1], counts[2] + counts[3]],
+        tail,
+    })
+}
+
+/// Renders the body the fast path composes for RRset `r` of `node` asked by its own type (a
+/// plain type with the zone's tail), through the fast path itself; appends it to `blob`.
+fn render_full(db: &Db, node: &Node, r: u32, blob: &mut Vec<u8>) -> bool {
+    let Some(set) = db.rrsets.get(r as usize) else {
+        return false;
+    };
+    let name = db.bytes(node.name, usize::from(node.name_len));
+    let mut msg = vec![0u8; 1232];
+    msg[5] = 1;
+    let q_end = HEADER_LEN + name.len() + 4;
+    msg[HEADER_LEN..HEADER_LEN + name.len()].copy_from_slice(name);
+    msg[q_end - 4..q_end - 2].copy_from_slice(&set.rtype.to_be_bytes());
+    msg[q_end - 2..q_end].copy_from_slice(&CLASS_IN.to_be_bytes());
+    let Some(q) = fast::parse(&msg[..q_end]) else {
+        return false;
+    };
+    let Some(a) = fast::plan(db, &q, &msg) else {
+        return false;
+    };
+    if !matches!(a.body, Body::Plain { .. }) || a.flags != FLAG_AA {
+        return false;
+    }
+    let Some(total) = a.fits(&q, msg.len()) else {
+        return false;
+    };
+    let counts = a.counts;
+    let Some((len, _, _)) = a.write(&q, &mut msg[..total]) else {
+        return false;
+    };
+    let bytes = &msg[q_end..len];
+    let sum = super::tail::fold16(checksum::sum(0, bytes));
+    for v in [bytes.len() as u16, sum, counts[0], counts[1], counts[2]] {
+        blob.extend_from_slice(&v.to_ne_bytes());
+    }
+    blob.extend_from_slice(bytes);
+    true
+}
