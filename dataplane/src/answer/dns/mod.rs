@@ -421,7 +421,11 @@ fn finish_headers(
     frame[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
     let acc = pseudo(frame, ip, udp_len);
     let acc = match msg_sum {
-        Some(s) => checksum::sum(acc + s, &frame[l4..l4 + 8]),
+        // The UDP header: both ports, the length (the checksum field is zero).
+        Some(s) => {
+            let port = |at: usize| u32::from(u16::from_be_bytes([frame[at], frame[at + 1]]));
+            acc + s + port(l4) + port(l4 + 2) + udp_len as u32
+        }
         None => checksum::sum(acc, &frame[l4..l4 + udp_len]),
     };
     let c = checksum::finish(acc);

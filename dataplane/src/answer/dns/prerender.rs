@@ -32,8 +32,10 @@ pub struct Pre {
     pub flags: u16,
     /// ANCOUNT, NSCOUNT, ARCOUNT of the bytes (the tail's come on top).
     pub counts: [u16; 3],
-    /// The zone's positive tail follows the bytes.
+    /// The zone's positive tail follows the bytes (not rendered with them: over budget).
     pub tail: bool,
+    /// One's-complement sum of the bytes at an even offset.
+    pub sum: u16,
 }
 
 /// A zone's negative answer: the SOA in authority, and the names that would compress it
@@ -84,6 +86,12 @@ const FULL_HEAD: usize = 10;
 impl Tables {
     /// Renders the negative answers of every zone and the CNAME chains of every CNAME node.
     pub fn build(db: &Db) -> Tables {
+        Self::build_with_budget(db, FULL_BUDGET)
+    }
+
+    /// [`Tables::build`] with at most `budget` bytes of whole bodies (tests use 0 to exercise
+    /// the bodies composed at query time).
+    pub fn build_with_budget(db: &Db, budget: usize) -> Tables {
         let mut t = Tables {
             negative: (0..db.zones.len() as u32)
                 .map(|z| render_negative(db, z))
@@ -96,7 +104,8 @@ impl Tables {
             }
             t.pre_of.insert(i as u32, t.pres.len() as u32);
             for qtype in PRE_TYPES {
-                let pre = render_pre(db, node, qtype, &mut t.blob);
+                let whole = t.blob.len() < budget;
+                let pre = render_pre(db, node, qtype, whole, &mut t.blob);
                 t.pres.push(pre);
             }
         }
@@ -104,7 +113,7 @@ impl Tables {
         t.blob.shrink_to_fit();
         'nodes: for node in &db.nodes {
             for r in db.rrsets_of(node) {
-                if t.full_blob.len() > FULL_BUDGET {
+                if t.full_blob.len() >= budget {
                     break 'nodes;
                 }
                 let off = t.full_blob.len() as u32;
@@ -177,8 +186,9 @@ fn render_negative(db: &Db, zone: u32) -> Option<Negative> {
 }
 
 /// Renders the response body for `node`'s own name asked with `qtype`, as
-/// [`super::respond::encode_answer`] writes it, with no size limit in the way.
-fn render_pre(db: &Db, node: &Node, qtype: u16, blob: &mut Vec<u8>) -> Option<Pre> {
+/// [`super::respond::encode_answer`] writes it, with no size limit in the way; the zone's tail
+/// with it when `whole`, else left for the query to copy.
+fn render_pre(db: &Db, node: &Node, qtype: u16, whole: bool, blob: &mut Vec<u8>) -> Option<Pre> {
     let mut lower = db.bytes(node.name, usize::from(node.name_len)).to_vec();
     name::lowercase(&mut lower);
     let mut buf = vec![0u8; 4096];
@@ -204,6 +214,33 @@ fn render_pre(db: &Db, node: &Node, qtype: u16, blob: &mut Vec<u8>) -> Option<Pr
             .map(|n| usize::from(n.name_len))?;
         if plan.tail != node.zone || apex_len > lower.len() || t.bytes.is_empty() {
             return None;
+        }
+        if whole {
+            // Copied as encode_answer copies it; the counts then cover it.
+            let answers: usize = plan
+                .items()
+                .iter()
+                .filter_map(|i| db.rrsets.get(i.rrset as usize))
+                .map(|s| usize::from(s.count))
+                .sum();
+            let mut tc = [0u16; 4];
+            if answers != usize::from(counts[0])
+                || !t.write(&mut w, HEADER_LEN + lower.len() - apex_len, &mut tc)
+            {
+                return None;
+            }
+            let end = w.pos;
+            let bytes = buf.get(q_end..end)?;
+            let off = u32::try_from(blob.len()).ok()?;
+            blob.extend_from_slice(bytes);
+            return Some(Pre {
+                off,
+                len: u16::try_from(bytes.len()).ok()?,
+                flags: if plan.aa { FLAG_AA } else { 0 } | u16::from(plan.rcode & 0xf),
+                counts: [counts[0], tc[1], tc[2] + tc[3]],
+                tail: false,
+                sum: super::tail::fold16(checksum::sum(0, bytes)),
+            });
         }
     } else {
         let rest = [
@@ -236,6 +273,7 @@ fn render_pre(db: &Db, node: &Node, qtype: u16, blob: &mut Vec<u8>) -> Option<Pr
         flags: if plan.aa { FLAG_AA } else { 0 } | u16::from(plan.rcode & 0xf),
         counts: [counts[0], counts[1], counts[2] + counts[3]],
         tail,
+        sum: super::tail::fold16(checksum::sum(0, bytes)),
     })
 }
 
