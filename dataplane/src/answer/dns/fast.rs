@@ -168,6 +168,17 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     if node.deleg != NONE {
         return None; // referral
     }
+    if exact {
+        if let Some(full) = db.rrset_of(node, q.qtype).and_then(|r| db.fast.full(r)) {
+            return Some(Answer {
+                flags: FLAG_AA,
+                counts: full.counts,
+                body: Body::Full(full),
+                tail: None,
+                apex_len: 0,
+            });
+        }
+    }
     let zone = db.zones.get(node.zone as usize)?;
     let apex_len = usize::from(db.node(zone.apex)?.name_len);
     let negative = |rcode: u8| -> Option<Answer<'a>> {
@@ -192,15 +203,6 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
         return negative(RCODE_NXDOMAIN);
     }
     if let Some(r) = db.rrset_of(node, q.qtype) {
-        if let Some(full) = db.fast.full(r) {
-            return Some(Answer {
-                flags: FLAG_AA,
-                counts: full.counts,
-                body: Body::Full(full),
-                tail: None,
-                apex_len: 0,
-            });
-        }
         let set = db.rrsets.get(r as usize)?;
         if has_names(set.rtype) || set.addl_len != 0 {
             return None;

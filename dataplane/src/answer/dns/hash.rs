@@ -9,7 +9,7 @@ const K: u64 = 0x9e37_79b9_7f4a_7c15;
 const K2: u64 = 0xd6e8_feb8_6659_fd93;
 
 /// ASCII-lowercases the eight bytes of `x` (SWAR: bytes 'A'..='Z' get 0x20 added).
-#[inline]
+#[inline(always)]
 fn fold_case(x: u64) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -59,7 +59,7 @@ impl NameHasher {
 /// The bytes of `b` as one word: eight at a time, the last (partial) word read overlapping or
 /// pieced together. A function of the bytes and their length alone, byte lanes kept apart, so
 /// folding case before or after loading is the same.
-#[inline]
+#[inline(always)]
 fn load(b: &[u8]) -> u64 {
     let n = b.len();
     if n >= 8 {
@@ -78,7 +78,7 @@ fn load(b: &[u8]) -> u64 {
 }
 
 /// Word `i` of `b` (eight bytes from `8 * i`; the caller keeps `8 * i + 8 <= b.len()`).
-#[inline]
+#[inline(always)]
 fn word(b: &[u8], i: usize) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(&b[8 * i..8 * i + 8]);
@@ -101,7 +101,7 @@ pub fn eq_folded(key: &[u8], name: &[u8]) -> bool {
 }
 
 impl Hasher for NameHasher {
-    #[inline]
+    #[inline(always)]
     fn write(&mut self, bytes: &[u8]) {
         let full = bytes.len() / 8;
         for i in 0..full {
