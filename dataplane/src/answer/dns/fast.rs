@@ -58,8 +58,10 @@ pub enum Body<'a> {
         /// Number of records.
         count: u16,
     },
-    /// A pre-rendered chain (the tail may follow).
+    /// A pre-rendered chain (the tail follows).
     Pre(&'a [u8]),
+    /// A pre-rendered chain with everything after it, and its sum at an even offset.
+    Whole(&'a [u8], u16),
     /// Nothing before the tail (negative answers).
     Empty,
 }
@@ -184,7 +186,8 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let negative = |rcode: u8| -> Option<Answer<'a>> {
         let neg = db.fast.negative.get(node.zone as usize)?.as_ref()?;
         for s in &neg.sensitive {
-            if qname.len() >= s.len() && qname[qname.len() - s.len()..].eq_ignore_ascii_case(s) {
+            if qname.len() >= s.len() && super::hash::eq_folded(s, &qname[qname.len() - s.len()..])
+            {
                 return None;
             }
         }
@@ -196,12 +199,16 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
             apex_len,
         })
     };
-    if !exact {
-        if node.flags & WILDCARD != 0 {
-            return None;
+    // RFC 4592: a closest encloser with a `*` child answers from the wildcard's data, under
+    // the question's name (owner c00c), as the general path synthesizes it.
+    let (node, idx) = match (exact, node.flags & WILDCARD != 0) {
+        (true, _) => (node, idx),
+        (false, true) => {
+            let w = *db.fast.wild.get(&idx)?;
+            (db.node(w)?, w)
         }
-        return negative(RCODE_NXDOMAIN);
-    }
+        (false, false) => return negative(RCODE_NXDOMAIN),
+    };
     if let Some(r) = db.rrset_of(node, q.qtype) {
         let set = db.rrsets.get(r as usize)?;
         if has_names(set.rtype) || set.addl_len != 0 {
@@ -231,7 +238,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
             apex_len,
         });
     }
-    if node.rrset_count == 1 && db.rrset_of(node, TYPE_CNAME).is_some() {
+    if exact && node.rrset_count == 1 && db.rrset_of(node, TYPE_CNAME).is_some() {
         let k = PRE_TYPES.iter().position(|&t| t == q.qtype)?;
         let first = *db.fast.pre_of.get(&idx)?;
         let pre = (*db.fast.pres.get(first as usize + k)?)?;
@@ -250,7 +257,11 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
         return Some(Answer {
             flags: pre.flags,
             counts: [pre.counts[0], pre.counts[1] + ns, pre.counts[2] + ar],
-            body: Body::Pre(bytes),
+            body: if pre.tail {
+                Body::Pre(bytes)
+            } else {
+                Body::Whole(bytes, pre.sum)
+            },
             tail,
             apex_len,
         });
@@ -267,7 +278,7 @@ impl Answer<'_> {
     pub fn fits(&self, q: &FastQuery, room: usize) -> Option<usize> {
         let body_len = match self.body {
             Body::Plain { count, records, .. } => 10 * usize::from(count) + records.len(),
-            Body::Pre(b) => b.len(),
+            Body::Pre(b) | Body::Whole(b, _) => b.len(),
             Body::Full(f) => f.bytes.len(),
             Body::Empty => 0,
         };
@@ -327,6 +338,17 @@ impl Answer<'_> {
             Body::Pre(b) => {
                 msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);
                 pos += b.len();
+            }
+            Body::Whole(b, sum) => {
+                msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);
+                pos += b.len();
+                let s = if q.q_end & 1 == 0 {
+                    sum
+                } else {
+                    sum.swap_bytes()
+                };
+                let acc = crate::packet::checksum::sum(u32::from(s), msg.get(..q.q_end)?);
+                return self.finish(q, msg, pos, acc);
             }
             Body::Full(_) | Body::Empty => {}
         }

@@ -4,7 +4,7 @@
 //! response body after the question with its checksum sum.
 use hashbrown::HashMap;
 
-use super::db::{Db, Node, NONE};
+use super::db::{Db, Node, NONE, WILDCARD};
 use super::fast::{self, Body};
 use super::name;
 use super::resolve::{self, Owner, Plan, Section};
@@ -61,6 +61,8 @@ pub struct Tables {
     pub pre_of: HashMap<u32, u32>,
     /// The bodies' bytes.
     pub blob: Vec<u8>,
+    /// Node with a `*` child → that child (RFC 4592 source of synthesis).
+    pub wild: HashMap<u32, u32>,
     /// Per RRset index (the first ones only, within [`FULL_BUDGET`]): offset in `full_blob` of
     /// its whole body, or [`NONE`].
     pub full: Vec<u32>,
@@ -109,6 +111,16 @@ impl Tables {
                 t.pres.push(pre);
             }
         }
+        for (i, node) in db.nodes.iter().enumerate() {
+            if node.flags & WILDCARD == 0 {
+                continue;
+            }
+            let mut star = b"\x01*".to_vec();
+            star.extend_from_slice(db.bytes(node.name, usize::from(node.name_len)));
+            if let Some(w) = db.find(&star) {
+                t.wild.insert(i as u32, w);
+            }
+        }
         t.pres.shrink_to_fit();
         t.blob.shrink_to_fit();
         'nodes: for node in &db.nodes {
@@ -145,7 +157,8 @@ impl Tables {
     /// Rough heap use in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.pres.capacity() * std::mem::size_of::<Option<Pre>>()
-            + self.pre_of.capacity() * (std::mem::size_of::<(u32, u32)>() + 1)
+            + (self.pre_of.capacity() + self.wild.capacity())
+                * (std::mem::size_of::<(u32, u32)>() + 1)
             + self.blob.capacity()
             + self.full.capacity() * 4
             + self.full_blob.capacity()
@@ -257,7 +270,7 @@ fn render_pre(db: &Db, node: &Node, qtype: u16, whole: bool, blob: &mut Vec<u8>)
     let planned: usize = plan
         .items()
         .iter()
-        .filter(|i| tail && i.section == Section::Answer || !tail)
+        .filter(|i| !tail || i.section == Section::Answer)
         .filter_map(|i| db.rrsets.get(i.rrset as usize))
         .map(|s| usize::from(s.count))
         .sum();
