@@ -168,7 +168,21 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     };
     let node = db.node(idx)?;
     if node.deleg != NONE {
-        return None; // referral
+        // A referral (DS at the cut itself never gets here: parse leaves DS to the general path).
+        let r = db.fast.referral.get(&node.deleg)?;
+        if r.sensitive.iter().any(|s| {
+            qname.len() >= s.len() && super::hash::eq_folded(s, &qname[qname.len() - s.len()..])
+        }) {
+            return None;
+        }
+        let cut_len = usize::from(db.node(node.deleg)?.name_len);
+        return Some(Answer {
+            flags: 0,
+            counts: [0, r.tail.ns, r.tail.ar],
+            body: Body::Empty,
+            tail: Some(&r.tail),
+            apex_len: cut_len,
+        });
     }
     if exact {
         if let Some(full) = db.rrset_of(node, q.qtype).and_then(|r| db.fast.full(r)) {

@@ -147,9 +147,7 @@ mod tests {
     use super::*;
 
     fn hash_of<T: Hash + ?Sized>(b: &NameHash, v: &T) -> u64 {
-        let mut h = b.build_hasher();
-        v.hash(&mut h);
-        h.finish()
+        b.hash_one(v)
     }
 
     proptest::proptest! {

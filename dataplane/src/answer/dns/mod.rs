@@ -233,6 +233,9 @@ impl DnsService {
             counters.edns += 1;
         }
         counters.rcode[usize::from(rcode & 0xf)] += 1;
+        if answer.flags & wire::FLAG_AA == 0 {
+            counters.referrals += 1; // the only answers the fast path sends without AA
+        }
         finish_headers(
             buf.data_mut(),
             ip,

@@ -10,7 +10,7 @@ use super::name;
 use super::resolve::{self, Owner, Plan, Section};
 use super::respond::encode_sections;
 use super::tail::Tail;
-use super::wire::{CLASS_IN, FLAG_AA, HEADER_LEN, TYPE_A, TYPE_AAAA, TYPE_CNAME};
+use super::wire::{CLASS_IN, FLAG_AA, HEADER_LEN, TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_NS};
 use super::writer::Writer;
 use crate::packet::checksum;
 
@@ -61,6 +61,8 @@ pub struct Tables {
     pub pre_of: HashMap<u32, u32>,
     /// The bodies' bytes.
     pub blob: Vec<u8>,
+    /// Delegation point → its referral (NS and glue), pointers relative to the cut's name.
+    pub referral: HashMap<u32, Negative>,
     /// Node with a `*` child → that child (RFC 4592 source of synthesis).
     pub wild: HashMap<u32, u32>,
     /// Per RRset index (the first ones only, within [`FULL_BUDGET`]): offset in `full_blob` of
@@ -112,6 +114,11 @@ impl Tables {
             }
         }
         for (i, node) in db.nodes.iter().enumerate() {
+            if node.deleg == i as u32 {
+                if let Some(r) = render_referral(db, i as u32) {
+                    t.referral.insert(i as u32, r);
+                }
+            }
             if node.flags & WILDCARD == 0 {
                 continue;
             }
@@ -159,10 +166,75 @@ impl Tables {
         self.pres.capacity() * std::mem::size_of::<Option<Pre>>()
             + (self.pre_of.capacity() + self.wild.capacity())
                 * (std::mem::size_of::<(u32, u32)>() + 1)
+            + self.referral.capacity() * (std::mem::size_of::<(u32, Negative)>() + 1)
             + self.blob.capacity()
             + self.full.capacity() * 4
             + self.full_blob.capacity()
     }
+}
+
+/// The referral at delegation point `cut` (its NS RRset and glue) as the general path plans it
+/// for the cut's own name, rendered after a question ending in the cut's name.
+fn render_referral(db: &Db, cut: u32) -> Option<Negative> {
+    let node = db.node(cut)?;
+    let mut cut_lower = db.bytes(node.name, usize::from(node.name_len)).to_vec();
+    name::lowercase(&mut cut_lower);
+    let mut plan = Plan::new();
+    resolve::resolve(db, &cut_lower, TYPE_A, false, &mut plan);
+    if plan.aa || plan.rcode != 0 || plan.len == 0 || plan.tail != NONE {
+        return None;
+    }
+    if plan.items().iter().any(|i| i.section == Section::Answer) {
+        return None;
+    }
+    let tail = Tail::render_at(db, cut, &plan)?;
+    // Every name written: owners and NS targets. Those below the cut could match the
+    // question's own labels and compress differently.
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for item in plan.items() {
+        let owner = match item.owner {
+            Owner::Node(n) => db
+                .node(n)
+                .map(|n| db.bytes(n.name, usize::from(n.name_len))),
+            Owner::Blob(off, len) => Some(db.bytes(off, usize::from(len))),
+            Owner::Qname => None,
+        };
+        names.extend(owner.map(<[u8]>::to_vec));
+        let set = db.rrsets.get(item.rrset as usize)?;
+        if set.rtype == TYPE_NS {
+            let mut pos = set.data as usize;
+            let end = (set.data + set.data_len) as usize;
+            while pos + 2 <= end {
+                let rdlen = usize::from(super::wire::get_u16(&db.blob, pos)?);
+                let rd = db.bytes((pos + 2) as u32, rdlen);
+                names.push(rd.get(..super::db::wire_name_len(rd))?.to_vec());
+                pos += 2 + rdlen;
+            }
+        }
+    }
+    Some(Negative {
+        tail,
+        sensitive: sensitive_suffixes(&cut_lower, names),
+    })
+}
+
+/// The distinct lowercase suffixes of `names` strictly below `anchor`.
+fn sensitive_suffixes(anchor: &[u8], names: Vec<Vec<u8>>) -> Vec<Box<[u8]>> {
+    let mut sensitive: Vec<Box<[u8]>> = Vec::new();
+    for mut n in names {
+        name::lowercase(&mut n);
+        let mut cur: &[u8] = &n;
+        while cur.len() > anchor.len() {
+            if name::is_subdomain(cur, anchor) && !sensitive.iter().any(|s| **s == *cur) {
+                sensitive.push(cur.into());
+            }
+            match name::parent(cur) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+    }
+    sensitive
 }
 
 /// The zone's SOA rendered as a negative answer's authority section.

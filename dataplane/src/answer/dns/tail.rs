@@ -74,7 +74,13 @@ impl Tail {
     /// Renders the authority and additional sections of `plan` for a question whose name ends
     /// in the apex of `zone`, if they fit a 512-byte answer with room to spare.
     pub fn render_plan(db: &Db, zone: u32, plan: &Plan) -> Option<Tail> {
-        let apex = db.node(db.zones.get(zone as usize)?.apex)?;
+        Self::render_at(db, db.zones.get(zone as usize)?.apex, plan)
+    }
+
+    /// [`Tail::render_plan`] for a question whose name ends in the name of node `anchor`
+    /// (pointers into the question are then relative to where that name starts).
+    pub fn render_at(db: &Db, anchor: u32, plan: &Plan) -> Option<Tail> {
+        let apex = db.node(anchor)?;
         let name = db.bytes(apex.name, usize::from(apex.name_len));
         let mut buf = [0u8; 1024];
         let q_end = HEADER_LEN + name.len() + 4;
