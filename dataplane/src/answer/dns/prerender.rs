@@ -84,6 +84,10 @@ pub struct Full<'a> {
     pub counts: [u16; 3],
 }
 
+/// A message buffer reused across renderings (its stale bytes are never read: the writer reads
+/// only what it wrote).
+const SCRATCH: usize = 4096;
+
 /// Bytes in front of each whole body.
 const FULL_HEAD: usize = 10;
 
@@ -96,6 +100,7 @@ impl Tables {
     /// [`Tables::build`] with at most `budget` bytes of whole bodies (tests use 0 to exercise
     /// the bodies composed at query time).
     pub fn build_with_budget(db: &Db, budget: usize) -> Tables {
+        let mut scratch = [0u8; SCRATCH];
         let mut t = Tables {
             negative: (0..db.zones.len() as u32)
                 .map(|z| render_negative(db, z))
@@ -109,7 +114,7 @@ impl Tables {
             t.pre_of.insert(i as u32, t.pres.len() as u32);
             for qtype in PRE_TYPES {
                 let whole = t.blob.len() < budget;
-                let pre = render_pre(db, node, qtype, whole, &mut t.blob);
+                let pre = render_pre(db, node, qtype, whole, &mut t.blob, &mut scratch);
                 t.pres.push(pre);
             }
         }
@@ -136,7 +141,7 @@ impl Tables {
                     break 'nodes;
                 }
                 let off = t.full_blob.len() as u32;
-                let ok = render_full(db, node, r, &mut t.full_blob);
+                let ok = render_full(db, node, r, &mut t.full_blob, &mut scratch);
                 t.full.push(if ok { off } else { NONE });
             }
         }
@@ -273,16 +278,22 @@ fn render_negative(db: &Db, zone: u32) -> Option<Negative> {
 /// Renders the response body for `node`'s own name asked with `qtype`, as
 /// [`super::respond::encode_answer`] writes it, with no size limit in the way; the zone's tail
 /// with it when `whole`, else left for the query to copy.
-fn render_pre(db: &Db, node: &Node, qtype: u16, whole: bool, blob: &mut Vec<u8>) -> Option<Pre> {
+fn render_pre(
+    db: &Db,
+    node: &Node,
+    qtype: u16,
+    whole: bool,
+    blob: &mut Vec<u8>,
+    buf: &mut [u8; SCRATCH],
+) -> Option<Pre> {
     let mut lower = db.bytes(node.name, usize::from(node.name_len)).to_vec();
     name::lowercase(&mut lower);
-    let mut buf = vec![0u8; 4096];
     let q_end = HEADER_LEN + lower.len() + 4;
     buf.get_mut(HEADER_LEN..HEADER_LEN + lower.len())?
         .copy_from_slice(&lower);
     let mut plan = Plan::new();
     resolve::resolve(db, &lower, qtype, false, &mut plan);
-    let mut w = Writer::new(&mut buf, q_end, 0x3fff);
+    let mut w = Writer::new(&mut buf[..], q_end, 0x3fff);
     w.remember_name(HEADER_LEN);
     let mut counts = [0u16; 4];
     if encode_sections(&mut w, db, &plan, &[Section::Answer], &mut counts) {
@@ -364,12 +375,13 @@ fn render_pre(db: &Db, node: &Node, qtype: u16, whole: bool, blob: &mut Vec<u8>)
 
 /// Renders the body the fast path composes for RRset `r` of `node` asked by its own type (a
 /// plain type with the zone's tail), through the fast path itself; appends it to `blob`.
-fn render_full(db: &Db, node: &Node, r: u32, blob: &mut Vec<u8>) -> bool {
+fn render_full(db: &Db, node: &Node, r: u32, blob: &mut Vec<u8>, msg: &mut [u8; SCRATCH]) -> bool {
     let Some(set) = db.rrsets.get(r as usize) else {
         return false;
     };
     let name = db.bytes(node.name, usize::from(node.name_len));
-    let mut msg = vec![0u8; 1232];
+    // Only the header's counts matter to parse: the rest of it is never read.
+    msg[..HEADER_LEN].fill(0);
     msg[5] = 1;
     let q_end = HEADER_LEN + name.len() + 4;
     msg[HEADER_LEN..HEADER_LEN + name.len()].copy_from_slice(name);
@@ -378,7 +390,7 @@ fn render_full(db: &Db, node: &Node, r: u32, blob: &mut Vec<u8>) -> bool {
     let Some(q) = fast::parse(&msg[..q_end]) else {
         return false;
     };
-    let Some(a) = fast::plan(db, &q, &msg) else {
+    let Some(a) = fast::plan(db, &q, &msg[..]) else {
         return false;
     };
     if !matches!(a.body, Body::Plain { .. }) || a.flags != FLAG_AA {
