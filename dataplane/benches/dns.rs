@@ -5,11 +5,12 @@
 //!
 //! Times are the benchmark thread's CPU time (CLOCK_THREAD_CPUTIME_ID), not wall time: the
 //! machines these run on are shared, and wall time then mostly measures the other tenants.
+mod common;
+
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use common::CpuTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dataplane::answer::dns::zonefile;
 use dataplane::answer::dns::{DnsCounters, DnsService};
@@ -20,45 +21,6 @@ use dataplane::testutil::{generated_zone, udp4, PORT_MAC};
 use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Criterion measurement of thread CPU time.
-pub struct CpuTime;
-
-static WALL: WallTime = WallTime;
-
-impl Measurement for CpuTime {
-    type Intermediate = Duration;
-    type Value = Duration;
-    fn start(&self) -> Duration {
-        thread_cpu()
-    }
-    fn end(&self, start: Duration) -> Duration {
-        thread_cpu().saturating_sub(start)
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, v: &Duration) -> f64 {
-        v.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        WALL.formatter()
-    }
-}
 
 fn zones_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/zones")
