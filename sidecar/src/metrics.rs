@@ -1,49 +1,44 @@
 //! The Prometheus text exposition format (0.0.4) of a [`View`]: `anycastd_*` families, each with
 //! HELP and TYPE once, counters ending in `_total`, labels `worker`, `port`, `reason`, `rcode`,
 //! `service`, `backend`.
-use std::fmt::Write;
-
+//!
+//! Every value is registered with the `metrics` crate: each scrape records the segment's
+//! readings (absolute counter values, gauge values) into a fresh local
+//! `metrics_exporter_prometheus` recorder and renders that, so a series that is gone from the
+//! segment (a renamed service, a worker of a dataplane restarted with fewer workers) is gone
+//! from the next scrape. The sidecar serves the text itself; the exporter has no listener here.
+use metrics::{counter, describe_counter, describe_gauge, gauge};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use stats_layout::health::RCODE_NAMES as RCODES;
 use stats_layout::{WorkerValues, DROP_REASONS};
 
 use crate::bgp::BgpStatus;
 use crate::View;
 
-/// One metric family being written.
-struct Family<'a> {
-    out: &'a mut String,
-    name: &'static str,
-}
+/// The families described so far, in the order they are to be rendered.
+#[derive(Default)]
+struct Families(Vec<&'static str>);
 
-impl Family<'_> {
-    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.out.push_str(self.name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
-            }
-            self.out.push('}');
-        }
-        let _ = writeln!(self.out, " {value}");
+impl Families {
+    fn counter(&mut self, name: &'static str, help: &'static str) -> &'static str {
+        describe_counter!(name, help);
+        self.0.push(name);
+        name
+    }
+
+    fn gauge(&mut self, name: &'static str, help: &'static str) -> &'static str {
+        describe_gauge!(name, help);
+        self.0.push(name);
+        name
     }
 }
 
-fn family<'a>(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Family<'a> {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    Family { out, name }
-}
-
-fn escape(v: &str) -> String {
+/// A label value as the exporter must be given it to print it exactly: the exporter escapes
+/// `"` and newlines but takes a backslash before `\` or `"` for an escape already made, so
+/// backslashes are doubled here (checked by a test).
+fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
-
-use stats_layout::health::RCODE_NAMES as RCODES;
 
 /// Per-worker counter families: (name, help, field).
 type WorkerField = (&'static str, &'static str, fn(&WorkerValues) -> u64);
@@ -117,8 +112,8 @@ const WORKER_COUNTERS: [WorkerField; 13] = [
 ];
 
 /// The `anycastd_bgp_*` families.
-fn render_bgp(out: &mut String, b: &BgpStatus) {
-    let gauges: [(&'static str, &str, bool); 3] = [
+fn record_bgp(f: &mut Families, b: &BgpStatus) {
+    let gauges: [(&'static str, &'static str, bool); 3] = [
         (
             "anycastd_bgp_announced",
             "1 while the sidecar announces the anycast prefixes, 0 while they are withdrawn.",
@@ -136,170 +131,154 @@ fn render_bgp(out: &mut String, b: &BgpStatus) {
         ),
     ];
     for (name, help, v) in gauges {
-        family(out, name, "gauge", help).sample(&[], u8::from(v));
+        gauge!(f.gauge(name, help)).set(u8::from(v));
     }
-    family(
-        out,
-        "anycastd_bgp_prefixes",
-        "gauge",
-        "Prefixes announced while healthy.",
-    )
-    .sample(&[], b.prefixes.len());
-    family(
-        out,
+    gauge!(f.gauge("anycastd_bgp_prefixes", "Prefixes announced while healthy."))
+        .set(b.prefixes.len() as f64);
+    counter!(f.counter(
         "anycastd_bgp_announcements_total",
-        "counter",
-        "Transitions from withdrawn to announced.",
-    )
-    .sample(&[], b.announcements);
-    family(
-        out,
+        "Transitions from withdrawn to announced."
+    ))
+    .absolute(b.announcements);
+    counter!(f.counter(
         "anycastd_bgp_withdrawals_total",
-        "counter",
-        "Transitions from announced to withdrawn.",
-    )
-    .sample(&[], b.withdrawals);
-    family(
-        out,
+        "Transitions from announced to withdrawn."
+    ))
+    .absolute(b.withdrawals);
+    gauge!(f.gauge(
         "anycastd_bgp_state_change_time_seconds",
-        "gauge",
-        "When the announce state last changed (Unix time; the sidecar's start at first).",
-    )
-    .sample(&[], b.since_unix_ms as f64 / 1e3);
-    let mut f = family(
-        out,
+        "When the announce state last changed (Unix time; the sidecar's start at first)."
+    ))
+    .set(b.since_unix_ms as f64 / 1e3);
+    let name = f.gauge(
         "anycastd_bgp_speaker_in_sync",
-        "gauge",
         "1 when the speaker has applied the current announce state.",
     );
     for s in &b.speakers {
-        f.sample(&[("speaker", s.name)], u8::from(s.in_sync));
+        gauge!(name, "speaker" => s.name).set(u8::from(s.in_sync));
     }
-    let mut f = family(
-        out,
+    let name = f.counter(
         "anycastd_bgp_speaker_errors_total",
-        "counter",
         "Failed attempts to make the speaker announce or withdraw (retried at every check).",
     );
     for s in &b.speakers {
-        f.sample(&[("speaker", s.name)], s.errors);
+        counter!(name, "speaker" => s.name).absolute(s.errors);
     }
 }
 
-/// Renders the whole exposition (with the `anycastd_bgp_*` families when BGP is configured).
+/// Renders the whole exposition (with the `anycastd_bgp_*` families when BGP is configured):
+/// records `view` and `bgp` into a fresh recorder and renders it, families in the order below,
+/// samples sorted by their label text.
 pub fn render(view: &View, bgp: Option<&BgpStatus>) -> String {
-    let mut out = String::with_capacity(16 * 1024);
-    family(
-        &mut out,
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let mut families = Families::default();
+    metrics::with_local_recorder(&recorder, || record(&mut families, view, bgp));
+    let text = handle.render();
+    // The exporter writes each family as a block ended by a blank line, in hash order.
+    let mut blocks: Vec<(usize, Vec<&str>)> = text
+        .split("\n\n")
+        .filter(|b| !b.is_empty())
+        .map(|b| {
+            let mut lines: Vec<&str> = b.lines().collect();
+            let name = lines
+                .iter()
+                .find_map(|l| l.strip_prefix("# TYPE "))
+                .and_then(|t| t.split(' ').next())
+                .unwrap_or_default();
+            let rank = families.0.iter().position(|f| *f == name);
+            let samples = lines.iter().take_while(|l| l.starts_with('#')).count();
+            lines[samples..].sort_unstable();
+            (rank.unwrap_or(usize::MAX), lines)
+        })
+        .collect();
+    blocks.sort_by_key(|(rank, _)| *rank);
+    let mut out = String::with_capacity(text.len());
+    for line in blocks.iter().flat_map(|(_, lines)| lines) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Registers every value of `view` and `bgp` with the current (local) recorder.
+fn record(f: &mut Families, view: &View, bgp: Option<&BgpStatus>) {
+    gauge!(f.gauge(
         "anycastd_up",
-        "gauge",
-        "1 while the dataplane runs with a fresh heartbeat, else 0.",
-    )
-    .sample(&[], u8::from(view.healthy));
+        "1 while the dataplane runs with a fresh heartbeat, else 0."
+    ))
+    .set(u8::from(view.healthy));
     if let Some(b) = bgp {
-        render_bgp(&mut out, b);
+        record_bgp(f, b);
     }
     let Some(v) = &view.values else {
-        return out;
+        return;
     };
     let h = &v.header;
-    family(
-        &mut out,
+    gauge!(f.gauge(
         "anycastd_start_time_seconds",
-        "gauge",
-        "When the dataplane started (Unix time).",
-    )
-    .sample(&[], h.start_unix_ms as f64 / 1e3);
-    family(
-        &mut out,
+        "When the dataplane started (Unix time)."
+    ))
+    .set(h.start_unix_ms as f64 / 1e3);
+    gauge!(f.gauge(
         "anycastd_heartbeat_age_seconds",
-        "gauge",
-        "Age of the control thread's last heartbeat.",
-    )
-    .sample(&[], view.heartbeat_age.unwrap_or(0.0));
-    family(
-        &mut out,
+        "Age of the control thread's last heartbeat."
+    ))
+    .set(view.heartbeat_age.unwrap_or(0.0));
+    gauge!(f.gauge(
         "anycastd_config_generation",
-        "gauge",
-        "Config generation serving (1 at start, +1 per reload).",
-    )
-    .sample(&[], h.generation);
-    family(
-        &mut out,
-        "anycastd_reloads_total",
-        "counter",
-        "Successful config reloads.",
-    )
-    .sample(&[], h.reloads);
-    family(
-        &mut out,
+        "Config generation serving (1 at start, +1 per reload)."
+    ))
+    .set(h.generation as f64);
+    counter!(f.counter("anycastd_reloads_total", "Successful config reloads.")).absolute(h.reloads);
+    counter!(f.counter(
         "anycastd_reload_failures_total",
-        "counter",
-        "Refused or failed config reloads.",
-    )
-    .sample(&[], h.reload_failures);
-    family(&mut out, "anycastd_workers", "gauge", "Worker threads.").sample(&[], h.workers);
-    family(
-        &mut out,
+        "Refused or failed config reloads."
+    ))
+    .absolute(h.reload_failures);
+    gauge!(f.gauge("anycastd_workers", "Worker threads.")).set(h.workers as f64);
+    gauge!(f.gauge(
         "anycastd_stats_unsettled_blocks",
-        "gauge",
-        "Segment blocks read without a consistent snapshot (a dataplane killed mid-publication).",
-    )
-    .sample(&[], v.unsettled_blocks);
+        "Segment blocks read without a consistent snapshot (a dataplane killed mid-publication)."
+    ))
+    .set(v.unsettled_blocks as f64);
 
     let ids: Vec<String> = (0..v.workers.len()).map(|i| i.to_string()).collect();
     for (name, help, get) in WORKER_COUNTERS {
-        let mut f = family(&mut out, name, "counter", help);
+        let name = f.counter(name, help);
         for (w, id) in v.workers.iter().zip(&ids) {
-            f.sample(&[("worker", id)], get(w));
+            counter!(name, "worker" => id.clone()).absolute(get(w));
         }
     }
-    let mut f = family(
-        &mut out,
+    let name = f.counter(
         "anycastd_dropped_packets_total",
-        "counter",
         "Packets dropped, by reason.",
     );
     for (w, id) in v.workers.iter().zip(&ids) {
         for (reason, n) in DROP_REASONS.iter().zip(&w.drops) {
-            f.sample(&[("worker", id), ("reason", reason)], n);
+            counter!(name, "worker" => id.clone(), "reason" => *reason).absolute(*n);
         }
     }
-    let mut f = family(
-        &mut out,
-        "anycastd_dns_responses_total",
-        "counter",
-        "DNS responses, by RCODE.",
-    );
+    let name = f.counter("anycastd_dns_responses_total", "DNS responses, by RCODE.");
     for (w, id) in v.workers.iter().zip(&ids) {
         for (rcode, n) in RCODES.iter().zip(&w.rcodes) {
             if *n > 0 || *rcode == "NOERROR" {
-                f.sample(&[("worker", id), ("rcode", rcode)], n);
+                counter!(name, "worker" => id.clone(), "rcode" => *rcode).absolute(*n);
             }
         }
     }
-    let mut f = family(
-        &mut out,
-        "anycastd_flows",
-        "gauge",
-        "Flows in the worker's flow table.",
-    );
+    let name = f.gauge("anycastd_flows", "Flows in the worker's flow table.");
     for (w, id) in v.workers.iter().zip(&ids) {
-        f.sample(&[("worker", id)], w.flows);
+        gauge!(name, "worker" => id.clone()).set(w.flows as f64);
     }
-    let mut f = family(
-        &mut out,
+    let name = f.gauge(
         "anycastd_worker_heartbeat_lag_seconds",
-        "gauge",
         "How far the worker's last publication lags the control thread's heartbeat.",
     );
     for (w, id) in v.workers.iter().zip(&ids) {
-        f.sample(
-            &[("worker", id)],
-            h.heartbeat_clock_ms.saturating_sub(w.heartbeat_ms) as f64 / 1e3,
-        );
+        let lag = h.heartbeat_clock_ms.saturating_sub(w.heartbeat_ms) as f64 / 1e3;
+        gauge!(name, "worker" => id.clone()).set(lag);
     }
-
     type PortField = (
         &'static str,
         &'static str,
@@ -348,49 +327,36 @@ pub fn render(view: &View, bgp: Option<&BgpStatus>) -> String {
         ),
     ];
     for (name, help, get) in port_counters {
-        let mut f = family(&mut out, name, "counter", help);
+        let name = f.counter(name, help);
         for p in &v.ports {
-            f.sample(&[("port", &p.name)], get(p));
+            counter!(name, "port" => label(&p.name)).absolute(get(p));
         }
     }
-    services(&mut out, v);
-    out
+    record_services(f, v);
 }
 
 /// Per-service and per-backend families, summed over workers (a renamed service starts again
 /// from zero under its new name; see `stats_layout::services`).
-fn services(out: &mut String, v: &stats_layout::SegmentValues) {
-    let mut f = family(
-        out,
+fn record_services(f: &mut Families, v: &stats_layout::SegmentValues) {
+    let packets = f.counter(
         "anycastd_service_packets_total",
-        "counter",
         "Packets that matched the service (VIP, protocol, port).",
     );
-    for s in &v.services {
-        f.sample(&[("service", &s.name)], s.total_packets());
-    }
-    let mut f = family(
-        out,
+    let bytes = f.counter(
         "anycastd_service_bytes_total",
-        "counter",
         "Bytes (whole frames) of the packets that matched the service.",
     );
-    for s in &v.services {
-        f.sample(&[("service", &s.name)], s.total_bytes());
-    }
-    let mut f = family(
-        out,
+    let backend = f.counter(
         "anycastd_backend_packets_total",
-        "counter",
         "Packets of the service forwarded to the backend.",
     );
     for s in &v.services {
+        let service = label(&s.name);
+        counter!(packets, "service" => service.clone()).absolute(s.total_packets());
+        counter!(bytes, "service" => service.clone()).absolute(s.total_bytes());
         for b in &s.backends {
-            let addr = b.address.to_string();
-            f.sample(
-                &[("service", &s.name), ("backend", &addr)],
-                b.total_packets(),
-            );
+            counter!(backend, "service" => service.clone(), "backend" => b.address.to_string())
+                .absolute(b.total_packets());
         }
     }
 }
@@ -499,5 +465,58 @@ mod tests {
         assert!(text.contains(
             "anycastd_backend_packets_total{service=\"we\\\"b\",backend=\"192.0.2.10\"} 0\n"
         ));
+    }
+
+    fn view(w: &Writer) -> View {
+        View {
+            values: Some(w.read().unwrap()),
+            healthy: true,
+            heartbeat_age: Some(0.0),
+        }
+    }
+
+    #[test]
+    fn label_values_and_large_counters_are_exact() {
+        let w = Writer::anonymous(&["p\\0", "p\\\\1", "p\\\"2\n"], 1).unwrap();
+        w.publish_worker(
+            0,
+            &WorkerValues {
+                rx_packets: u64::MAX,
+                flows: 1 << 40,
+                ..WorkerValues::default()
+            },
+        );
+        let text = render(&view(&w), None);
+        assert!(text.contains("anycastd_rx_packets_total{worker=\"0\"} 18446744073709551615\n"));
+        assert!(text.contains("anycastd_flows{worker=\"0\"} 1099511627776\n"));
+        assert!(text.contains("anycastd_port_rx_packets_total{port=\"p\\\\0\"} 0\n"));
+        assert!(text.contains("{port=\"p\\\\\\\\1\"} 0\n"), "{text}");
+        assert!(text.contains("{port=\"p\\\\\\\"2\\n\"} 0\n"), "{text}");
+    }
+
+    #[test]
+    fn series_gone_from_the_segment_are_gone_from_the_next_scrape() {
+        let two = Writer::anonymous(&[], 2).unwrap();
+        let slots = stats_layout::SlotTable::default()
+            .assign(1, &[("old", &[])])
+            .0;
+        two.publish_service_names(&slots);
+        let text = render(&view(&two), None);
+        assert!(text.contains("anycastd_rx_packets_total{worker=\"1\"} 0\n"));
+        assert!(text.contains("anycastd_service_packets_total{service=\"old\"} 0\n"));
+        let one = Writer::anonymous(&[], 1).unwrap();
+        let slots = stats_layout::SlotTable::default()
+            .assign(1, &[("new", &[])])
+            .0;
+        one.publish_service_names(&slots);
+        let text = render(&view(&one), None);
+        assert!(!text.contains("worker=\"1\""), "{text}");
+        assert!(!text.contains("\"old\""), "{text}");
+        assert!(text.contains("anycastd_service_packets_total{service=\"new\"} 0\n"));
+        let first = text.lines().take(3).collect::<Vec<_>>().join("\n");
+        assert!(
+            first.ends_with("# TYPE anycastd_up gauge\nanycastd_up 1"),
+            "{text}"
+        );
     }
 }
