@@ -175,7 +175,8 @@ impl WorkerForwardState {
     }
 
     /// Idle-time upkeep: sweeps `buckets` flow-table buckets for idle flows. The hot path also
-    /// sweeps a few buckets per packet; an idle worker calls this between empty polls.
+    /// sweeps a slice of the table each millisecond ([`FlowTable::expire_due`]); an idle worker
+    /// calls this from its upkeep rounds.
     pub fn housekeeping(&mut self, now_ms: u64, buckets: usize) -> usize {
         self.flows.expire(now_ms, buckets)
     }
