@@ -88,9 +88,9 @@ port = 80
 kind = "forward"
 encap = "ipip"
 [[service.backend]]
-address = "192.0.2.10"
+address = "198.18.0.10"
 [[service.backend]]
-address = "192.0.2.11"
+address = "198.18.0.11"
 "#;
 
 /// The reload: `dns` renamed `dns-v2`, `web8080` added.
@@ -110,9 +110,9 @@ port = 80
 kind = "forward"
 encap = "ipip"
 [[service.backend]]
-address = "192.0.2.10"
+address = "198.18.0.10"
 [[service.backend]]
-address = "192.0.2.11"
+address = "198.18.0.11"
 [[service]]
 name = "web8080"
 vip = "203.0.113.10"
@@ -121,7 +121,7 @@ port = 8080
 kind = "forward"
 encap = "ipip"
 [[service.backend]]
-address = "192.0.2.12"
+address = "198.18.0.12"
 "#;
 
 /// A DNS query for `www.example.test` A.
@@ -315,8 +315,8 @@ fn stats_view_and_per_service_counters() {
         packets(t, "service / backend", "dns") == Some(7)
             && packets(t, "service / backend", "web") == Some(30)
     });
-    let b10 = packets(&text, "web", "  192.0.2.10").unwrap();
-    let b11 = packets(&text, "web", "  192.0.2.11").unwrap();
+    let b10 = packets(&text, "web", "  198.18.0.10").unwrap();
+    let b11 = packets(&text, "web", "  198.18.0.11").unwrap();
     assert_eq!(b10 + b11, 30, "{text}");
     assert!(
         b10 > 0 && b11 > 0,
@@ -341,15 +341,15 @@ fn stats_view_and_per_service_counters() {
             &format!("anycastd_backend_packets_total{{service=\"{s}\",backend=\"{b}\"}}"),
         )
     };
-    assert_eq!(backend(&m, "web", "192.0.2.10"), Some(b10));
-    assert_eq!(backend(&m, "web", "192.0.2.11"), Some(b11));
+    assert_eq!(backend(&m, "web", "198.18.0.10"), Some(b10));
+    assert_eq!(backend(&m, "web", "198.18.0.11"), Some(b11));
     let (_, json) = get(port, "/stats.json");
     assert!(
         json.contains(r#""services":[{"backends":[],"bytes":[532],"name":"dns","packets":[7],"since_generation":1,"slot":0}"#),
         "{json}"
     );
     assert!(
-        json.contains(&format!(r#"{{"address":"192.0.2.11","packets":[{b11}],"#)),
+        json.contains(&format!(r#"{{"address":"198.18.0.11","packets":[{b11}],"#)),
         "{json}"
     );
 
@@ -454,7 +454,7 @@ fn stats_view_and_per_service_counters() {
     });
     assert!(text.contains("generation 2  reloads 1"), "{text}");
     assert_eq!(packets(&text, "service / backend", "dns"), None, "{text}");
-    assert_eq!(packets(&text, "web8080", "  192.0.2.12"), Some(6), "{text}");
+    assert_eq!(packets(&text, "web8080", "  198.18.0.12"), Some(6), "{text}");
     let m = metrics(port);
     promtool_check(&m, dir.path());
     assert_eq!(
@@ -473,9 +473,9 @@ fn stats_view_and_per_service_counters() {
         sample(&m, "anycastd_service_packets_total{service=\"dns\"}"),
         None
     );
-    assert_eq!(backend(&m, "web8080", "192.0.2.12"), Some(6));
+    assert_eq!(backend(&m, "web8080", "198.18.0.12"), Some(6));
     assert_eq!(
-        backend(&m, "web", "192.0.2.10").unwrap() + backend(&m, "web", "192.0.2.11").unwrap(),
+        backend(&m, "web", "198.18.0.10").unwrap() + backend(&m, "web", "198.18.0.11").unwrap(),
         52
     );
 
