@@ -454,7 +454,11 @@ fn stats_view_and_per_service_counters() {
     });
     assert!(text.contains("generation 2  reloads 1"), "{text}");
     assert_eq!(packets(&text, "service / backend", "dns"), None, "{text}");
-    assert_eq!(packets(&text, "web8080", "  198.18.0.12"), Some(6), "{text}");
+    assert_eq!(
+        packets(&text, "web8080", "  198.18.0.12"),
+        Some(6),
+        "{text}"
+    );
     let m = metrics(port);
     promtool_check(&m, dir.path());
     assert_eq!(

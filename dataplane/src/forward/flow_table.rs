@@ -1,14 +1,14 @@
 //! Per-worker flow table: 5-tuple → backend, owned by one worker (no locks, no atomics).
 //!
 //! Built on hashbrown's [`HashTable`], allocated once for a configured capacity (on transparent
-//! huge pages when it is large: [`HugeAlloc`]) and never grown:
-//! an insert that would need more room is refused and the flow goes by the Maglev table alone
-//! (stateless), counted. Entries carry an absolute deadline (worker clock, wrapping `u32` ms) set
-//! from the protocol and TCP state on every packet; expired entries are removed by a bounded
-//! sweep over a slice of the buckets each millisecond ([`FlowTable::expire_due`]), and an expired
-//! entry met by a lookup counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples
-//! fills neither the table nor evicts live flows: once the bucket is empty new flows are
-//! stateless until it refills.
+//! huge pages when it is large: [`HugeAlloc`]) and never grown: an insert that would need more
+//! room is refused and the flow goes by the Maglev table alone (stateless), counted. Entries
+//! carry an absolute deadline (worker clock, wrapping `u32` ms) set from the protocol and TCP
+//! state on every packet; expired entries are removed by a bounded sweep over a slice of the
+//! buckets each millisecond ([`FlowTable::expire_due`]), and an expired entry met by a lookup
+//! counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples fills
+//! neither the table nor evicts live flows: once the bucket is empty new flows are stateless
+//! until it refills.
 use hashbrown::HashTable;
 
 use crate::dpdk::HugeAlloc;

@@ -26,15 +26,8 @@ const MAX_TIMEOUT_S: i64 = 86_400;
 /// Validates `[flow_table]` into the workers' settings, defaults for what is missing.
 pub(super) fn build(raw: &RawFlowTable, cx: &Ctx<'_>) -> Result<FlowTableConfig, ConfigError> {
     let mut c = FlowTableConfig::default();
-    let int = |v: &Option<Spanned<i64>>,
-               key: &str,
-               lo: i64,
-               hi: i64|
-     -> Result<Option<i64>, ConfigError> {
-        v.as_ref()
-            .map(|v| cx.int_in(v, &format!("flow_table.{key}"), lo, hi))
-            .transpose()
-    };
+    let int =
+        |v: &Option<Spanned<i64>>, key: &str, lo: i64, hi: i64| optional_int(cx, v, key, lo, hi);
     if let Some(n) = int(&raw.capacity, "capacity", 1024, 1 << 28)? {
         c.capacity = n as usize;
     }
@@ -68,4 +61,17 @@ pub(super) fn build(raw: &RawFlowTable, cx: &Ctx<'_>) -> Result<FlowTableConfig,
         c.new_flow_burst = n as u32;
     }
     Ok(c)
+}
+
+/// `flow_table.KEY` checked against `lo..=hi`, when it is given.
+fn optional_int(
+    cx: &Ctx<'_>,
+    v: &Option<Spanned<i64>>,
+    key: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<i64>, ConfigError> {
+    v.as_ref()
+        .map(|v| cx.int_in(v, &format!("flow_table.{key}"), lo, hi))
+        .transpose()
 }
