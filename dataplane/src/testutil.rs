@@ -200,7 +200,7 @@ pub fn neighbor_solicitation(
     )
 }
 
-/// A zone of `n` records: A records for h<i>, an AAAA every 4th name, a CNAME every 16th.
+/// A zone of `n` records: A records for `h<i>`, an AAAA every 4th name, a CNAME every 16th.
 pub fn generated_zone(n: usize) -> String {
     let mut z = String::with_capacity(n * 40);
     z.push_str("$ORIGIN big.test.\n$TTL 3600\n@ SOA ns1 hm 1 7200 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n");
