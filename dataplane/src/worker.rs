@@ -143,7 +143,9 @@ pub fn run(
     };
     tracing::info!(worker = spec.index, core = ?spec.core, lcore = ?lcore, queues = spec.queues.len(), "worker started");
 
-    let hz = dpdk::tsc_hz(eal).max(1);
+    let cycles_per_ms = (dpdk::tsc_hz(eal) / 1000).max(1);
+    let mut next_ms_tsc = 0u64;
+    let mut snapshot_cache = arc_swap::Cache::new(snapshot);
     let mut state = WorkerState {
         forward: crate::forward::WorkerForwardState::with_config(spec.flow_table),
         ..WorkerState::default()
@@ -159,8 +161,15 @@ pub fn run(
     let mut published_ms = u64::MAX;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        let snap = snapshot.load();
-        state.now_ms = dpdk::tsc() / (hz / 1000).max(1);
+        // The cache re-reads the shared pointer only (one atomic load) and holds a reference to
+        // the current snapshot until it changes, so the control thread still frees old ones.
+        let snap = snapshot_cache.load();
+        // The millisecond clock: one division per millisecond, not per round.
+        let t = dpdk::tsc();
+        if t >= next_ms_tsc {
+            state.now_ms = t / cycles_per_ms;
+            next_ms_tsc = (state.now_ms + 1) * cycles_per_ms;
+        }
         if snap.generation != seen_generation || state.now_ms >= next_upkeep {
             if snap.generation != seen_generation {
                 state.services.rebase(&snap.stat_slots);
