@@ -178,7 +178,7 @@ pub fn run(
             next_upkeep = state.now_ms + UPKEEP_MS;
             upkeep(
                 &spec,
-                &snap,
+                snap,
                 &mut state,
                 &mut counters,
                 &mut tx,
@@ -200,7 +200,7 @@ pub fn run(
                     punt: punt.as_ref(),
                     share_to: &spec.share_to,
                 },
-                &snap,
+                snap,
                 &mut state,
                 &mut counters,
                 [&mut rx, &mut tx, &mut punt_tx],
