@@ -48,7 +48,7 @@ pub struct WorkerSpec {
     pub punt: Vec<Option<QueueHandle>>,
     /// Busy-poll or back off.
     pub idle: IdleMode,
-    /// Flow table capacity for the forward path.
+    /// Flow-table settings for the forward path (capacity, timeouts, new-flow limit).
     pub flow_table: crate::forward::FlowTableConfig,
     /// Pool for frames the worker originates (ARP/NDP requests for backends), if any.
     pub pool: Option<Arc<Mempool>>,
