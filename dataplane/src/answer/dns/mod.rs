@@ -364,22 +364,7 @@ fn pseudo(frame: &[u8], ip: &IpMeta, udp_len: usize) -> u32 {
         frame.get(l3 + 12..l3 + 20)
     };
     let len = udp_len as u32;
-    sum_words(addrs.unwrap_or(&[])) + u32::from(IPPROTO_UDP) + (len >> 16) + (len & 0xffff)
-}
-
-/// The one's-complement sum of `b` (a whole number of 32-bit words: addresses, an option-less
-/// IPv4 header), folded to 16 bits. Big-endian 32-bit words add up to the same sum modulo
-/// 0xffff as 16-bit ones.
-#[inline]
-fn sum_words(b: &[u8]) -> u32 {
-    let wide: u64 = b
-        .chunks_exact(4)
-        .map(|c| u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-        .sum();
-    let w = (wide & 0xffff_ffff) + (wide >> 32);
-    let w = (w & 0xffff_ffff) + (w >> 32);
-    let w = (w & 0xffff) + (w >> 16);
-    ((w & 0xffff) + (w >> 16)) as u32
+    checksum::sum(0, addrs.unwrap_or(&[])) + u32::from(IPPROTO_UDP) + (len >> 16) + (len & 0xffff)
 }
 
 /// Turns Ethernet/IP/UDP around for a `msg_len`-byte response and sets lengths and checksums.
@@ -411,12 +396,7 @@ fn finish_headers(
         frame[l3 + 7] = 0;
         frame[l3 + 8] = REPLY_TTL;
         frame[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-        let header = &frame[l3..l4];
-        let c = if header.len() == 20 {
-            checksum::finish(sum_words(header))
-        } else {
-            checksum::checksum(header)
-        };
+        let c = checksum::checksum(&frame[l3..l4]);
         frame[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
     }
     swap_ranges(frame, l4, l4 + 2, 2);
