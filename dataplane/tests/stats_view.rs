@@ -94,26 +94,9 @@ address = "198.18.0.11"
 "#;
 
 /// The reload: `dns` renamed `dns-v2`, `web8080` added.
-const SERVICES_V2: &str = r#"
-[[service]]
-name = "dns-v2"
-vip = "203.0.113.53"
-protocol = "udp"
-port = 53
-kind = "dns"
-zones = ["ZONE"]
-[[service]]
-name = "web"
-vip = "203.0.113.10"
-protocol = "tcp"
-port = 80
-kind = "forward"
-encap = "ipip"
-[[service.backend]]
-address = "198.18.0.10"
-[[service.backend]]
-address = "198.18.0.11"
-[[service]]
+fn services_v2() -> String {
+    SERVICES.replace("name = \"dns\"", "name = \"dns-v2\"")
+        + r#"[[service]]
 name = "web8080"
 vip = "203.0.113.10"
 protocol = "tcp"
@@ -122,7 +105,8 @@ kind = "forward"
 encap = "ipip"
 [[service.backend]]
 address = "198.18.0.12"
-"#;
+"#
+}
 
 /// A DNS query for `www.example.test` A.
 fn query(id: u16) -> Vec<u8> {
@@ -432,7 +416,7 @@ fn stats_view_and_per_service_counters() {
     assert!(all.contains("rates over 0."), "{all}");
 
     // Reload: dns renamed dns-v2, web8080 added; web keeps its counts.
-    std::fs::write(&dp.config, config(dir.path(), port, SERVICES_V2)).unwrap();
+    std::fs::write(&dp.config, config(dir.path(), port, &services_v2())).unwrap();
     let out = Command::new(common::anycastd())
         .args(["reload", "--socket"])
         .arg(dir.path().join("ctl.sock"))
@@ -521,7 +505,7 @@ fn stats_view_and_per_service_counters() {
         counter(&done.stdout, "worker 0:", "no_service").to_string()
     );
 
-    let dp2 = Dataplane::start(&config(dir.path(), port, SERVICES_V2));
+    let dp2 = Dataplane::start(&config(dir.path(), port, &services_v2()));
     let header = format!("anycastd stats  pid {}  ", dp2.pid());
     // Generous: on a loaded 2-core box the view, the new dataplane and the test share cores.
     let deadline = Instant::now() + Duration::from_secs(20);
