@@ -42,32 +42,49 @@ pub fn process<B: PacketBuffer>(
         return Verdict::Drop(DropReason::NotForUs);
     }
     let parsed = parse(frame);
-    // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows.
-    let now = state.now_ms;
-    if let Some(v) = crate::forward::intercept(buf, &parsed, port, snap, &mut state.forward, now) {
-        return v;
+    // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows. An ICMPv4 echo
+    // request, the common ICMP message, is neither: it skips the check.
+    if !is_icmp4_echo_request(buf.data(), &parsed) {
+        let now = state.now_ms;
+        let fwd = &mut state.forward;
+        if let Some(v) = crate::forward::intercept(buf, &parsed, port, snap, fwd, now) {
+            return v;
+        }
     }
-    match parsed {
-        Err(reason) => Verdict::Drop(reason),
+    // Matched by reference: moving the parsed header copies it with wide loads right after
+    // the narrow stores that built it, which stalls store-to-load forwarding.
+    match &parsed {
+        Err(reason) => Verdict::Drop(*reason),
         Ok(Parsed::Arp) => answer::arp::handle(buf.data_mut(), port),
         Ok(Parsed::Ipv4(ip)) => {
             if !port.local.has(&ip.dst) {
                 return Verdict::Drop(DropReason::NotForUs);
             }
             match ip.proto {
-                IPPROTO_ICMP => answer::icmp::handle(buf.data_mut(), &ip, port),
-                IPPROTO_UDP | IPPROTO_TCP => l4(buf, &ip, port, snap, state),
+                IPPROTO_ICMP => answer::icmp::handle(buf.data_mut(), ip, port),
+                IPPROTO_UDP | IPPROTO_TCP => l4(buf, ip, port, snap, state),
                 _ => Verdict::Drop(DropReason::Unsupported),
             }
         }
         Ok(Parsed::Ipv6(ip)) => match ip.proto {
             // NDP targets solicited-node multicast: icmp6 checks destinations itself.
-            IPPROTO_ICMPV6 => answer::icmp6::handle(buf, &ip, port),
-            IPPROTO_UDP | IPPROTO_TCP if port.local.has(&ip.dst) => l4(buf, &ip, port, snap, state),
+            IPPROTO_ICMPV6 => answer::icmp6::handle(buf, ip, port),
+            IPPROTO_UDP | IPPROTO_TCP if port.local.has(&ip.dst) => l4(buf, ip, port, snap, state),
             _ if !port.local.has(&ip.dst) => Verdict::Drop(DropReason::NotForUs),
             _ => Verdict::Drop(DropReason::Unsupported),
         },
         Ok(Parsed::Other(_)) => Verdict::Drop(DropReason::Unsupported),
+    }
+}
+
+/// True for an IPv4 ICMP message whose type byte says echo request.
+#[inline(always)]
+fn is_icmp4_echo_request(frame: &[u8], parsed: &Result<Parsed, DropReason>) -> bool {
+    match parsed {
+        Ok(Parsed::Ipv4(ip)) if ip.proto == IPPROTO_ICMP => {
+            frame.get(ip.l4) == Some(&answer::icmp::ECHO_REQUEST)
+        }
+        _ => false,
     }
 }
 

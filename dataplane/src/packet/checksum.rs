@@ -10,30 +10,29 @@
 pub fn sum(acc: u32, data: &[u8]) -> u32 {
     // The running sum, folded and moved into the native-order domain.
     let mut wide = u128::from(u16::from_be(fold32(acc)));
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        wide += u128::from(u64::from_ne_bytes(w));
+    let (pairs, mut rest) = data.as_chunks::<16>();
+    for p in pairs {
+        let (a, b) = p.split_at(8);
+        wide += u128::from(u64::from_ne_bytes(a.try_into().unwrap_or_default()));
+        wide += u128::from(u64::from_ne_bytes(b.try_into().unwrap_or_default()));
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        // Zero padding after the data keeps every byte in its word position (and pads an odd
-        // last byte with zero, as RFC 1071 asks). Fixed-size moves, no variable-length copy.
-        let mut w = [0u8; 8];
-        let mut i = 0;
-        if rest.len() & 4 != 0 {
-            w[..4].copy_from_slice(&rest[..4]);
-            i = 4;
-        }
-        if rest.len() & 2 != 0 {
-            w[i..i + 2].copy_from_slice(&rest[i..i + 2]);
-            i += 2;
-        }
-        if rest.len() & 1 != 0 {
-            w[i] = rest[i];
-        }
-        wide += u128::from(u64::from_ne_bytes(w));
+    // The tail is added piecewise, without a loop: only a byte's parity within its 16-bit word
+    // matters to the one's-complement sum, not which 16-bit lane of the 64-bit word carries it.
+    // An odd last byte is padded with zero (RFC 1071).
+    if let Some((w, r)) = rest.split_first_chunk::<8>() {
+        wide += u128::from(u64::from_ne_bytes(*w));
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<4>() {
+        wide += u128::from(u32::from_ne_bytes(*w));
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<2>() {
+        wide += u128::from(u16::from_ne_bytes(*w));
+        rest = r;
+    }
+    if let [b] = rest {
+        wide += u128::from(u16::from_ne_bytes([*b, 0]));
     }
     // Fold 128 → 64 → 32 → 16 bits with end-around carries.
     let (lo, carry) = (wide as u64).overflowing_add((wide >> 64) as u64);

@@ -60,6 +60,7 @@ pub enum Parsed {
 }
 
 /// Classifies a frame and validates its L3 header. Never panics on any input.
+#[inline]
 pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
     if frame.len() < ETH_HLEN {
         return Err(DropReason::Malformed);
