@@ -1,14 +1,18 @@
 //! Per-packet cost (thread CPU time, see `common`) of the answer paths through the whole pipeline (classify + answer), on
-//! 32-packet batches of TestBuffers: ARP request → reply, ICMPv4 echo → reply, and a drop.
+//! 32-packet batches of TestBuffers: ARP request → reply, ICMPv4 and ICMPv6 echo → reply, an NDP
+//! neighbour solicitation → advertisement, and a drop.
 mod common;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use common::CpuTime;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::packet::{PacketBuffer, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
-use dataplane::testutil::{arp_request, echo_request, snapshot, BASIC_CONFIG, CLIENT_MAC};
+use dataplane::testutil::{
+    arp_request, echo_request, icmpv6_echo_request, neighbor_solicitation, snapshot,
+    solicited_node, BASIC_CONFIG, CLIENT_MAC,
+};
 use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
@@ -62,6 +66,20 @@ fn answers(c: &mut Criterion<CpuTime>) {
         c,
         "arp_request_x32",
         arp_request(CLIENT_MAC, client, vip),
+        Verdict::Answer,
+    );
+    let client6: Ipv6Addr = "2001:db8:1::2".parse().expect("address");
+    let vip6: Ipv6Addr = "2001:db8:10::10".parse().expect("address");
+    bench_frame(
+        c,
+        "icmp6_echo_64B_x32",
+        icmpv6_echo_request(client6, vip6, &[0xab; 10]),
+        Verdict::Answer,
+    );
+    bench_frame(
+        c,
+        "ndp_solicitation_x32",
+        neighbor_solicitation(client6, solicited_node(vip6), vip6, Some(CLIENT_MAC)),
         Verdict::Answer,
     );
     bench_frame(

@@ -1,6 +1,6 @@
 //! ICMPv6 for our IPv6 addresses: Neighbor Solicitations are answered by [`super::ndp`], echo
 //! requests (RFC 4443 §4.1) become echo replies in place. Everything else is a counted drop.
-use super::{ndp, reply_ethernet, swap_ranges};
+use super::{ndp, reply_ethernet};
 use crate::packet::checksum;
 use crate::packet::parse::IPPROTO_ICMPV6;
 use crate::packet::{IpMeta, PacketBuffer};
@@ -43,6 +43,7 @@ pub fn handle<B: PacketBuffer>(buf: &mut B, ip: &IpMeta, port: &PortSnapshot) ->
 }
 
 /// Turns an echo request to one of our addresses into the echo reply.
+#[inline]
 fn echo(
     frame: &mut [u8],
     ip: &IpMeta,
@@ -75,7 +76,8 @@ fn echo(
     }
     reply_ethernet(frame, &port.mac);
     // Swapping the addresses leaves the pseudo-header sum, and so the checksum, unchanged.
-    swap_ranges(frame, l3 + 8, l3 + 24, 16);
+    frame[l3 + 8..l3 + 24].copy_from_slice(dst);
+    frame[l3 + 24..l3 + 40].copy_from_slice(src);
     frame[l3 + 7] = REPLY_HOP_LIMIT;
     frame[l4] = ECHO_REPLY;
     let check = u16::from_be_bytes([frame[l4 + 2], frame[l4 + 3]]);

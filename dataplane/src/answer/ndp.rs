@@ -70,6 +70,7 @@ impl Solicitation {
 /// probes a solicited-node destination without a Source Link-Layer Address option.
 ///
 /// `frame[ip.l4..]` must hold an ICMPv6 message of type 135 (checked again here).
+#[inline]
 pub fn parse(frame: &[u8], ip: &IpMeta) -> Result<Solicitation, DropReason> {
     let l3 = frame.get(ip.l3..ip.l3 + 40).ok_or(DropReason::Malformed)?;
     let icmp = frame

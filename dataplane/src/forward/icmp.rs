@@ -92,7 +92,26 @@ pub fn quoted(msg: &[u8], v6: bool) -> Option<Quoted> {
 
 /// Forwards an ICMP error addressed to one of our addresses that quotes a packet of a forward
 /// service's flow. `None` when the packet is not such an error (the caller handles it).
+///
+/// The type test is inlined into the caller: most ICMP is echo and NDP, and pays only for it.
+#[inline]
 pub fn forward_error<B: PacketBuffer>(
+    buf: &mut B,
+    ip: &IpMeta,
+    port: &PortSnapshot,
+    snap: &Snapshot,
+    state: &mut WorkerForwardState,
+    now_ms: u64,
+) -> Option<Verdict> {
+    let v6 = matches!(ip.dst, IpAddr::V6(_));
+    if !is_error_type(buf.data().get(ip.l4..)?, v6) {
+        return None;
+    }
+    route_error(buf, ip, port, snap, state, now_ms)
+}
+
+/// [`forward_error`] for a message of an error type.
+fn route_error<B: PacketBuffer>(
     buf: &mut B,
     ip: &IpMeta,
     port: &PortSnapshot,

@@ -10,31 +10,52 @@
 pub fn sum(acc: u32, data: &[u8]) -> u32 {
     // The running sum, folded and moved into the native-order domain.
     let mut wide = u128::from(u16::from_be(fold32(acc)));
+    add_native(&mut wide, data);
+    fold_native(wide)
+}
+
+/// Adds `data` to a native-order accumulator: 64-bit words, then the tail piecewise, without a
+/// loop. Only a byte's parity within its 16-bit word matters to the one's-complement sum, not
+/// which 16-bit lane of the 64-bit word carries it; an odd last byte is padded with zero (RFC
+/// 1071).
+#[inline(always)]
+fn add_native(wide: &mut u128, data: &[u8]) {
     let (pairs, mut rest) = data.as_chunks::<16>();
     for p in pairs {
         let (a, b) = p.split_at(8);
-        wide += u128::from(u64::from_ne_bytes(a.try_into().unwrap_or_default()));
-        wide += u128::from(u64::from_ne_bytes(b.try_into().unwrap_or_default()));
+        *wide += u128::from(u64::from_ne_bytes(a.try_into().unwrap_or_default()));
+        *wide += u128::from(u64::from_ne_bytes(b.try_into().unwrap_or_default()));
     }
-    // The tail is added piecewise, without a loop: only a byte's parity within its 16-bit word
-    // matters to the one's-complement sum, not which 16-bit lane of the 64-bit word carries it.
-    // An odd last byte is padded with zero (RFC 1071).
     if let Some((w, r)) = rest.split_first_chunk::<8>() {
-        wide += u128::from(u64::from_ne_bytes(*w));
+        *wide += u128::from(u64::from_ne_bytes(*w));
         rest = r;
     }
     if let Some((w, r)) = rest.split_first_chunk::<4>() {
-        wide += u128::from(u32::from_ne_bytes(*w));
+        *wide += u128::from(u32::from_ne_bytes(*w));
         rest = r;
     }
     if let Some((w, r)) = rest.split_first_chunk::<2>() {
-        wide += u128::from(u16::from_ne_bytes(*w));
+        *wide += u128::from(u16::from_ne_bytes(*w));
         rest = r;
     }
     if let [b] = rest {
-        wide += u128::from(u16::from_ne_bytes([*b, 0]));
+        *wide += u128::from(u16::from_ne_bytes([*b, 0]));
     }
-    // Fold 128 → 64 → 32 → 16 bits with end-around carries.
+}
+
+/// Adds a 16-byte field (an IPv6 address) to a native-order accumulator.
+#[inline(always)]
+fn add16(wide: &mut u128, a: &[u8; 16]) {
+    let (words, _) = a.as_chunks::<8>();
+    for w in words {
+        *wide += u128::from(u64::from_ne_bytes(*w));
+    }
+}
+
+/// Folds a native-order accumulator 128 → 64 → 32 → 16 bits with end-around carries, back in
+/// network order.
+#[inline(always)]
+fn fold_native(wide: u128) -> u32 {
     let (lo, carry) = (wide as u64).overflowing_add((wide >> 64) as u64);
     let w64 = lo.wrapping_add(u64::from(carry));
     let (lo, carry) = (w64 as u32).overflowing_add((w64 >> 32) as u32);
@@ -71,17 +92,18 @@ pub fn update16(check: u16, old: u16, new: u16) -> u16 {
 /// The pseudo-header sum for IPv4 (RFC 768/793): addresses, protocol, L4 length.
 #[inline]
 pub fn pseudo_v4(src: &[u8; 4], dst: &[u8; 4], proto: u8, len: u16) -> u32 {
-    let acc = sum(0, src);
-    let acc = sum(acc, dst);
-    acc + u32::from(proto) + u32::from(len)
+    let wide = u128::from(u32::from_ne_bytes(*src)) + u128::from(u32::from_ne_bytes(*dst));
+    fold_native(wide) + u32::from(proto) + u32::from(len)
 }
 
 /// The pseudo-header sum for IPv6 (RFC 8200 §8.1): addresses, upper-layer length, next header.
 #[inline]
 pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u32) -> u32 {
-    let acc = sum(0, src);
-    let acc = sum(acc, dst);
-    acc.wrapping_add(len >> 16)
+    let mut wide = 0u128;
+    add16(&mut wide, src);
+    add16(&mut wide, dst);
+    fold_native(wide)
+        .wrapping_add(len >> 16)
         .wrapping_add(len & 0xffff)
         .wrapping_add(u32::from(next_header))
 }
