@@ -60,7 +60,9 @@ pub enum Parsed {
 }
 
 /// Classifies a frame and validates its L3 header. Never panics on any input.
-#[inline]
+///
+/// Always inlined: it is called once per packet, and inlined its result stays in registers.
+#[inline(always)]
 pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
     if frame.len() < ETH_HLEN {
         return Err(DropReason::Malformed);
@@ -113,6 +115,7 @@ pub fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpMeta, DropReason> {
 
 /// Validates a fixed IPv6 header at `l3`: version and payload length. Extension headers are not
 /// walked: `proto` is the first next-header value.
+#[inline]
 pub fn parse_ipv6(frame: &[u8], l3: usize) -> Result<IpMeta, DropReason> {
     let ip = frame.get(l3..).ok_or(DropReason::Malformed)?;
     if ip.len() < 40 || ip[0] >> 4 != 6 {
