@@ -95,7 +95,13 @@ pub fn parse(frame: &[u8], ip: &IpMeta) -> Result<Solicitation, DropReason> {
         return Err(DropReason::Malformed);
     }
     let acc = checksum::pseudo_v6(&s.src, &s.dst, IPPROTO_ICMPV6, icmp.len() as u32);
-    if checksum::finish(checksum::sum(acc, icmp)) != 0 {
+    // The usual solicitation carries one Source Link-Layer Address option: 32 bytes, summed
+    // with the length known.
+    let sum = match icmp.first_chunk::<{ ND_FIXED_LEN + 8 }>() {
+        Some(usual) if icmp.len() == ND_FIXED_LEN + 8 => checksum::sum_array(acc, usual),
+        _ => checksum::sum(acc, icmp),
+    };
+    if checksum::finish(sum) != 0 {
         return Err(DropReason::BadChecksum);
     }
     let mut opts = &icmp[ND_FIXED_LEN..];
@@ -172,7 +178,9 @@ pub fn handle<B: PacketBuffer>(buf: &mut B, ip: &IpMeta, port: &PortSnapshot) ->
     frame[l3 + 7] = ND_HOP_LIMIT;
     frame[l3 + 8..l3 + 24].copy_from_slice(&s.target);
     frame[l3 + 24..l3 + 40].copy_from_slice(&ip_dst);
-    let icmp = &mut frame[ip.l4..];
+    let Some(icmp) = frame[ip.l4..].first_chunk_mut::<NA_LEN>() else {
+        return Verdict::Drop(DropReason::NoRoom);
+    };
     icmp[0] = NEIGHBOR_ADVERTISEMENT;
     icmp[1] = 0;
     icmp[2..4].copy_from_slice(&[0, 0]);
@@ -182,7 +190,7 @@ pub fn handle<B: PacketBuffer>(buf: &mut B, ip: &IpMeta, port: &PortSnapshot) ->
     icmp[25] = 1;
     icmp[26..32].copy_from_slice(&port.mac);
     let acc = checksum::pseudo_v6(&s.target, &ip_dst, IPPROTO_ICMPV6, NA_LEN as u32);
-    let c = checksum::finish(checksum::sum(acc, icmp));
+    let c = checksum::finish(checksum::sum_array(acc, icmp));
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     Verdict::Answer
 }

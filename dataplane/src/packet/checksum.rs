@@ -14,6 +14,15 @@ pub fn sum(acc: u32, data: &[u8]) -> u32 {
     fold_native(wide)
 }
 
+/// [`sum`] of a fixed-size field, always inlined: with the length known the loads unroll into a
+/// handful of add-with-carry instructions (IPv4 headers, NDP messages we build).
+#[inline(always)]
+pub fn sum_array<const N: usize>(acc: u32, data: &[u8; N]) -> u32 {
+    let mut wide = u128::from(u16::from_be(fold32(acc)));
+    add_native(&mut wide, data);
+    fold_native(wide)
+}
+
 /// Adds `data` to a native-order accumulator: 64-bit words, then the tail piecewise, without a
 /// loop. Only a byte's parity within its 16-bit word matters to the one's-complement sum, not
 /// which 16-bit lane of the 64-bit word carries it; an odd last byte is padded with zero (RFC
@@ -90,14 +99,14 @@ pub fn update16(check: u16, old: u16, new: u16) -> u16 {
 }
 
 /// The pseudo-header sum for IPv4 (RFC 768/793): addresses, protocol, L4 length.
-#[inline]
+#[inline(always)]
 pub fn pseudo_v4(src: &[u8; 4], dst: &[u8; 4], proto: u8, len: u16) -> u32 {
     let wide = u128::from(u32::from_ne_bytes(*src)) + u128::from(u32::from_ne_bytes(*dst));
     fold_native(wide) + u32::from(proto) + u32::from(len)
 }
 
 /// The pseudo-header sum for IPv6 (RFC 8200 §8.1): addresses, upper-layer length, next header.
-#[inline]
+#[inline(always)]
 pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u32) -> u32 {
     let mut wide = 0u128;
     add16(&mut wide, src);

@@ -93,7 +93,7 @@ pub fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpMeta, DropReason> {
     }
     // Options are rare: the common 20-byte header is summed from the fixed-size copy.
     let sum = if ihl == 20 {
-        checksum::checksum(fixed)
+        checksum::finish(checksum::sum_array(0, fixed))
     } else {
         checksum::checksum(&ip[..ihl])
     };
