@@ -77,35 +77,32 @@ fn load(b: &[u8]) -> u64 {
     }
 }
 
-/// Word `i` of `b` (eight bytes from `8 * i`; the caller keeps `8 * i + 8 <= b.len()`).
-#[inline(always)]
-fn word(b: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[8 * i..8 * i + 8]);
-    u64::from_le_bytes(w)
-}
-
 /// True when `name` equals the lowercase `key` once its case is folded.
 #[inline]
 pub fn eq_folded(key: &[u8], name: &[u8]) -> bool {
     if key.len() != name.len() {
         return false;
     }
-    let full = name.len() / 8;
-    for i in 0..full {
-        if fold_case(word(name, i)) != word(key, i) {
-            return false;
-        }
+    let mut diff = 0u64;
+    for (n, k) in name.chunks_exact(8).zip(key.chunks_exact(8)) {
+        diff |= fold_case(le_word(n)) ^ le_word(k);
     }
-    fold_case(load(name)) == load(key)
+    diff == 0 && fold_case(load(name)) == load(key)
+}
+
+/// An eight-byte chunk as a little-endian word.
+#[inline(always)]
+fn le_word(c: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    u64::from_le_bytes(w)
 }
 
 impl Hasher for NameHasher {
     #[inline(always)]
     fn write(&mut self, bytes: &[u8]) {
-        let full = bytes.len() / 8;
-        for i in 0..full {
-            self.mix(fold_case(word(bytes, i)));
+        for c in bytes.chunks_exact(8) {
+            self.mix(fold_case(le_word(c)));
         }
         self.mix(fold_case(load(bytes)));
     }
