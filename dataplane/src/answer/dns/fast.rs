@@ -20,10 +20,10 @@ use super::prerender::PRE_TYPES;
 use super::respond::OPT_LEN;
 use super::tail::{fold16, Tail};
 use super::wire::{
-    get_u16, CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OPT_NSID,
-    OUR_UDP_SIZE, RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY,
-    TYPE_DS, TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT,
-    TYPE_PTR, TYPE_SOA, TYPE_SRV,
+    CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OPT_NSID, OUR_UDP_SIZE,
+    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY, TYPE_DS,
+    TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_PTR,
+    TYPE_SOA, TYPE_SRV,
 };
 
 /// Record types whose RDATA holds names the encoder compresses, or that get additional-section
@@ -140,6 +140,7 @@ fn plain_options(mut rdata: &[u8]) -> bool {
 
 /// Reads a plain query: QUERY opcode, one question of class IN, no answer or authority
 /// records, at most an EDNS0 OPT without NSID. `None` for anything else.
+#[inline(always)]
 pub fn parse(msg: &[u8]) -> Option<FastQuery> {
     let head = msg.get(..HEADER_LEN)?;
     // QR clear, opcode QUERY; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1: one load.
@@ -154,8 +155,9 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
         edns: None,
     };
     let at = HEADER_LEN + q.len;
-    q.qtype = get_u16(msg, at)?;
-    if get_u16(msg, at + 2)? != CLASS_IN
+    let tc: [u8; 4] = msg.get(at..at + 4)?.try_into().ok()?;
+    q.qtype = u16::from_be_bytes([tc[0], tc[1]]);
+    if u16::from_be_bytes([tc[2], tc[3]]) != CLASS_IN
         || matches!(q.qtype, TYPE_ANY | TYPE_AXFR | TYPE_IXFR | TYPE_DS)
     {
         return None;
@@ -174,6 +176,22 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
         q.edns = Some((u16::from_be_bytes([o[3], o[4]]), o[7] & 0x80 != 0));
     }
     Some(q)
+}
+
+/// True when `qname` ends in one of the lowercase names `suffixes`, in any case. The first
+/// byte is compared before the rest: most suffixes fail there.
+#[inline]
+fn ends_in_any(qname: &[u8], suffixes: &[Box<[u8]>]) -> bool {
+    suffixes
+        .iter()
+        .any(|s| match qname.len().checked_sub(s.len()) {
+            Some(at) => {
+                let tail = &qname[at..];
+                tail.first().map(u8::to_ascii_lowercase) == s.first().copied()
+                    && super::hash::eq_folded(s, tail)
+            }
+            None => false,
+        })
 }
 
 /// Plans the fast answer to `q` (read from `msg`), or `None` when the general path must answer.
@@ -195,9 +213,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     if node.deleg != NONE {
         // A referral (DS at the cut itself never gets here: parse leaves DS to the general path).
         let r = db.fast.referral.get(&node.deleg)?;
-        if r.sensitive.iter().any(|s| {
-            qname.len() >= s.len() && super::hash::eq_folded(s, &qname[qname.len() - s.len()..])
-        }) {
+        if ends_in_any(qname, &r.sensitive) {
             return None;
         }
         let cut_len = usize::from(db.node(node.deleg)?.name_len);
@@ -224,11 +240,8 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let apex_len = usize::from(db.node(zone.apex)?.name_len);
     let negative = |rcode: u8| -> Option<Answer<'a>> {
         let neg = db.fast.negative.get(node.zone as usize)?.as_ref()?;
-        for s in &neg.sensitive {
-            if qname.len() >= s.len() && super::hash::eq_folded(s, &qname[qname.len() - s.len()..])
-            {
-                return None;
-            }
+        if ends_in_any(qname, &neg.sensitive) {
+            return None;
         }
         Some(Answer {
             flags: FLAG_AA | u16::from(rcode),
@@ -320,6 +333,7 @@ fn at_offset(sum: u16, at: usize) -> u32 {
 
 impl Answer<'_> {
     /// The response's length for `q`, if it fits `room` bytes and the client's size limit.
+    #[inline(always)]
     pub fn fits(&self, q: &FastQuery, room: usize) -> Option<usize> {
         let body_len = match self.body {
             Body::Plain { count, records, .. } => 10 * usize::from(count) + records.len(),
@@ -342,6 +356,7 @@ impl Answer<'_> {
     /// the sum of the query's header and question (`msg[..q_end]` before the write, as
     /// [`crate::packet::checksum::sum`] gives it): the response's is derived from it (RFC 1624),
     /// not read again.
+    #[inline(always)]
     pub fn write(&self, q: &FastQuery, msg: &mut [u8], head_sum: u32) -> Option<(usize, u8, u32)> {
         let a = self;
         let head = msg.get_mut(..HEADER_LEN)?;
@@ -415,6 +430,7 @@ impl Answer<'_> {
     }
 
     /// Appends the OPT record when the query had one; returns (length, RCODE, sum).
+    #[inline(always)]
     fn finish(
         &self,
         q: &FastQuery,

@@ -259,7 +259,8 @@ impl DnsService {
         let room = (buf.len() + buf.tailroom()).checked_sub(msg_at)?;
         let total = answer.fits(&q, room)?;
         buf.set_len(msg_at + total).ok()?;
-        let msg = buf.data_mut().get_mut(msg_at..msg_at + total)?;
+        let frame = buf.data_mut();
+        let msg = frame.get_mut(msg_at..msg_at + total)?;
         let (msg_len, rcode, msg_sum) = answer.write(&q, msg, head_sum)?;
         if q.has_edns() {
             counters.edns += 1;
@@ -270,7 +271,7 @@ impl DnsService {
         }
         let udp_len = 8 + msg_len;
         let c = turn::udp_checksum(addrs, ports, udp_len, msg_sum);
-        let _ = turn::turn(buf.data_mut(), ip, &port.mac, udp_len, c);
+        let _ = turn::turn(frame, ip, &port.mac, udp_len, c);
         Some(Verdict::Answer)
     }
 

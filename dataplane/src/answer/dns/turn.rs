@@ -60,7 +60,7 @@ pub fn port_sum(frame: &[u8], l4: usize) -> Option<u32> {
 /// Turns the frame around for a UDP response of `udp_len` bytes with checksum `udp_sum`: MACs
 /// (ours as the source), addresses, ports, lengths, TTL / hop limit, IPv4 header checksum.
 /// `None` (the frame possibly half-written) only when the caller's offsets are off the frame.
-#[inline]
+#[inline(always)]
 pub fn turn(
     frame: &mut [u8],
     ip: &IpMeta,
