@@ -195,6 +195,7 @@ fn ends_in_any(qname: &[u8], suffixes: &[Box<[u8]>]) -> bool {
 }
 
 /// Plans the fast answer to `q` (read from `msg`), or `None` when the general path must answer.
+#[inline]
 pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
     let (idx, exact) = match db.find(qname) {
@@ -406,7 +407,21 @@ impl Answer<'_> {
                     let rec = 2 + usize::from(u16::from_be_bytes([records[r], records[r + 1]]));
                     let src = records.get(r..r + rec)?;
                     msg.get_mut(pos..pos + 10)?.copy_from_slice(&head);
-                    msg.get_mut(pos + 10..pos + 10 + rec)?.copy_from_slice(src);
+                    let dst = msg.get_mut(pos + 10..pos + 10 + rec)?;
+                    // A and AAAA as fixed-size moves, not a variable-length copy.
+                    match (
+                        <&mut [u8; 6]>::try_from(&mut *dst),
+                        <&[u8; 6]>::try_from(src),
+                    ) {
+                        (Ok(d), Ok(s)) => *d = *s,
+                        _ => match (
+                            <&mut [u8; 18]>::try_from(&mut *dst),
+                            <&[u8; 18]>::try_from(src),
+                        ) {
+                            (Ok(d), Ok(s)) => *d = *s,
+                            _ => dst.copy_from_slice(src),
+                        },
+                    }
                     pos += 10 + rec;
                     r += rec;
                 }
