@@ -7,10 +7,11 @@
 //! - A CNAME node asked for A or AAAA: the whole chain, rendered per node
 //!   ([`super::prerender::Pre`]).
 //! - NXDOMAIN and NODATA: the zone's negative SOA, rendered once per zone with its pointers
-//!   fixed up per query ([`super::prerender::Negative`]).
+//!   fixed up per query ([`super::prerender::Negative`]); referrals likewise, and plain-type
+//!   wildcard answers.
 //!
-//! Everything else (EDNS options, ANY, DS, referrals, wildcards, truncation, other classes,
-//! malformed queries) returns `None` before touching the buffer and takes the general path.
+//! Everything else (NSID, ANY, DS, wildcard CNAMEs, truncation, other classes, malformed
+//! queries) returns `None` before touching the buffer and takes the general path.
 //! The UDP checksum is built from the sums of the pieces rather than by reading the response
 //! again.
 use super::db::{Db, NONE, WILDCARD};
@@ -19,7 +20,7 @@ use super::prerender::PRE_TYPES;
 use super::respond::OPT_LEN;
 use super::tail::{fold16, Tail};
 use super::wire::{
-    get_u16, CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OUR_UDP_SIZE,
+    CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OPT_NSID, OUR_UDP_SIZE,
     RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY, TYPE_DS,
     TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_PTR,
     TYPE_SOA, TYPE_SRV,
@@ -87,7 +88,7 @@ pub struct FastQuery {
     qtype: u16,
     /// End of the question.
     q_end: usize,
-    /// EDNS: (UDP size, DO) when an option-less version-0 OPT came with the question.
+    /// EDNS: (UDP size, DO) when a version-0 OPT without NSID came with the question.
     edns: Option<(u16, bool)>,
 }
 
@@ -95,6 +96,11 @@ impl FastQuery {
     /// An EDNS OPT came with the question.
     pub fn has_edns(&self) -> bool {
         self.edns.is_some()
+    }
+
+    /// End of the question in the message.
+    pub fn q_end(&self) -> usize {
+        self.q_end
     }
 }
 
@@ -118,12 +124,28 @@ fn name_len(msg: &[u8], pos: usize) -> Option<usize> {
     }
 }
 
+/// True when the OPT RDATA `rdata` is a well-formed list of options none of which changes the
+/// response: no NSID (the general path answers it with our identity); cookies, padding and
+/// the rest are ignored there as here.
+fn plain_options(mut rdata: &[u8]) -> bool {
+    while let [c0, c1, l0, l1, rest @ ..] = rdata {
+        let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+        if u16::from_be_bytes([*c0, *c1]) == OPT_NSID || len > rest.len() {
+            return false;
+        }
+        rdata = &rest[len..];
+    }
+    rdata.is_empty()
+}
+
 /// Reads a plain query: QUERY opcode, one question of class IN, no answer or authority
-/// records, at most an option-less EDNS0 OPT. `None` for anything else.
+/// records, at most an EDNS0 OPT without NSID. `None` for anything else.
+#[inline(always)]
 pub fn parse(msg: &[u8]) -> Option<FastQuery> {
     let head = msg.get(..HEADER_LEN)?;
-    // QR clear, opcode QUERY; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1.
-    if head[2] & 0xf8 != 0 || head[4..11] != [0, 1, 0, 0, 0, 0, 0] || head[11] > 1 {
+    // QR clear, opcode QUERY; QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1: one load.
+    let counts = u64::from_be_bytes(head[4..12].try_into().ok()?);
+    if head[2] & 0xf8 != 0 || counts & !1 != 1 << 48 {
         return None;
     }
     let mut q = FastQuery {
@@ -133,17 +155,22 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
         edns: None,
     };
     let at = HEADER_LEN + q.len;
-    q.qtype = get_u16(msg, at)?;
-    if get_u16(msg, at + 2)? != CLASS_IN
+    let tc: [u8; 4] = msg.get(at..at + 4)?.try_into().ok()?;
+    q.qtype = u16::from_be_bytes([tc[0], tc[1]]);
+    if u16::from_be_bytes([tc[2], tc[3]]) != CLASS_IN
         || matches!(q.qtype, TYPE_ANY | TYPE_AXFR | TYPE_IXFR | TYPE_DS)
     {
         return None;
     }
     q.q_end = at + 4;
     if head[11] == 1 {
-        // Root owner, type OPT, version 0, no options.
+        // Root owner, type OPT, version 0, options the answer does not depend on.
         let o = msg.get(q.q_end..q.q_end + OPT_LEN)?;
-        if o[0] != 0 || o[1..3] != TYPE_OPT.to_be_bytes() || o[6] != 0 || o[9..11] != [0, 0] {
+        if o[0] != 0 || o[1..3] != TYPE_OPT.to_be_bytes() || o[6] != 0 {
+            return None;
+        }
+        let rdlen = usize::from(u16::from_be_bytes([o[9], o[10]]));
+        if rdlen != 0 && !plain_options(msg.get(q.q_end + OPT_LEN..q.q_end + OPT_LEN + rdlen)?) {
             return None;
         }
         q.edns = Some((u16::from_be_bytes([o[3], o[4]]), o[7] & 0x80 != 0));
@@ -151,7 +178,24 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
     Some(q)
 }
 
+/// True when `qname` ends in one of the lowercase names `suffixes`, in any case. The first
+/// byte is compared before the rest: most suffixes fail there.
+#[inline]
+fn ends_in_any(qname: &[u8], suffixes: &[Box<[u8]>]) -> bool {
+    suffixes
+        .iter()
+        .any(|s| match qname.len().checked_sub(s.len()) {
+            Some(at) => {
+                let tail = &qname[at..];
+                tail.first().map(u8::to_ascii_lowercase) == s.first().copied()
+                    && super::hash::eq_folded(s, tail)
+            }
+            None => false,
+        })
+}
+
 /// Plans the fast answer to `q` (read from `msg`), or `None` when the general path must answer.
+#[inline]
 pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
     let (idx, exact) = match db.find(qname) {
@@ -170,9 +214,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     if node.deleg != NONE {
         // A referral (DS at the cut itself never gets here: parse leaves DS to the general path).
         let r = db.fast.referral.get(&node.deleg)?;
-        if r.sensitive.iter().any(|s| {
-            qname.len() >= s.len() && super::hash::eq_folded(s, &qname[qname.len() - s.len()..])
-        }) {
+        if ends_in_any(qname, &r.sensitive) {
             return None;
         }
         let cut_len = usize::from(db.node(node.deleg)?.name_len);
@@ -199,11 +241,8 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let apex_len = usize::from(db.node(zone.apex)?.name_len);
     let negative = |rcode: u8| -> Option<Answer<'a>> {
         let neg = db.fast.negative.get(node.zone as usize)?.as_ref()?;
-        for s in &neg.sensitive {
-            if qname.len() >= s.len() && super::hash::eq_folded(s, &qname[qname.len() - s.len()..])
-            {
-                return None;
-            }
+        if ends_in_any(qname, &neg.sensitive) {
+            return None;
         }
         Some(Answer {
             flags: FLAG_AA | u16::from(rcode),
@@ -287,8 +326,15 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     negative(RCODE_NOERROR)
 }
 
+/// A 16-bit sum taken at an even offset, as it counts at offset `at` (RFC 1071 §2(B)).
+#[inline(always)]
+fn at_offset(sum: u16, at: usize) -> u32 {
+    u32::from(if at & 1 == 0 { sum } else { sum.swap_bytes() })
+}
+
 impl Answer<'_> {
     /// The response's length for `q`, if it fits `room` bytes and the client's size limit.
+    #[inline(always)]
     pub fn fits(&self, q: &FastQuery, room: usize) -> Option<usize> {
         let body_len = match self.body {
             Body::Plain { count, records, .. } => 10 * usize::from(count) + records.len(),
@@ -307,29 +353,46 @@ impl Answer<'_> {
     }
 
     /// Writes the response over the query message `msg` (at least [`Answer::fits`] long);
-    /// returns its length, its RCODE and the one's-complement sum of its bytes.
-    pub fn write(&self, q: &FastQuery, msg: &mut [u8]) -> Option<(usize, u8, u32)> {
+    /// returns its length, its RCODE and the one's-complement sum of its bytes. `head_sum` is
+    /// the sum of the query's header and question (`msg[..q_end]` before the write, as
+    /// [`crate::packet::checksum::sum`] gives it): the response's is derived from it (RFC 1624),
+    /// not read again.
+    #[inline(always)]
+    pub fn write(&self, q: &FastQuery, msg: &mut [u8], head_sum: u32) -> Option<(usize, u8, u32)> {
         let a = self;
-        let flags = FLAG_QR | (u16::from_be_bytes([msg[2], msg[3]]) & FLAG_RD) | a.flags;
-        msg[2..4].copy_from_slice(&flags.to_be_bytes());
-        msg[6..8].copy_from_slice(&a.counts[0].to_be_bytes());
-        msg[8..10].copy_from_slice(&a.counts[1].to_be_bytes());
+        let head = msg.get_mut(..HEADER_LEN)?;
+        let old_flags = u16::from_be_bytes([head[2], head[3]]);
+        // parse let through ANCOUNT and NSCOUNT zero, ARCOUNT 0 or 1.
+        let old_ar = u16::from(head[11]);
+        let flags = FLAG_QR | (old_flags & FLAG_RD) | a.flags;
         let ar = a.counts[2] + u16::from(q.edns.is_some());
-        msg[10..12].copy_from_slice(&ar.to_be_bytes());
+        head[2..4].copy_from_slice(&flags.to_be_bytes());
+        head[6..8].copy_from_slice(&a.counts[0].to_be_bytes());
+        head[8..10].copy_from_slice(&a.counts[1].to_be_bytes());
+        head[10..12].copy_from_slice(&ar.to_be_bytes());
+        // The header words that changed: the old ones out (one's complement), the new ones in.
+        let mut acc = head_sum
+            + u32::from(!old_flags)
+            + u32::from(!old_ar)
+            + u32::from(flags)
+            + u32::from(a.counts[0])
+            + u32::from(a.counts[1])
+            + u32::from(ar);
         let mut pos = q.q_end;
-        if let Body::Full(f) = a.body {
-            msg.get_mut(pos..pos + f.bytes.len())?
-                .copy_from_slice(f.bytes);
-            pos += f.bytes.len();
-            let s = if q.q_end & 1 == 0 {
-                f.sum
-            } else {
-                f.sum.swap_bytes()
-            };
-            let acc = crate::packet::checksum::sum(u32::from(s), msg.get(..q.q_end)?);
-            return a.finish(q, msg, pos, acc);
-        }
         match a.body {
+            Body::Full(f) => {
+                msg.get_mut(pos..pos + f.bytes.len())?
+                    .copy_from_slice(f.bytes);
+                pos += f.bytes.len();
+                acc += at_offset(f.sum, q.q_end);
+                return a.finish(q, msg, pos, acc);
+            }
+            Body::Whole(b, sum) => {
+                msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);
+                pos += b.len();
+                acc += at_offset(sum, q.q_end);
+                return a.finish(q, msg, pos, acc);
+            }
             Body::Plain {
                 rtype,
                 ttl,
@@ -344,29 +407,35 @@ impl Answer<'_> {
                     let rec = 2 + usize::from(u16::from_be_bytes([records[r], records[r + 1]]));
                     let src = records.get(r..r + rec)?;
                     msg.get_mut(pos..pos + 10)?.copy_from_slice(&head);
-                    msg.get_mut(pos + 10..pos + 10 + rec)?.copy_from_slice(src);
+                    let dst = msg.get_mut(pos + 10..pos + 10 + rec)?;
+                    // A and AAAA as fixed-size moves, not a variable-length copy.
+                    match (
+                        <&mut [u8; 6]>::try_from(&mut *dst),
+                        <&[u8; 6]>::try_from(src),
+                    ) {
+                        (Ok(d), Ok(s)) => *d = *s,
+                        _ => match (
+                            <&mut [u8; 18]>::try_from(&mut *dst),
+                            <&[u8; 18]>::try_from(src),
+                        ) {
+                            (Ok(d), Ok(s)) => *d = *s,
+                            _ => dst.copy_from_slice(src),
+                        },
+                    }
                     pos += 10 + rec;
                     r += rec;
                 }
+                let body = crate::packet::checksum::sum(0, msg.get(q.q_end..pos)?);
+                acc += at_offset(fold16(body), q.q_end);
             }
             Body::Pre(b) => {
                 msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);
                 pos += b.len();
+                let body = crate::packet::checksum::sum(0, b);
+                acc += at_offset(fold16(body), q.q_end);
             }
-            Body::Whole(b, sum) => {
-                msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);
-                pos += b.len();
-                let s = if q.q_end & 1 == 0 {
-                    sum
-                } else {
-                    sum.swap_bytes()
-                };
-                let acc = crate::packet::checksum::sum(u32::from(s), msg.get(..q.q_end)?);
-                return self.finish(q, msg, pos, acc);
-            }
-            Body::Full(_) | Body::Empty => {}
+            Body::Empty => {}
         }
-        let mut acc = crate::packet::checksum::sum(0, msg.get(..pos)?);
         if let Some(t) = a.tail {
             let apex_off = HEADER_LEN + q.len - a.apex_len;
             acc += t.copy_to(msg, pos, apex_off)?;
@@ -376,6 +445,7 @@ impl Answer<'_> {
     }
 
     /// Appends the OPT record when the query had one; returns (length, RCODE, sum).
+    #[inline(always)]
     fn finish(
         &self,
         q: &FastQuery,
@@ -389,8 +459,10 @@ impl Answer<'_> {
             o[3..5].copy_from_slice(&OUR_UDP_SIZE.to_be_bytes());
             o[7] = if dnssec_ok { 0x80 } else { 0 };
             msg.get_mut(pos..pos + OPT_LEN)?.copy_from_slice(&o);
-            let s = fold16(crate::packet::checksum::sum(0, &o));
-            acc += u32::from(if pos & 1 == 0 { s } else { s.swap_bytes() });
+            // Its non-zero 16-bit fields, all one byte into the record: the type, our UDP
+            // size, the flags (DO).
+            let s = u32::from(TYPE_OPT) + u32::from(OUR_UDP_SIZE) + u32::from(o[7]) * 256;
+            acc += at_offset(fold16(s), pos + 1);
             pos += OPT_LEN;
         }
         Some((pos, (self.flags & 0xf) as u8, acc))

@@ -1,6 +1,7 @@
-//! The name map's hasher: folds ASCII case while it hashes, eight bytes at a time, so a
+//! The name map's hasher: ignores ASCII case while it hashes, eight bytes at a time, so a
 //! question name is looked up as it sits in the packet ([`Folded`]) without a lowercase copy.
-//! Keys in the map are lowercase; a name hashes the same in any case.
+//! Keys in the map are lowercase; a name hashes the same in any case, and the comparison
+//! ([`eq_folded`]) folds case exactly.
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use hashbrown::Equivalent;
@@ -77,37 +78,51 @@ fn load(b: &[u8]) -> u64 {
     }
 }
 
-/// Word `i` of `b` (eight bytes from `8 * i`; the caller keeps `8 * i + 8 <= b.len()`).
-#[inline(always)]
-fn word(b: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[8 * i..8 * i + 8]);
-    u64::from_le_bytes(w)
-}
-
 /// True when `name` equals the lowercase `key` once its case is folded.
 #[inline]
 pub fn eq_folded(key: &[u8], name: &[u8]) -> bool {
     if key.len() != name.len() {
         return false;
     }
-    let full = name.len() / 8;
-    for i in 0..full {
-        if fold_case(word(name, i)) != word(key, i) {
-            return false;
-        }
+    // Most names come in lowercase: plain equality first, a few operations a word.
+    let mut raw = load(name) ^ load(key);
+    for (n, k) in name.chunks_exact(8).zip(key.chunks_exact(8)) {
+        raw |= le_word(n) ^ le_word(k);
     }
-    fold_case(load(name)) == load(key)
+    if raw == 0 {
+        return true;
+    }
+    if raw & !CASE != 0 {
+        return false; // a difference other than case (bit 5) never folds away
+    }
+    let mut diff = fold_case(load(name)) ^ load(key);
+    for (n, k) in name.chunks_exact(8).zip(key.chunks_exact(8)) {
+        diff |= fold_case(le_word(n)) ^ le_word(k);
+    }
+    diff == 0
+}
+
+/// Bit 5 of every byte: the ASCII case bit.
+const CASE: u64 = 0x2020_2020_2020_2020;
+
+/// An eight-byte chunk as a little-endian word.
+#[inline(always)]
+fn le_word(c: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    u64::from_le_bytes(w)
 }
 
 impl Hasher for NameHasher {
     #[inline(always)]
     fn write(&mut self, bytes: &[u8]) {
-        let full = bytes.len() / 8;
-        for i in 0..full {
-            self.mix(fold_case(word(bytes, i)));
+        // Bit 5 of every byte set: letters of either case hash alike (one OR, not a full
+        // fold). Bytes that differ only in that bit otherwise collide too, which costs only an
+        // [`eq_folded`] on a hit of the same bucket: the map's keys come from the zones.
+        for c in bytes.chunks_exact(8) {
+            self.mix(le_word(c) | CASE);
         }
-        self.mix(fold_case(load(bytes)));
+        self.mix(load(bytes) | CASE);
     }
 
     #[inline]

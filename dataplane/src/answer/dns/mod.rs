@@ -14,12 +14,11 @@ pub mod query;
 pub mod resolve;
 pub mod respond;
 pub mod tail;
+pub mod turn;
 pub mod wire;
 pub mod writer;
 pub mod zonefile;
 
-use crate::answer::reply_ethernet;
-use crate::answer::swap_ranges;
 use crate::config::DnsServiceConfig;
 use crate::packet::checksum;
 use crate::packet::parse::IPPROTO_UDP;
@@ -33,9 +32,6 @@ use wire::{
     RCODE_NOTIMP, RCODE_REFUSED, TYPE_ANY, TYPE_AXFR, TYPE_IXFR, TYPE_TXT,
 };
 use writer::Writer;
-
-/// TTL / hop limit of our responses.
-const REPLY_TTL: u8 = 64;
 
 /// Per-worker DNS counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -148,6 +144,11 @@ impl DnsService {
         if ip.fragment {
             return Verdict::Drop(DropReason::Unsupported);
         }
+        if self.fast {
+            if let Some(v) = self.try_fast(buf, ip, port, counters) {
+                return v;
+            }
+        }
         let v6 = ip.src.is_ipv6();
         let l4 = ip.l4;
         let frame = buf.data();
@@ -173,11 +174,6 @@ impl DnsService {
             return Verdict::Drop(DropReason::Malformed);
         }
         let msg_at = l4 + 8;
-        if self.fast {
-            if let Some(v) = self.try_fast(buf, ip, port, counters, msg_at, udp_len) {
-                return v;
-            }
-        }
         let frame = buf.data();
         let udp = &frame[l4..l4 + udp_len];
         let parsed = query::parse(&udp[8..]);
@@ -207,28 +203,65 @@ impl DnsService {
         if buf.set_len(msg_at + msg_len).is_err() {
             return Verdict::Drop(DropReason::NoRoom);
         }
-        finish_headers(buf.data_mut(), ip, port, msg_len, v6, None);
+        finish_headers(buf.data_mut(), ip, port, msg_len, None);
         Verdict::Answer
     }
 
-    /// The fast path: `None`, with the frame untouched, when the general path must answer.
+    /// The fast path: `None`, with the frame untouched, when the general path must answer
+    /// (it then checks the datagram again and drops what is malformed). It checks the UDP
+    /// checksum itself, from the sums of the message's pieces, and builds the response's from
+    /// them.
     fn try_fast<B: PacketBuffer>(
         &self,
         buf: &mut B,
         ip: &IpMeta,
         port: &PortSnapshot,
         counters: &mut DnsCounters,
-        msg_at: usize,
-        udp_len: usize,
     ) -> Option<Verdict> {
-        let msg = buf.data().get(msg_at..ip.l4 + udp_len)?;
+        let l4 = ip.l4;
+        let msg_at = l4 + 8;
+        let frame = buf.data();
+        let udp = frame.get(l4..l4 + ip.l4_len)?;
+        let udp_len = usize::from(wire::get_u16(udp, 4)?);
+        let udp = udp.get(..udp_len)?;
+        let msg = udp.get(8..)?;
         let q = fast::parse(msg)?;
+        let q_end = q.q_end();
+        let head_sum = checksum::sum(0, msg.get(..q_end)?);
+        let addrs = turn::addr_sum(frame, ip)?;
+        let ports = turn::port_sum(frame, l4)?;
+        let sum = wire::get_u16(udp, 6)?;
+        let v6 = ip.src.is_ipv6();
+        if sum != 0 || v6 {
+            // Zero means "no checksum" for IPv4 only (RFC 768; RFC 8200 §8.1).
+            let rest = match msg.get(q_end..)? {
+                [] => 0,
+                rest => {
+                    let s = tail::fold16(checksum::sum(0, rest));
+                    u32::from(if q_end & 1 == 0 { s } else { s.swap_bytes() })
+                }
+            };
+            let acc = addrs
+                + u32::from(IPPROTO_UDP)
+                + 2 * udp_len as u32
+                + ports
+                + u32::from(sum)
+                + head_sum
+                + rest;
+            if sum == 0 || checksum::finish(acc) != 0 {
+                return Some(Verdict::Drop(DropReason::BadChecksum));
+            }
+        }
+        if udp[..2] == [0, 0] {
+            return None; // source port 0: the general path drops it
+        }
         let answer = fast::plan(&self.db, &q, msg)?;
         let room = (buf.len() + buf.tailroom()).checked_sub(msg_at)?;
         let total = answer.fits(&q, room)?;
         buf.set_len(msg_at + total).ok()?;
-        let msg = buf.data_mut().get_mut(msg_at..msg_at + total)?;
-        let (msg_len, rcode, sum) = answer.write(&q, msg)?;
+        let frame = buf.data_mut();
+        let msg = frame.get_mut(msg_at..msg_at + total)?;
+        let (msg_len, rcode, msg_sum) = answer.write(&q, msg, head_sum)?;
         if q.has_edns() {
             counters.edns += 1;
         }
@@ -236,14 +269,9 @@ impl DnsService {
         if answer.flags & wire::FLAG_AA == 0 {
             counters.referrals += 1; // the only answers the fast path sends without AA
         }
-        finish_headers(
-            buf.data_mut(),
-            ip,
-            port,
-            msg_len,
-            ip.src.is_ipv6(),
-            Some(sum),
-        );
+        let udp_len = 8 + msg_len;
+        let c = turn::udp_checksum(addrs, ports, udp_len, msg_sum);
+        let _ = turn::turn(frame, ip, &port.mac, udp_len, c);
         Some(Verdict::Answer)
     }
 
@@ -375,45 +403,19 @@ fn finish_headers(
     ip: &IpMeta,
     port: &PortSnapshot,
     msg_len: usize,
-    v6: bool,
     msg_sum: Option<u32>,
 ) {
-    let (l3, l4) = (ip.l3, ip.l4);
+    let l4 = ip.l4;
     let udp_len = 8 + msg_len;
     if frame.len() < l4 + udp_len {
         return;
     }
-    reply_ethernet(frame, &port.mac);
-    if v6 {
-        swap_ranges(frame, l3 + 8, l3 + 24, 16);
-        frame[l3 + 4..l3 + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-        frame[l3 + 7] = REPLY_TTL;
-    } else {
-        swap_ranges(frame, l3 + 12, l3 + 16, 4);
-        let total = (l4 - l3 + udp_len) as u16;
-        frame[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
-        frame[l3 + 6] &= 0x40; // keep DF, clear MF/offset
-        frame[l3 + 7] = 0;
-        frame[l3 + 8] = REPLY_TTL;
-        frame[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
-        let c = checksum::checksum(&frame[l3..l4]);
-        frame[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
-    }
-    swap_ranges(frame, l4, l4 + 2, 2);
-    frame[l4 + 4..l4 + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    frame[l4 + 6..l4 + 8].copy_from_slice(&[0, 0]);
-    let acc = pseudo(frame, ip, udp_len);
-    let acc = match msg_sum {
-        // The UDP header: both ports, the length (the checksum field is zero).
-        Some(s) => {
-            let port = |at: usize| u32::from(u16::from_be_bytes([frame[at], frame[at + 1]]));
-            acc + s + port(l4) + port(l4 + 2) + udp_len as u32
-        }
-        None => checksum::sum(acc, &frame[l4..l4 + udp_len]),
+    let (Some(addrs), Some(ports)) = (turn::addr_sum(frame, ip), turn::port_sum(frame, l4)) else {
+        return;
     };
-    let c = checksum::finish(acc);
-    let c = if c == 0 { 0xffff } else { c };
-    frame[l4 + 6..l4 + 8].copy_from_slice(&c.to_be_bytes());
+    let msg = msg_sum.unwrap_or_else(|| checksum::sum(0, &frame[l4 + 8..l4 + udp_len]));
+    let c = turn::udp_checksum(addrs, ports, udp_len, msg);
+    let _ = turn::turn(frame, ip, &port.mac, udp_len, c);
 }
 
 #[cfg(test)]

@@ -400,7 +400,7 @@ fn render_full(db: &Db, node: &Node, r: u32, blob: &mut Vec<u8>, msg: &mut [u8; 
         return false;
     };
     let counts = a.counts;
-    let Some((len, _, _)) = a.write(&q, &mut msg[..total]) else {
+    let Some((len, _, _)) = a.write(&q, &mut msg[..total], 0) else {
         return false;
     };
     let bytes = &msg[q_end..len];

@@ -147,8 +147,8 @@ impl Tail {
     pub fn copy_to(&self, msg: &mut [u8], base: usize, apex_off: usize) -> Option<u32> {
         let out = msg.get_mut(base..base + self.bytes.len())?;
         out.copy_from_slice(&self.bytes);
-        // Pointers at even and odd offsets inside the tail, summed apart.
-        let (mut even, mut odd) = (0u32, 0u32);
+        // Pointers at even and odd offsets inside the tail, summed apart (branch-free).
+        let mut sums = [0u32; 2];
         for &(at, fix) in &self.fixups {
             let target = match fix {
                 Fix::Apex(k) => apex_off + usize::from(k),
@@ -156,13 +156,11 @@ impl Tail {
             };
             let v = 0xc000 | (target as u16 & 0x3fff);
             let at = usize::from(at);
-            out.get_mut(at..at + 2)?.copy_from_slice(&v.to_be_bytes());
-            if at & 1 == 0 {
-                even += u32::from(v);
-            } else {
-                odd += u32::from(v);
-            }
+            let dst: &mut [u8; 2] = out.get_mut(at..at + 2)?.try_into().ok()?;
+            *dst = v.to_be_bytes();
+            sums[at & 1] += u32::from(v);
         }
+        let [even, odd] = sums;
         // A 16-bit sum of bytes shifted by one is the byte-swapped sum (RFC 1071 §2(B)).
         let s = fold16(self.sum0 + even + u32::from(fold16(odd).swap_bytes()));
         Some(u32::from(if base & 1 == 0 { s } else { s.swap_bytes() }))

@@ -225,3 +225,63 @@ proptest::proptest! {
         });
     }
 }
+
+/// `msg` (with an option-less OPT last) with the OPT RDATA replaced by `rdata`.
+fn with_options(mut msg: Vec<u8>, rdata: &[u8]) -> Vec<u8> {
+    let n = msg.len();
+    msg[n - 2..].copy_from_slice(&(rdata.len() as u16).to_be_bytes());
+    msg.extend_from_slice(rdata);
+    msg
+}
+
+#[test]
+fn edns_options_other_than_nsid_take_the_fast_path() {
+    let svc = service();
+    let slow = service().without_fast_path();
+    let cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+    let server_cookie = [
+        0, 10, 0, 24, 1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 0, 0, 0x65, 0x43, 0x21, 0, 9, 9, 9, 9, 9, 9, 9,
+        9,
+    ];
+    let padding = [0, 12, 0, 3, 0, 0, 0];
+    let mut two = cookie.to_vec();
+    two.extend_from_slice(&padding);
+    let mut nsid_too = cookie.to_vec();
+    nsid_too.extend_from_slice(&[0, 3, 0, 0]);
+    for name in [
+        "www.example.test",
+        "nope.example.test",
+        "chain1.example.test",
+        "Ab.example.test",
+    ] {
+        for edns in [Some((1232, 0, true, false)), Some((4096, 0, false, false))] {
+            let base = query(
+                name,
+                1,
+                Q {
+                    edns,
+                    ..Q::default()
+                },
+            );
+            for (rdata, fast) in [
+                (&cookie[..], true),
+                (&server_cookie[..], true),
+                (&padding[..], true),
+                (&two[..], true),
+                (&nsid_too[..], false),
+                (&cookie[..10], false),
+                (&cookie[..3], false),
+                (&[0u8, 8, 0, 0][..], true),
+            ] {
+                let msg = with_options(base.clone(), rdata);
+                for v6 in [false, true] {
+                    assert_eq!(compare(&svc, &slow, &msg, v6), fast, "{name} {rdata:02x?}");
+                }
+            }
+            // An option whose length runs past the RDATA, into trailing bytes.
+            let mut msg = with_options(base.clone(), &[0, 10, 0, 8, 1, 2]);
+            msg.extend_from_slice(&[0; 8]);
+            assert!(!compare(&svc, &slow, &msg, false), "{name} overlong option");
+        }
+    }
+}
