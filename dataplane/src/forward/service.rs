@@ -1,11 +1,11 @@
 //! A forward service: its backends, Maglev table and encapsulation; the per-packet path.
 use std::net::IpAddr;
 
-use super::encap::{self, Outer, Tunnel};
+use super::encap::{self, Outer, Template, Tunnel};
 use super::flow_table::{FlowKey, FlowTable};
 use super::hash::hash_bytes;
 use super::maglev::{Maglev, MaglevBackend};
-use super::neighbors::{self, v4_in_16, Resolution};
+use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
 use super::WorkerForwardState;
 use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
 use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
@@ -57,11 +57,39 @@ impl Backend {
     }
 }
 
+/// What the per-packet path reads of a backend, flattened next to its neighbours (built with
+/// the service): identity and state, next hop with its neighbour-cache slot, outer headers.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    tag: u32,
+    up: bool,
+    next_hop: NextHop,
+    hint: u8,
+    tpl: Option<Template>,
+}
+
+impl Hot {
+    fn new(b: &Backend) -> Self {
+        let hint = match b.next_hop {
+            NextHop::Neighbor { ip, v6, .. } => NeighborCache::hint(&ip, v6),
+            NextHop::Reflect => 0,
+        };
+        Self {
+            tag: b.tag(),
+            up: b.state != BackendState::Down,
+            next_hop: b.next_hop,
+            hint,
+            tpl: b.tunnel.as_ref().map(Template::new),
+        }
+    }
+}
+
 /// A forward service's compiled data (Maglev table, backends, encapsulation).
 #[derive(Debug)]
 pub struct ForwardService {
     encap: Encap,
     backends: Vec<Backend>,
+    hot: Vec<Hot>,
     maglev: Maglev,
 }
 
@@ -190,6 +218,7 @@ impl ForwardService {
         let maglev = Maglev::build(config.table_size, &active);
         Ok(Self {
             encap: config.encap,
+            hot: backends.iter().map(Hot::new).collect(),
             backends,
             maglev,
         })
@@ -209,11 +238,20 @@ impl ForwardService {
     /// the list) the backend with that tag; `None` when it is gone or down.
     #[inline]
     fn still_valid(&self, idx: u16, tag: u32) -> Option<u16> {
-        let ok = |b: &Backend| b.tag() == tag && b.state != BackendState::Down;
-        match self.backends.get(usize::from(idx)) {
+        let ok = |b: &Hot| b.tag == tag && b.up;
+        match self.hot.get(usize::from(idx)) {
             Some(b) if ok(b) => Some(idx),
-            _ => self.backends.iter().position(ok).map(|i| i as u16),
+            _ => self.renumbered(tag),
         }
+    }
+
+    /// The live backend with `tag` after a reload renumbered the list (off the usual path).
+    #[inline(never)]
+    fn renumbered(&self, tag: u32) -> Option<u16> {
+        self.hot
+            .iter()
+            .position(|b| b.tag == tag && b.up)
+            .map(|i| i as u16)
     }
 
     /// Picks the backend of a flow: its flow-table entry if live, else Maglev (inserting the
@@ -234,7 +272,7 @@ impl ForwardService {
                 Some(b) => b,
                 None => {
                     let b = self.maglev.lookup(hash)?;
-                    e.tag = self.backends[usize::from(b)].tag();
+                    e.tag = self.hot.get(usize::from(b)).map_or(0, |h| h.tag);
                     state.counters.rehashed += 1;
                     b
                 }
@@ -247,7 +285,7 @@ impl ForwardService {
         }
         let b = self.maglev.lookup(hash)?;
         if insert {
-            let tag = self.backends[usize::from(b)].tag();
+            let tag = self.hot.get(usize::from(b)).map_or(0, |h| h.tag);
             if state
                 .flows
                 .insert(hash, *key, b, tag, tcp_flags, now_ms)
@@ -273,6 +311,7 @@ impl ForwardService {
         now_ms: u64,
     ) -> Verdict {
         let frame = buf.data();
+        let frame_len = frame.len();
         let l4 = ip.l4;
         if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
             return Verdict::Drop(DropReason::Unsupported);
@@ -305,7 +344,7 @@ impl ForwardService {
             return Verdict::Drop(DropReason::NoBackend);
         };
         state.last_backend = b;
-        self.deliver(buf, ip, port, b, hash, state, now_ms)
+        self.deliver_len(buf, frame_len, ip, port, b, hash, state, now_ms)
     }
 
     /// Sends the IP packet in `buf` to backend `b`: resolves the next hop, encapsulates.
@@ -321,7 +360,25 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Verdict {
-        let Some(be) = self.backends.get(usize::from(b)) else {
+        let len = buf.len();
+        self.deliver_len(buf, len, ip, port, b, hash, state, now_ms)
+    }
+
+    /// [`ForwardService::deliver`] with the buffer's length `frame_len` known.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_len<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        frame_len: usize,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        b: u16,
+        hash: u64,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Verdict {
+        let Some(be) = self.hot.get(usize::from(b)) else {
             return Verdict::Drop(DropReason::NoBackend);
         };
         let mac: Mac = match be.next_hop {
@@ -334,24 +391,13 @@ impl ForwardService {
                 m
             }
             NextHop::Neighbor { ip: nh, v6, src } => {
-                match state.neighbors.resolve(&nh, v6, now_ms) {
+                match state.neighbors.resolve_hinted(&nh, v6, be.hint, now_ms) {
                     Resolution::Mac(m) => m,
-                    Resolution::Refresh(_) => {
-                        state.counters.neighbor_refreshes += 1;
-                        return request(buf, port, v6, src, nh, state);
-                    }
-                    Resolution::Request => {
-                        state.counters.unresolved += 1;
-                        return request(buf, port, v6, src, nh, state);
-                    }
-                    Resolution::Wait => {
-                        state.counters.unresolved += 1;
-                        return Verdict::Drop(DropReason::NextHopUnresolved);
-                    }
+                    r => return unresolved(buf, port, v6, src, nh, r, state),
                 }
             }
         };
-        match &be.tunnel {
+        match &be.tpl {
             None => {
                 encap::l2_dsr(buf.data_mut(), &mac, &port.mac);
                 Verdict::Forward
@@ -359,26 +405,9 @@ impl ForwardService {
             Some(t) => {
                 let inner_len = ip.l4.saturating_sub(ip.l3) + ip.l4_len;
                 let v6 = matches!(ip.src, IpAddr::V6(_));
-                match encap::encapsulate(buf, inner_len, v6, t, hash, &mac, &port.mac) {
+                match t.encapsulate(buf, frame_len, inner_len, v6, hash, &mac, &port.mac) {
                     Ok(()) => Verdict::Forward,
-                    Err(DropReason::TooBig) => {
-                        state.counters.too_big += 1;
-                        // Tell the client (never about an ICMP message itself).
-                        let overhead = t.outer.header_len()
-                            + if t.gue_port.is_some() {
-                                encap::GUE_OVERHEAD
-                            } else {
-                                0
-                            };
-                        let mtu = t.mtu.saturating_sub(overhead).min(0xffff) as u16;
-                        let l4 = ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP;
-                        if l4 && super::icmp::write_too_big(buf, ip, &port.mac, mtu) {
-                            state.counters.too_big_icmp += 1;
-                            Verdict::Answer
-                        } else {
-                            Verdict::Drop(DropReason::TooBig)
-                        }
-                    }
+                    Err(DropReason::TooBig) => too_big(buf, ip, port, t, state),
                     Err(r) => Verdict::Drop(r),
                 }
             }
@@ -388,6 +417,48 @@ impl ForwardService {
     /// The configured encapsulation.
     pub fn encap(&self) -> Encap {
         self.encap
+    }
+}
+
+/// A next hop without a usable MAC: counts, and turns the packet into a request when one is due.
+#[inline(never)]
+fn unresolved<B: PacketBuffer>(
+    buf: &mut B,
+    port: &PortSnapshot,
+    v6: bool,
+    src: [u8; 16],
+    nh: [u8; 16],
+    r: Resolution,
+    state: &mut WorkerForwardState,
+) -> Verdict {
+    match r {
+        Resolution::Refresh(_) => state.counters.neighbor_refreshes += 1,
+        Resolution::Request | Resolution::Wait => state.counters.unresolved += 1,
+        Resolution::Mac(_) => {}
+    }
+    if r == Resolution::Wait {
+        return Verdict::Drop(DropReason::NextHopUnresolved);
+    }
+    request(buf, port, v6, src, nh, state)
+}
+
+/// Too big once encapsulated: counted, and the client told (never about an ICMP message).
+#[inline(never)]
+fn too_big<B: PacketBuffer>(
+    buf: &mut B,
+    ip: &IpMeta,
+    port: &PortSnapshot,
+    t: &Template,
+    state: &mut WorkerForwardState,
+) -> Verdict {
+    state.counters.too_big += 1;
+    let mtu = t.mtu().min(0xffff) as u16;
+    let l4 = ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP;
+    if l4 && super::icmp::write_too_big(buf, ip, &port.mac, mtu) {
+        state.counters.too_big_icmp += 1;
+        Verdict::Answer
+    } else {
+        Verdict::Drop(DropReason::TooBig)
     }
 }
 
