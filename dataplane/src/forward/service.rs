@@ -266,8 +266,7 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Option<u16> {
-        let cfg = *state.flows.config();
-        if let Some(e) = state.flows.get(hash, key, now_ms) {
+        if let Some((e, cfg)) = state.flows.get_with_config(hash, key, now_ms) {
             let b = match self.still_valid(e.backend, e.tag) {
                 Some(b) => b,
                 None => {
@@ -279,7 +278,7 @@ impl ForwardService {
             };
             e.backend = b;
             if insert {
-                FlowTable::touch(&cfg, e, tcp_flags, now_ms);
+                FlowTable::touch(cfg, e, tcp_flags, now_ms);
             }
             return Some(b);
         }
@@ -299,7 +298,10 @@ impl ForwardService {
         Some(b)
     }
 
-    /// Forwards one packet of this service (TCP or UDP to a VIP) to its backend.
+    /// Forwards one packet of this service (TCP or UDP to a VIP) to its backend. For a burst,
+    /// [`ForwardService::prepare`] every packet first, then [`ForwardService::handle_prepared`]
+    /// each (or [`ForwardService::handle_burst`]): same result, with the flow-table lines
+    /// fetched from memory in parallel.
     #[inline]
     pub fn handle<B: PacketBuffer>(
         &self,
@@ -310,41 +312,32 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Verdict {
-        let frame = buf.data();
-        let frame_len = frame.len();
-        let l4 = ip.l4;
-        if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
-            return Verdict::Drop(DropReason::Unsupported);
+        let p = Prepared::new(buf.data(), ip);
+        self.handle_prepared(&p, buf, ip, port, state, now_ms)
+    }
+
+    /// Stage two of a burst: forwards the packet `p` was prepared from (same `buf` and `ip`,
+    /// not changed since) to its backend, and sets [`WorkerForwardState::last_backend`].
+    #[inline]
+    pub fn handle_prepared<B: PacketBuffer>(
+        &self,
+        p: &Prepared,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Verdict {
+        if let Err(r) = p.early {
+            return Verdict::Drop(r);
         }
-        let Some(ports) = frame.get(l4..l4 + 4) else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
-        // Fragments: no ports in most of them, so every fragment of a datagram hashes on the
-        // addresses alone and goes statelessly.
-        let (sport, dport) = if ip.fragment {
-            (0, 0)
-        } else {
-            (
-                u16::from_be_bytes([ports[0], ports[1]]),
-                u16::from_be_bytes([ports[2], ports[3]]),
-            )
-        };
-        let tcp_flags = if ip.proto == IPPROTO_TCP && !ip.fragment {
-            match frame.get(l4 + 13) {
-                Some(&f) => Some(f),
-                None => return Verdict::Drop(DropReason::Malformed),
-            }
-        } else {
-            None
-        };
-        let (key, hash) = flow_key_hashed(&ip.src, &ip.dst, sport, dport, ip.proto);
         state.flows.expire_due(now_ms);
-        let Some(b) = self.pick(&key, hash, tcp_flags, !ip.fragment, state, now_ms) else {
+        let Some(b) = self.pick(&p.key, p.hash, p.tcp_flags, !ip.fragment, state, now_ms) else {
             state.counters.no_backend += 1;
             return Verdict::Drop(DropReason::NoBackend);
         };
         state.last_backend = b;
-        self.deliver_len(buf, frame_len, ip, port, b, hash, state, now_ms)
+        self.deliver_len(buf, p.frame_len, ip, port, b, p.hash, state, now_ms)
     }
 
     /// Sends the IP packet in `buf` to backend `b`: resolves the next hop, encapsulates.
@@ -540,3 +533,6 @@ pub fn flow_key_hashed(
 
 #[cfg(test)]
 mod tests;
+
+mod burst;
+pub use burst::Prepared;
