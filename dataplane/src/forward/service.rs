@@ -245,6 +245,14 @@ impl ForwardService {
         }
     }
 
+    /// A new backend and its tag for a flow whose backend is gone or down.
+    #[cold]
+    #[inline(never)]
+    fn rehash(&self, hash: u64) -> Option<(u16, u32)> {
+        let b = self.maglev.lookup(hash)?;
+        Some((b, self.hot.get(usize::from(b)).map_or(0, |h| h.tag)))
+    }
+
     /// The live backend with `tag` after a reload renumbered the list (off the usual path).
     #[inline(never)]
     fn renumbered(&self, tag: u32) -> Option<u16> {
@@ -270,8 +278,8 @@ impl ForwardService {
             let b = match self.still_valid(e.backend, e.tag) {
                 Some(b) => b,
                 None => {
-                    let b = self.maglev.lookup(hash)?;
-                    e.tag = self.hot.get(usize::from(b)).map_or(0, |h| h.tag);
+                    let (b, tag) = self.rehash(hash)?;
+                    e.tag = tag;
                     state.counters.rehashed += 1;
                     b
                 }

@@ -122,71 +122,106 @@ impl Template {
         }
         buf.prepend(h).map_err(|_| DropReason::NoRoom)?;
         let f = buf.data_mut();
-        let Some((head, inner)) = f.split_at_mut_checked(ETH_HLEN + h) else {
-            return Err(DropReason::Malformed);
+        let p = Patch {
+            inner_v6,
+            inner_len,
+            flow_hash,
+            dst_mac,
+            src_mac,
         };
-        let (eth, outer) = head.split_at_mut(ETH_HLEN);
-        let (tos, inner_proto) = match (inner_v6, &*inner) {
-            (true, [a, b, ..]) => ((*a << 4) | (*b >> 4), IPPROTO_IPV6),
-            (false, [_, b, ..]) => (*b, IPPROTO_IPIP),
-            _ => return Err(DropReason::Malformed),
+        // Fixed-size views of the new headers: every store below has a constant offset.
+        let done = match self.kind {
+            Kind::V4 => self.v4::<{ ETH_HLEN + 20 }>(f, &p),
+            Kind::V4Gue => self.v4::<{ ETH_HLEN + 20 + GUE_OVERHEAD }>(f, &p),
+            Kind::V6 => self.v6::<{ ETH_HLEN + 40 }>(f, &p),
+            Kind::V6Gue => self.v6::<{ ETH_HLEN + 40 + GUE_OVERHEAD }>(f, &p),
         };
-        eth[0..6].copy_from_slice(dst_mac);
-        eth[6..12].copy_from_slice(src_mac);
-        let outer_len = h + inner_len;
-        match self.kind {
-            Kind::V4 | Kind::V4Gue => {
-                eth[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-                let gue = self.kind == Kind::V4Gue;
-                let proto = if gue { 0 } else { inner_proto };
-                if gue {
-                    outer[..32].copy_from_slice(&self.hdr[..32]);
-                } else {
-                    outer[..20].copy_from_slice(&self.hdr[..20]);
-                }
-                outer[1] = tos;
-                outer[2..4].copy_from_slice(&(outer_len as u16).to_be_bytes());
-                let acc = self.sum + u32::from(tos) + outer_len as u32 + u32::from(proto);
-                outer[10..12].copy_from_slice(&checksum::finish(acc).to_be_bytes());
-                if gue {
-                    let u = &mut outer[20..];
-                    u[0..2].copy_from_slice(&gue_source_port(flow_hash).to_be_bytes());
-                    u[4..6].copy_from_slice(&((GUE_OVERHEAD + inner_len) as u16).to_be_bytes());
-                    u[9] = inner_proto;
-                } else {
-                    outer[9] = proto;
-                }
-            }
-            Kind::V6 | Kind::V6Gue => {
-                eth[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
-                let gue = self.kind == Kind::V6Gue;
-                if gue {
-                    outer[..52].copy_from_slice(&self.hdr[..52]);
-                } else {
-                    outer[..40].copy_from_slice(&self.hdr[..40]);
-                }
-                let label = (flow_hash as u32) & 0x000f_ffff;
-                let word = (6u32 << 28) | (u32::from(tos) << 20) | label;
-                outer[0..4].copy_from_slice(&word.to_be_bytes());
-                let payload = (outer_len - 40) as u16;
-                outer[4..6].copy_from_slice(&payload.to_be_bytes());
-                if gue {
-                    let u = &mut outer[40..];
-                    u[0..2].copy_from_slice(&gue_source_port(flow_hash).to_be_bytes());
-                    u[4..6].copy_from_slice(&payload.to_be_bytes());
-                    u[9] = inner_proto;
-                    let acc = self.sum + u32::from(payload);
-                    let acc = checksum::sum(checksum::sum(acc, u), inner);
-                    let c = checksum::finish(acc);
-                    let c = if c == 0 { 0xffff } else { c };
-                    u[6..8].copy_from_slice(&c.to_be_bytes());
-                } else {
-                    outer[6] = inner_proto;
-                }
-            }
-        }
-        Ok(())
+        done.ok_or(DropReason::Malformed)
     }
+
+    /// Writes Ethernet + IPv4 (+ UDP + GUE) headers, `N` bytes, at the front of `f`.
+    #[inline(always)]
+    fn v4<const N: usize>(&self, f: &mut [u8], p: &Patch) -> Option<()> {
+        let (hdr, inner) = f.split_first_chunk_mut::<N>()?;
+        let (tos, inner_proto) = inner_tos(inner, p.inner_v6)?;
+        eth(hdr, p, 0x0800);
+        let gue = N > ETH_HLEN + 20;
+        hdr[ETH_HLEN..].copy_from_slice(&self.hdr[..N - ETH_HLEN]);
+        let outer_len = N - ETH_HLEN + p.inner_len;
+        let ip = &mut hdr[ETH_HLEN..];
+        let proto = if gue { 0 } else { inner_proto };
+        ip[1] = tos;
+        ip[2..4].copy_from_slice(&(outer_len as u16).to_be_bytes());
+        let acc = self.sum + u32::from(tos) + outer_len as u32 + u32::from(proto);
+        ip[10..12].copy_from_slice(&checksum::finish(acc).to_be_bytes());
+        if gue {
+            let u = &mut ip[20..];
+            u[0..2].copy_from_slice(&gue_source_port(p.flow_hash).to_be_bytes());
+            u[4..6].copy_from_slice(&((GUE_OVERHEAD + p.inner_len) as u16).to_be_bytes());
+            u[9] = inner_proto;
+        } else {
+            ip[9] = proto;
+        }
+        Some(())
+    }
+
+    /// Writes Ethernet + IPv6 (+ UDP + GUE) headers, `N` bytes, at the front of `f`.
+    #[inline(always)]
+    fn v6<const N: usize>(&self, f: &mut [u8], p: &Patch) -> Option<()> {
+        let (hdr, inner) = f.split_first_chunk_mut::<N>()?;
+        let (tos, inner_proto) = inner_tos(inner, p.inner_v6)?;
+        eth(hdr, p, 0x86dd);
+        let gue = N > ETH_HLEN + 40;
+        hdr[ETH_HLEN..].copy_from_slice(&self.hdr[..N - ETH_HLEN]);
+        let ip = &mut hdr[ETH_HLEN..];
+        let label = (p.flow_hash as u32) & 0x000f_ffff;
+        let word = (6u32 << 28) | (u32::from(tos) << 20) | label;
+        ip[0..4].copy_from_slice(&word.to_be_bytes());
+        let payload = (N - ETH_HLEN - 40 + p.inner_len) as u16;
+        ip[4..6].copy_from_slice(&payload.to_be_bytes());
+        if gue {
+            let u = &mut ip[40..];
+            u[0..2].copy_from_slice(&gue_source_port(p.flow_hash).to_be_bytes());
+            u[4..6].copy_from_slice(&payload.to_be_bytes());
+            u[9] = inner_proto;
+            let acc = self.sum + u32::from(payload);
+            let acc = checksum::sum(checksum::sum(acc, u), inner);
+            let c = checksum::finish(acc);
+            let c = if c == 0 { 0xffff } else { c };
+            u[6..8].copy_from_slice(&c.to_be_bytes());
+        } else {
+            ip[6] = inner_proto;
+        }
+        Some(())
+    }
+}
+
+/// The per-packet values patched into a template.
+struct Patch<'a> {
+    inner_v6: bool,
+    inner_len: usize,
+    flow_hash: u64,
+    dst_mac: &'a Mac,
+    src_mac: &'a Mac,
+}
+
+/// DSCP + ECN of the inner packet, and the IPIP protocol number of its family.
+#[inline(always)]
+fn inner_tos(inner: &[u8], v6: bool) -> Option<(u8, u8)> {
+    let &[a, b] = inner.first_chunk::<2>()?;
+    Some(if v6 {
+        ((a << 4) | (b >> 4), IPPROTO_IPV6)
+    } else {
+        (b, IPPROTO_IPIP)
+    })
+}
+
+/// The Ethernet header: next hop, our MAC, `ethertype`.
+#[inline(always)]
+fn eth<const N: usize>(hdr: &mut [u8; N], p: &Patch, ethertype: u16) {
+    hdr[0..6].copy_from_slice(p.dst_mac);
+    hdr[6..12].copy_from_slice(p.src_mac);
+    hdr[12..14].copy_from_slice(&ethertype.to_be_bytes());
 }
 
 #[cfg(test)]
