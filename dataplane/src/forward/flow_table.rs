@@ -111,7 +111,8 @@ impl FlowState {
     }
 }
 
-/// One flow: key, backend and deadline. 52 bytes (see `entry_is_small`).
+/// One flow: key, backend and deadline. 52 bytes, 64 with its hash in a slot (see
+/// `entry_is_small`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEntry {
     /// The 5-tuple.
