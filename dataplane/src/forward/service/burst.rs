@@ -145,3 +145,130 @@ impl ForwardService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::forward::flow_table::{TCP_ACK, TCP_SYN};
+    use crate::forward::frames::tcp4;
+    use crate::forward::{NextHop, WorkerForwardState};
+    use crate::packet::{parse, PacketBuffer, Parsed, TestBuffer};
+    use crate::snapshot::ServiceRuntime;
+    use crate::testutil::{snapshot, udp4};
+    use crate::verdict::Verdict;
+    use std::net::Ipv4Addr;
+
+    const CONFIG: &str = r#"
+[[port]]
+name = "edge0"
+device = "net_null0"
+addresses = ["198.51.100.1/24"]
+[[vip]]
+address = "203.0.113.10"
+[[service]]
+name = "web"
+vip = "203.0.113.10"
+protocol = "tcp"
+port = 80
+kind = "forward"
+encap = "gue"
+[[service.backend]]
+address = "198.51.100.11"
+[[service.backend]]
+address = "198.51.100.12"
+[[service.backend]]
+address = "198.51.100.13"
+[[service.backend]]
+address = "192.0.2.99"
+"#;
+
+    /// A burst gives every packet the verdict, backend, bytes and flow-table effects that
+    /// `handle` one packet at a time gives (across more than one BURST, with drops mixed in).
+    #[test]
+    fn burst_equals_one_at_a_time() {
+        let snap = snapshot(CONFIG);
+        let ServiceRuntime::Forward(svc) = &snap.services[0].runtime else {
+            panic!("not forward");
+        };
+        let port = &snap.ports[0];
+        let mut frames = Vec::new();
+        for i in 0..80u32 {
+            let client = Ipv4Addr::from(0x0a00_0000 + i % 50);
+            let f = match i % 4 {
+                0 => tcp4(
+                    client,
+                    Ipv4Addr::new(203, 0, 113, 10),
+                    1000,
+                    80,
+                    TCP_SYN,
+                    b"",
+                ),
+                1 => tcp4(
+                    client,
+                    Ipv4Addr::new(203, 0, 113, 10),
+                    1000,
+                    80,
+                    TCP_ACK,
+                    b"x",
+                ),
+                2 => udp4(
+                    client,
+                    Ipv4Addr::new(203, 0, 113, 10),
+                    2000,
+                    80,
+                    b"datagram",
+                ),
+                _ => tcp4(
+                    client,
+                    Ipv4Addr::new(203, 0, 113, 10),
+                    3000,
+                    80,
+                    TCP_ACK,
+                    b"",
+                ),
+            };
+            frames.push(f);
+        }
+        let mut metas: Vec<_> = frames
+            .iter()
+            .map(|f| match parse(f) {
+                Ok(Parsed::Ipv4(m)) => m,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Drops decided at stage one: a protocol that is not forwarded, a truncated header.
+        metas[5].proto = 1;
+        metas[40].l4 = frames[40].len();
+        let fresh = || {
+            let mut st = WorkerForwardState::new(1024);
+            for b in svc.backends() {
+                if let NextHop::Neighbor { ip, v6, .. } = b.next_hop {
+                    st.neighbors.resolve(&ip, v6, 0);
+                    st.neighbors.learn(&ip, v6, [2, 0xbb, 0, 0, 0, 1], 0);
+                }
+            }
+            st
+        };
+        let (mut one, mut many) = (fresh(), fresh());
+        let mut expect = Vec::new();
+        for (f, m) in frames.iter().zip(&metas) {
+            let mut b = TestBuffer::new(f);
+            let v = svc.handle(0, &mut b, m, port, &mut one, 7);
+            expect.push((v, one.last_backend, b.data().to_vec()));
+        }
+        let mut bufs: Vec<TestBuffer> = frames.iter().map(|f| TestBuffer::new(f)).collect();
+        let mut out = vec![(Verdict::Answer, u16::MAX); frames.len()];
+        svc.handle_burst(&mut bufs, &metas, port, &mut many, 7, &mut out);
+        for (i, ((v, b, bytes), (got, buf))) in expect.iter().zip(out.iter().zip(&bufs)).enumerate()
+        {
+            assert_eq!(got.0, *v, "packet {i}");
+            if *v == Verdict::Forward {
+                assert_eq!(got.1, *b, "packet {i}");
+            }
+            assert_eq!(buf.data(), &bytes[..], "packet {i}");
+        }
+        assert!(expect.iter().filter(|e| e.0 == Verdict::Forward).count() >= 70);
+        assert_eq!(one.flows.counters, many.flows.counters);
+        assert_eq!(one.counters, many.counters);
+        assert_eq!(one.flows.len(), many.flows.len());
+    }
+}
