@@ -1,5 +1,7 @@
 //! Forward path: ns per packet on 32-packet batches (flow-table hit, new flow, stateless
-//! Maglev forward) and Maglev table build time (M = 65537, 1000 backends).
+//! Maglev forward) and Maglev table build time (M = 65537, 1000 backends). `*_batch32` call
+//! `ForwardService::handle` per packet; `*_burst32` go through `ForwardService::handle_burst`
+//! (every packet hashed and its flow-table lines prefetched before any is processed).
 //!
 //! Run: `cargo bench -p anycastd --bench forward`. Criterion's throughput line gives packets per
 //! second; time per batch / 32 is ns per packet.
@@ -19,6 +21,7 @@ use dataplane::packet::{parse, IpMeta, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{ServiceRuntime, Snapshot};
 use dataplane::testutil::{snapshot, udp4};
+use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
 
@@ -131,6 +134,20 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
     // (Checks hold whether or not a filter skipped the benchmark.)
     assert_eq!(st.counters.stateless, 0);
 
+    // The same through the burst entry point (hash all 32, prefetch, then process).
+    let mut bufs: Vec<TestBuffer> = frames.iter().map(|f| TestBuffer::new(f)).collect();
+    let mut out = [(Verdict::Forward, 0u16); BATCH];
+    g.bench_function("flow_hit_ipip_burst32", |b| {
+        b.iter(|| {
+            for (b, f) in bufs.iter_mut().zip(&frames) {
+                b.reset(f);
+            }
+            svc.handle_burst(&mut bufs, &metas, &port, &mut st, 2, &mut out);
+            black_box(&out);
+        })
+    });
+    assert_eq!(st.counters.stateless, 0);
+
     // The same through the whole pipeline (Ethernet/IP parse, service lookup included).
     let mut ws = WorkerState {
         forward: state(&snap, FlowTableConfig::default()),
@@ -148,14 +165,16 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
 
     // New flows: every packet a tuple never seen; 1 ms idle timeout and a clock that moves
     // 2 ms per batch, so the per-packet sweep keeps the table from filling. Once with the
-    // default per-worker table (64k flows, ~7 MB: cache-friendly) and once with a 1M-flow table
-    // (~110 MB: every new flow misses the CPU caches).
+    // default per-worker table (64k flows, 128k slots, ~9 MB) and once with a 1M-flow table
+    // (2M slots, ~136 MB: every new flow misses the CPU caches). Each also as a burst.
     let mut n: u32 = 0;
     let mut now = 10u64;
     let mut frame = frames[0].clone();
-    for (name, capacity) in [
-        ("new_flow_ipip_table64k_batch32", 1usize << 16),
-        ("new_flow_ipip_table1m_batch32", 1 << 20),
+    for (name, capacity, burst) in [
+        ("new_flow_ipip_table64k_batch32", 1usize << 16, false),
+        ("new_flow_ipip_table1m_batch32", 1 << 20, false),
+        ("new_flow_ipip_table64k_burst32", 1usize << 16, true),
+        ("new_flow_ipip_table1m_burst32", 1 << 20, true),
     ] {
         let mut st = state(
             &snap,
@@ -169,9 +188,21 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
                 new_flow_burst: u32::MAX,
             },
         );
+        let mut ms = metas.clone();
         g.bench_function(name, |b| {
             b.iter(|| {
                 now += 2;
+                if burst {
+                    for (b, m) in bufs.iter_mut().zip(ms.iter_mut()) {
+                        n = n.wrapping_add(1);
+                        frame[26..30].copy_from_slice(&n.to_be_bytes());
+                        b.reset(&frame);
+                        m.src = IpAddr::V4(Ipv4Addr::from(n));
+                    }
+                    svc.handle_burst(&mut bufs, &ms, &port, &mut st, now, &mut out);
+                    black_box(&out);
+                    return;
+                }
                 for m in &metas {
                     n = n.wrapping_add(1);
                     // A new client address per packet (handle does not recheck the IP checksum).

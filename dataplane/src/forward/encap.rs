@@ -13,6 +13,9 @@ use crate::packet::PacketBuffer;
 use crate::snapshot::Mac;
 use crate::verdict::DropReason;
 
+mod template;
+pub use template::Template;
+
 /// Outer TTL / hop limit.
 pub const OUTER_TTL: u8 = 64;
 /// UDP + GUE header length.

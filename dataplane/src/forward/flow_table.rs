@@ -1,15 +1,15 @@
 //! Per-worker flow table: 5-tuple → backend, owned by one worker (no locks, no atomics).
 //!
-//! Built on hashbrown's [`HashTable`], allocated once for a configured capacity (on transparent
-//! huge pages when it is large: [`HugeAlloc`]) and never grown: an insert that would need more
-//! room is refused and the flow goes by the Maglev table alone (stateless), counted. Entries
+//! Open addressing with linear probing, one cache line per entry plus a 32-bit tag array
+//! ([`FlowTable`]), allocated once for a configured capacity (on transparent huge pages when it
+//! is large: [`HugeAlloc`]) and never grown: an insert that would need more room is refused and the flow goes by the Maglev table alone (stateless), counted. Entries
 //! carry an absolute deadline (worker clock, wrapping `u32` ms) set from the protocol and TCP
 //! state on every packet; expired entries are removed by a bounded sweep over a slice of the
 //! buckets each millisecond ([`FlowTable::expire_due`]), and an expired entry met by a lookup
 //! counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples fills
 //! neither the table nor evicts live flows: once the bucket is empty new flows are stateless
 //! until it refills.
-use hashbrown::HashTable;
+use allocator_api2::vec::Vec;
 
 use crate::dpdk::HugeAlloc;
 
@@ -111,7 +111,8 @@ impl FlowState {
     }
 }
 
-/// One flow: key, backend and deadline. 52 bytes (see `entry_is_small`).
+/// One flow: key, backend and deadline. 52 bytes, 64 with its hash in a slot (see
+/// `entry_is_small`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEntry {
     /// The 5-tuple.
@@ -202,9 +203,47 @@ fn dead(deadline: u32, now: u32) -> bool {
     (now.wrapping_sub(deadline) as i32) >= 0
 }
 
-/// A worker's flow table.
+/// One slot: an entry and its full hash, on a cache line of its own (a lookup that hits touches
+/// the tag line and this one line; [`FlowTable::prefetch`] asks for both ahead of time).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Slot {
+    entry: FlowEntry,
+    hash: u64,
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    entry: FlowEntry {
+        key: FlowKey {
+            src: [0; 16],
+            dst: [0; 16],
+            sport: 0,
+            dport: 0,
+            proto: 0,
+        },
+        deadline: 0,
+        tag: 0,
+        backend: 0,
+        state: FlowState::Udp,
+    },
+    hash: 0,
+};
+
+/// The tag array's word for a hash: its high half, never 0 (0 marks an empty slot).
+#[inline(always)]
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32 | 1
+}
+
+/// A worker's flow table: open addressing with linear probing over a power-of-two array of
+/// [`Slot`]s, plus a parallel array of 32-bit tags (0 = empty) that probes and the expiry sweep
+/// read instead of the slots. Deletion shifts the rest of the cluster back (no tombstones), so
+/// churn never lengthens probes. At most `capacity` entries in at least 1.5× as many slots.
 pub struct FlowTable {
-    table: HashTable<FlowEntry, HugeAlloc>,
+    tags: Vec<u32, HugeAlloc>,
+    slots: Vec<Slot, HugeAlloc>,
+    mask: usize,
+    len: usize,
     cfg: FlowTableConfig,
     cursor: usize,
     swept_ms: u64,
@@ -217,8 +256,8 @@ pub struct FlowTable {
 impl std::fmt::Debug for FlowTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FlowTable")
-            .field("len", &self.table.len())
-            .field("buckets", &self.table.num_buckets())
+            .field("len", &self.len)
+            .field("buckets", &self.slots.len())
             .field("cfg", &self.cfg)
             .field("counters", &self.counters)
             .finish()
@@ -234,13 +273,34 @@ pub const SWEEP_MAX_PER_CALL: usize = 1024;
 /// Extra buckets swept when a new flow finds the table full.
 pub const EXPIRE_WHEN_FULL: usize = 16;
 
+/// Hints the CPU to bring the cache line at `p` in (no effect where there is no such hint).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults or changes memory, whatever the
+    // address; `p` points into a live allocation anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 impl FlowTable {
-    /// Allocates the table for `cfg.capacity` flows. Buckets are sized for 1.25× the capacity
-    /// so the table stays at most ~70% loaded and deletions rarely leave tombstones.
+    /// Allocates the table for `cfg.capacity` flows: the next power of two of at least 1.5× the
+    /// capacity slots (so probes stay short), 68 bytes each.
     pub fn new(cfg: FlowTableConfig) -> Self {
         let capacity = cfg.capacity.max(1);
+        let n = (capacity + capacity / 2 + 1).next_power_of_two();
+        let mut tags = Vec::with_capacity_in(n, HugeAlloc);
+        tags.resize(n, 0u32);
+        let mut slots = Vec::with_capacity_in(n, HugeAlloc);
+        slots.resize(n, EMPTY_SLOT);
         Self {
-            table: HashTable::with_capacity_in(capacity + capacity / 4, HugeAlloc),
+            tags,
+            slots,
+            mask: n - 1,
+            len: 0,
             cfg: FlowTableConfig { capacity, ..cfg },
             cursor: 0,
             swept_ms: 0,
@@ -257,39 +317,110 @@ impl FlowTable {
 
     /// Flows held.
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.len
     }
 
     /// True when no flow is held.
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len == 0
     }
 
-    /// Buckets allocated.
+    /// Buckets (slots) allocated.
     pub fn buckets(&self) -> usize {
-        self.table.num_buckets()
+        self.slots.len()
     }
 
     /// Bytes allocated by the table.
     pub fn allocation_size(&self) -> usize {
-        self.table.allocation_size()
+        self.tags.capacity() * std::mem::size_of::<u32>()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+
+    /// Asks the CPU for the cache lines a lookup of `hash` reads first (its tag and slot), so a
+    /// burst can hash every packet, prefetch, and find the lines there when it looks them up.
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        let i = hash as usize & self.mask;
+        if let (Some(t), Some(s)) = (self.tags.get(i), self.slots.get(i)) {
+            prefetch(t);
+            prefetch(s);
+        }
+    }
+
+    /// The slot holding `key`, or `Err` with the first empty slot of its probe sequence.
+    #[inline(always)]
+    fn find(&self, hash: u64, key: &FlowKey) -> Result<usize, usize> {
+        let tag = tag_of(hash);
+        let mut i = hash as usize & self.mask;
+        // Terminates: there are always more slots than entries (capacity < slots).
+        loop {
+            let t = self.tags.get(i).copied().unwrap_or(0);
+            if t == tag && self.slots.get(i).is_some_and(|s| s.entry.key == *key) {
+                return Ok(i);
+            }
+            if t == 0 {
+                return Err(i);
+            }
+            i = (i + 1) & self.mask;
+        }
     }
 
     /// The live entry for `key`, if any (an expired one is removed and counted).
     #[inline]
     pub fn get(&mut self, hash: u64, key: &FlowKey, now_ms: u64) -> Option<&mut FlowEntry> {
-        let now = now_ms as u32;
-        match self.table.find_entry(hash, |e| e.key == *key) {
-            Ok(entry) if dead(entry.get().deadline, now) => {
-                entry.remove();
-                self.counters.expired += 1;
-                None
+        self.get_with_config(hash, key, now_ms).map(|(e, _)| e)
+    }
+
+    /// [`FlowTable::get`], with the configuration alongside (for [`FlowTable::touch`]).
+    #[inline]
+    pub fn get_with_config(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        now_ms: u64,
+    ) -> Option<(&mut FlowEntry, &FlowTableConfig)> {
+        let i = self.find(hash, key).ok()?;
+        let deadline = self.slots.get(i)?.entry.deadline;
+        if dead(deadline, now_ms as u32) {
+            self.remove_at(i);
+            self.counters.expired += 1;
+            return None;
+        }
+        self.counters.hits += 1;
+        let e = &mut self.slots.get_mut(i)?.entry;
+        Some((e, &self.cfg))
+    }
+
+    /// Removes the entry in slot `i` and shifts later members of its cluster back into the hole
+    /// where their probe sequence allows (Knuth's algorithm R), so no tombstone is left.
+    fn remove_at(&mut self, mut i: usize) {
+        let mask = self.mask;
+        if self.tags.get(i).is_none_or(|&t| t == 0) {
+            return;
+        }
+        self.len -= 1;
+        loop {
+            self.tags[i] = 0;
+            let mut j = i;
+            loop {
+                j = (j + 1) & mask;
+                if self.tags[j] == 0 {
+                    return;
+                }
+                let home = self.slots[j].hash as usize & mask;
+                // The entry at j may fill the hole at i unless its home lies in (i, j].
+                let stays = if i <= j {
+                    i < home && home <= j
+                } else {
+                    i < home || home <= j
+                };
+                if !stays {
+                    break;
+                }
             }
-            Ok(entry) => {
-                self.counters.hits += 1;
-                Some(entry.into_mut())
-            }
-            Err(_) => None,
+            self.tags[i] = self.tags[j];
+            self.slots[i] = self.slots[j];
+            i = j;
         }
     }
 
@@ -316,14 +447,9 @@ impl FlowTable {
             self.counters.rate_limited += 1;
             return Err(Refused::RateLimited);
         }
-        if self.table.len() >= self.cfg.capacity || self.table.capacity() <= self.table.len() {
-            // Try to make room from idle flows before refusing (bounded: a flood against a full
-            // table costs a few bucket checks per packet, no more).
-            self.expire(now_ms, EXPIRE_WHEN_FULL);
-            if self.table.len() >= self.cfg.capacity || self.table.capacity() <= self.table.len() {
-                self.counters.full += 1;
-                return Err(Refused::Full);
-            }
+        if self.len >= self.cfg.capacity && !self.make_room(now_ms) {
+            self.counters.full += 1;
+            return Err(Refused::Full);
         }
         let state = FlowState::first(tcp_flags);
         let deadline = (now_ms as u32).wrapping_add(self.cfg.timeout(state));
@@ -334,21 +460,33 @@ impl FlowTable {
             backend,
             state,
         };
-        // Room was checked above: the hasher is never called (no resize).
-        self.table.insert_unique(hash, entry, |e| e.key.hash());
+        // The first empty slot of the probe sequence (the caller checked the key is absent).
+        let mut i = hash as usize & self.mask;
+        while self.tags.get(i).is_some_and(|&t| t != 0) {
+            i = (i + 1) & self.mask;
+        }
+        if let (Some(t), Some(s)) = (self.tags.get_mut(i), self.slots.get_mut(i)) {
+            *t = tag_of(hash);
+            *s = Slot { entry, hash };
+            self.len += 1;
+        }
         self.counters.inserts += 1;
         Ok(())
     }
 
+    /// A full table: tries to make room from idle flows before the insert is refused (bounded:
+    /// a flood against a full table costs a few bucket checks per packet, no more).
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, now_ms: u64) -> bool {
+        self.expire(now_ms, EXPIRE_WHEN_FULL);
+        self.len < self.cfg.capacity
+    }
+
+    #[inline]
     fn take_token(&mut self, now_ms: u64) -> bool {
-        let elapsed = now_ms.saturating_sub(self.last_refill_ms);
-        if elapsed > 0 {
-            self.last_refill_ms = now_ms;
-            let cap = u64::from(self.cfg.new_flow_burst) * 1000;
-            self.tokens_milli = cap.min(
-                self.tokens_milli
-                    .saturating_add(elapsed.saturating_mul(u64::from(self.cfg.new_flows_per_sec))),
-            );
+        if now_ms > self.last_refill_ms {
+            self.refill(now_ms);
         }
         if self.tokens_milli >= 1000 {
             self.tokens_milli -= 1000;
@@ -358,28 +496,76 @@ impl FlowTable {
         }
     }
 
+    /// Adds the tokens earned since the last refill (once per millisecond at most).
+    #[inline(never)]
+    fn refill(&mut self, now_ms: u64) {
+        let elapsed = now_ms - self.last_refill_ms;
+        self.last_refill_ms = now_ms;
+        let cap = u64::from(self.cfg.new_flow_burst) * 1000;
+        self.tokens_milli = cap.min(
+            self.tokens_milli
+                .saturating_add(elapsed.saturating_mul(u64::from(self.cfg.new_flows_per_sec))),
+        );
+    }
+
     /// Sweeps up to `buckets` buckets from where the last sweep stopped, removing idle flows.
-    /// Returns how many it removed. Bounded work: call it once per packet or burst.
+    /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
+    /// stretches are skipped sixteen tags at a time; only live slots are read.
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
-        let n = self.table.num_buckets();
-        if n == 0 || self.table.is_empty() {
+        let n = self.slots.len();
+        if self.len == 0 {
             return 0;
         }
+        let budget = buckets.min(n);
+        let mut done = 0;
         let mut removed = 0;
-        for _ in 0..buckets.min(n) {
-            let i = self.cursor;
-            self.cursor = if i + 1 >= n { 0 } else { i + 1 };
-            if let Ok(e) = self.table.get_bucket_entry(i) {
-                if dead(e.get().deadline, now) {
-                    e.remove();
+        while done < budget {
+            let from = self.cursor;
+            let to = (from + (budget - done)).min(n);
+            let i = self.next_live(from, to);
+            done += i - from;
+            if i < to {
+                // A later entry of the cluster may shift into slot i: look at it again
+                // (bounded by the cluster's length).
+                while self.tags.get(i).is_some_and(|&t| t != 0)
+                    && self
+                        .slots
+                        .get(i)
+                        .is_some_and(|s| dead(s.entry.deadline, now))
+                {
+                    self.remove_at(i);
                     removed += 1;
                 }
+                done += 1;
             }
+            let next = if i < to { i + 1 } else { to };
+            self.cursor = if next >= n { 0 } else { next };
         }
         self.counters.expired += removed as u64;
         removed
+    }
+
+    /// The first slot in `from..to` with a live tag, or `to`.
+    #[inline]
+    fn next_live(&self, from: usize, to: usize) -> usize {
+        let tags = self.tags.get(from..to).unwrap_or(&[]);
+        let mut i = 0;
+        // 16 tags (one cache line) per step, as one vector OR-reduction.
+        for c in tags.chunks_exact(16) {
+            let Ok(c) = <&[u32; 16]>::try_from(c) else {
+                break;
+            };
+            if c.iter().fold(0, |a, &t| a | t) != 0 {
+                break;
+            }
+            i += 16;
+        }
+        while tags.get(i).is_some_and(|&t| t == 0) {
+            i += 1;
+        }
+        from + i
     }
 
     /// The hot path's share of expiry: when the worker clock moved on since the last call,
@@ -392,16 +578,25 @@ impl FlowTable {
         if now_ms <= self.swept_ms {
             return 0;
         }
+        self.expire_elapsed(now_ms)
+    }
+
+    #[inline(never)]
+    fn expire_elapsed(&mut self, now_ms: u64) -> usize {
         let elapsed = now_ms - self.swept_ms;
         self.swept_ms = now_ms;
-        let n = self.table.num_buckets() as u64;
+        let n = self.slots.len() as u64;
         let due = (elapsed.min(SWEEP_PERIOD_MS) * n).div_ceil(SWEEP_PERIOD_MS);
         self.expire(now_ms, (due as usize).min(SWEEP_MAX_PER_CALL))
     }
 
     /// Iterates the live and not-yet-swept entries (diagnostics and tests).
     pub fn iter(&self) -> impl Iterator<Item = &FlowEntry> {
-        self.table.iter()
+        self.tags
+            .iter()
+            .zip(self.slots.iter())
+            .filter(|(t, _)| **t != 0)
+            .map(|(_, s)| &s.entry)
     }
 }
 

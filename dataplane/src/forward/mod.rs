@@ -1,11 +1,12 @@
 //! L4 load balancing: Maglev hashing, per-worker flow tables, encapsulation to backends.
 //!
 //! - [`maglev`]: weighted Maglev lookup tables, built off the hot path per service.
-//! - [`flow_table`]: the per-worker 5-tuple → backend table (hashbrown, fixed capacity, idle
-//!   timeouts by TCP state, amortised expiry, new-flow rate limit).
+//! - [`flow_table`]: the per-worker 5-tuple → backend table (linear probing, one cache line per
+//!   flow, fixed capacity, idle timeouts by TCP state, amortised expiry, new-flow rate limit).
 //! - [`encap`]: IPIP, GUE and L2 DSR, in place in the packet buffer.
 //! - [`neighbors`]: the per-worker ARP/NDP cache for next hops.
-//! - [`service`]: [`ForwardService`], the per-packet path gluing them.
+//! - [`service`]: [`ForwardService`], the per-packet path gluing them, and its burst form
+//!   ([`ForwardService::prepare`] then [`ForwardService::handle_prepared`]).
 //! - [`icmp`]: ICMP errors about forwarded flows follow the flow to its backend.
 //!
 //! Everything a worker writes lives in its own [`WorkerForwardState`]: no locks, no atomics,

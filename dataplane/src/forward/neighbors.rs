@@ -119,6 +119,36 @@ impl NeighborCache {
             })
     }
 
+    /// The slot `ip` is looked for first: pass it to [`NeighborCache::resolve_hinted`] (computed
+    /// once per backend when its service is built).
+    #[inline]
+    pub fn hint(ip: &[u8; 16], v6: bool) -> u8 {
+        slot_of(ip, v6) as u8
+    }
+
+    /// [`NeighborCache::resolve`] with the entry's home slot `hint` ([`NeighborCache::hint`])
+    /// known: a fresh entry there is answered with one compare of the slot; anything else
+    /// takes the full path.
+    #[inline]
+    pub fn resolve_hinted(&mut self, ip: &[u8; 16], v6: bool, hint: u8, now_ms: u64) -> Resolution {
+        const _: () = assert!(NEIGHBOR_SLOTS == 256, "a u8 hint indexes every slot");
+        if let Some(e) = self.slots.get(usize::from(hint)) {
+            if e.state == State::Reachable
+                && e.ip == *ip
+                && e.v6 == v6
+                && now_ms.saturating_sub(e.confirmed_ms) < REACHABLE_MS
+            {
+                return Resolution::Mac(e.mac);
+            }
+        }
+        self.resolve_slow(ip, v6, now_ms)
+    }
+
+    #[inline(never)]
+    fn resolve_slow(&mut self, ip: &[u8; 16], v6: bool, now_ms: u64) -> Resolution {
+        self.resolve(ip, v6, now_ms)
+    }
+
     /// Resolves `ip`, creating an incomplete entry (and asking for a request) when unknown.
     #[inline]
     pub fn resolve(&mut self, ip: &[u8; 16], v6: bool, now_ms: u64) -> Resolution {

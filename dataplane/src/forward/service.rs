@@ -1,11 +1,11 @@
 //! A forward service: its backends, Maglev table and encapsulation; the per-packet path.
 use std::net::IpAddr;
 
-use super::encap::{self, Outer, Tunnel};
+use super::encap::{self, Outer, Template, Tunnel};
 use super::flow_table::{FlowKey, FlowTable};
 use super::hash::hash_bytes;
 use super::maglev::{Maglev, MaglevBackend};
-use super::neighbors::{self, v4_in_16, Resolution};
+use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
 use super::WorkerForwardState;
 use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
 use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
@@ -57,11 +57,39 @@ impl Backend {
     }
 }
 
+/// What the per-packet path reads of a backend, flattened next to its neighbours (built with
+/// the service): identity and state, next hop with its neighbour-cache slot, outer headers.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    tag: u32,
+    up: bool,
+    next_hop: NextHop,
+    hint: u8,
+    tpl: Option<Template>,
+}
+
+impl Hot {
+    fn new(b: &Backend) -> Self {
+        let hint = match b.next_hop {
+            NextHop::Neighbor { ip, v6, .. } => NeighborCache::hint(&ip, v6),
+            NextHop::Reflect => 0,
+        };
+        Self {
+            tag: b.tag(),
+            up: b.state != BackendState::Down,
+            next_hop: b.next_hop,
+            hint,
+            tpl: b.tunnel.as_ref().map(Template::new),
+        }
+    }
+}
+
 /// A forward service's compiled data (Maglev table, backends, encapsulation).
 #[derive(Debug)]
 pub struct ForwardService {
     encap: Encap,
     backends: Vec<Backend>,
+    hot: Vec<Hot>,
     maglev: Maglev,
 }
 
@@ -190,6 +218,7 @@ impl ForwardService {
         let maglev = Maglev::build(config.table_size, &active);
         Ok(Self {
             encap: config.encap,
+            hot: backends.iter().map(Hot::new).collect(),
             backends,
             maglev,
         })
@@ -209,11 +238,28 @@ impl ForwardService {
     /// the list) the backend with that tag; `None` when it is gone or down.
     #[inline]
     fn still_valid(&self, idx: u16, tag: u32) -> Option<u16> {
-        let ok = |b: &Backend| b.tag() == tag && b.state != BackendState::Down;
-        match self.backends.get(usize::from(idx)) {
+        let ok = |b: &Hot| b.tag == tag && b.up;
+        match self.hot.get(usize::from(idx)) {
             Some(b) if ok(b) => Some(idx),
-            _ => self.backends.iter().position(ok).map(|i| i as u16),
+            _ => self.renumbered(tag),
         }
+    }
+
+    /// A new backend and its tag for a flow whose backend is gone or down.
+    #[cold]
+    #[inline(never)]
+    fn rehash(&self, hash: u64) -> Option<(u16, u32)> {
+        let b = self.maglev.lookup(hash)?;
+        Some((b, self.hot.get(usize::from(b)).map_or(0, |h| h.tag)))
+    }
+
+    /// The live backend with `tag` after a reload renumbered the list (off the usual path).
+    #[inline(never)]
+    fn renumbered(&self, tag: u32) -> Option<u16> {
+        self.hot
+            .iter()
+            .position(|b| b.tag == tag && b.up)
+            .map(|i| i as u16)
     }
 
     /// Picks the backend of a flow: its flow-table entry if live, else Maglev (inserting the
@@ -228,26 +274,25 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Option<u16> {
-        let cfg = *state.flows.config();
-        if let Some(e) = state.flows.get(hash, key, now_ms) {
+        if let Some((e, cfg)) = state.flows.get_with_config(hash, key, now_ms) {
             let b = match self.still_valid(e.backend, e.tag) {
                 Some(b) => b,
                 None => {
-                    let b = self.maglev.lookup(hash)?;
-                    e.tag = self.backends[usize::from(b)].tag();
+                    let (b, tag) = self.rehash(hash)?;
+                    e.tag = tag;
                     state.counters.rehashed += 1;
                     b
                 }
             };
             e.backend = b;
             if insert {
-                FlowTable::touch(&cfg, e, tcp_flags, now_ms);
+                FlowTable::touch(cfg, e, tcp_flags, now_ms);
             }
             return Some(b);
         }
         let b = self.maglev.lookup(hash)?;
         if insert {
-            let tag = self.backends[usize::from(b)].tag();
+            let tag = self.hot.get(usize::from(b)).map_or(0, |h| h.tag);
             if state
                 .flows
                 .insert(hash, *key, b, tag, tcp_flags, now_ms)
@@ -261,7 +306,10 @@ impl ForwardService {
         Some(b)
     }
 
-    /// Forwards one packet of this service (TCP or UDP to a VIP) to its backend.
+    /// Forwards one packet of this service (TCP or UDP to a VIP) to its backend. For a burst,
+    /// [`ForwardService::prepare`] every packet first, then [`ForwardService::handle_prepared`]
+    /// each (or [`ForwardService::handle_burst`]): same result, with the flow-table lines
+    /// fetched from memory in parallel.
     #[inline]
     pub fn handle<B: PacketBuffer>(
         &self,
@@ -272,40 +320,32 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Verdict {
-        let frame = buf.data();
-        let l4 = ip.l4;
-        if ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP {
-            return Verdict::Drop(DropReason::Unsupported);
+        let p = Prepared::new(buf.data(), ip);
+        self.handle_prepared(&p, buf, ip, port, state, now_ms)
+    }
+
+    /// Stage two of a burst: forwards the packet `p` was prepared from (same `buf` and `ip`,
+    /// not changed since) to its backend, and sets [`WorkerForwardState::last_backend`].
+    #[inline]
+    pub fn handle_prepared<B: PacketBuffer>(
+        &self,
+        p: &Prepared,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Verdict {
+        if let Err(r) = p.early {
+            return Verdict::Drop(r);
         }
-        let Some(ports) = frame.get(l4..l4 + 4) else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
-        // Fragments: no ports in most of them, so every fragment of a datagram hashes on the
-        // addresses alone and goes statelessly.
-        let (sport, dport) = if ip.fragment {
-            (0, 0)
-        } else {
-            (
-                u16::from_be_bytes([ports[0], ports[1]]),
-                u16::from_be_bytes([ports[2], ports[3]]),
-            )
-        };
-        let tcp_flags = if ip.proto == IPPROTO_TCP && !ip.fragment {
-            match frame.get(l4 + 13) {
-                Some(&f) => Some(f),
-                None => return Verdict::Drop(DropReason::Malformed),
-            }
-        } else {
-            None
-        };
-        let (key, hash) = flow_key_hashed(&ip.src, &ip.dst, sport, dport, ip.proto);
         state.flows.expire_due(now_ms);
-        let Some(b) = self.pick(&key, hash, tcp_flags, !ip.fragment, state, now_ms) else {
+        let Some(b) = self.pick(&p.key, p.hash, p.tcp_flags, !ip.fragment, state, now_ms) else {
             state.counters.no_backend += 1;
             return Verdict::Drop(DropReason::NoBackend);
         };
         state.last_backend = b;
-        self.deliver(buf, ip, port, b, hash, state, now_ms)
+        self.deliver_len(buf, p.frame_len, ip, port, b, p.hash, state, now_ms)
     }
 
     /// Sends the IP packet in `buf` to backend `b`: resolves the next hop, encapsulates.
@@ -321,7 +361,25 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Verdict {
-        let Some(be) = self.backends.get(usize::from(b)) else {
+        let len = buf.len();
+        self.deliver_len(buf, len, ip, port, b, hash, state, now_ms)
+    }
+
+    /// [`ForwardService::deliver`] with the buffer's length `frame_len` known.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_len<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        frame_len: usize,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        b: u16,
+        hash: u64,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Verdict {
+        let Some(be) = self.hot.get(usize::from(b)) else {
             return Verdict::Drop(DropReason::NoBackend);
         };
         let mac: Mac = match be.next_hop {
@@ -334,24 +392,13 @@ impl ForwardService {
                 m
             }
             NextHop::Neighbor { ip: nh, v6, src } => {
-                match state.neighbors.resolve(&nh, v6, now_ms) {
+                match state.neighbors.resolve_hinted(&nh, v6, be.hint, now_ms) {
                     Resolution::Mac(m) => m,
-                    Resolution::Refresh(_) => {
-                        state.counters.neighbor_refreshes += 1;
-                        return request(buf, port, v6, src, nh, state);
-                    }
-                    Resolution::Request => {
-                        state.counters.unresolved += 1;
-                        return request(buf, port, v6, src, nh, state);
-                    }
-                    Resolution::Wait => {
-                        state.counters.unresolved += 1;
-                        return Verdict::Drop(DropReason::NextHopUnresolved);
-                    }
+                    r => return unresolved(buf, port, v6, src, nh, r, state),
                 }
             }
         };
-        match &be.tunnel {
+        match &be.tpl {
             None => {
                 encap::l2_dsr(buf.data_mut(), &mac, &port.mac);
                 Verdict::Forward
@@ -359,26 +406,9 @@ impl ForwardService {
             Some(t) => {
                 let inner_len = ip.l4.saturating_sub(ip.l3) + ip.l4_len;
                 let v6 = matches!(ip.src, IpAddr::V6(_));
-                match encap::encapsulate(buf, inner_len, v6, t, hash, &mac, &port.mac) {
+                match t.encapsulate(buf, frame_len, inner_len, v6, hash, &mac, &port.mac) {
                     Ok(()) => Verdict::Forward,
-                    Err(DropReason::TooBig) => {
-                        state.counters.too_big += 1;
-                        // Tell the client (never about an ICMP message itself).
-                        let overhead = t.outer.header_len()
-                            + if t.gue_port.is_some() {
-                                encap::GUE_OVERHEAD
-                            } else {
-                                0
-                            };
-                        let mtu = t.mtu.saturating_sub(overhead).min(0xffff) as u16;
-                        let l4 = ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP;
-                        if l4 && super::icmp::write_too_big(buf, ip, &port.mac, mtu) {
-                            state.counters.too_big_icmp += 1;
-                            Verdict::Answer
-                        } else {
-                            Verdict::Drop(DropReason::TooBig)
-                        }
-                    }
+                    Err(DropReason::TooBig) => too_big(buf, ip, port, t, state),
                     Err(r) => Verdict::Drop(r),
                 }
             }
@@ -388,6 +418,48 @@ impl ForwardService {
     /// The configured encapsulation.
     pub fn encap(&self) -> Encap {
         self.encap
+    }
+}
+
+/// A next hop without a usable MAC: counts, and turns the packet into a request when one is due.
+#[inline(never)]
+fn unresolved<B: PacketBuffer>(
+    buf: &mut B,
+    port: &PortSnapshot,
+    v6: bool,
+    src: [u8; 16],
+    nh: [u8; 16],
+    r: Resolution,
+    state: &mut WorkerForwardState,
+) -> Verdict {
+    match r {
+        Resolution::Refresh(_) => state.counters.neighbor_refreshes += 1,
+        Resolution::Request | Resolution::Wait => state.counters.unresolved += 1,
+        Resolution::Mac(_) => {}
+    }
+    if r == Resolution::Wait {
+        return Verdict::Drop(DropReason::NextHopUnresolved);
+    }
+    request(buf, port, v6, src, nh, state)
+}
+
+/// Too big once encapsulated: counted, and the client told (never about an ICMP message).
+#[inline(never)]
+fn too_big<B: PacketBuffer>(
+    buf: &mut B,
+    ip: &IpMeta,
+    port: &PortSnapshot,
+    t: &Template,
+    state: &mut WorkerForwardState,
+) -> Verdict {
+    state.counters.too_big += 1;
+    let mtu = t.mtu().min(0xffff) as u16;
+    let l4 = ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP;
+    if l4 && super::icmp::write_too_big(buf, ip, &port.mac, mtu) {
+        state.counters.too_big_icmp += 1;
+        Verdict::Answer
+    } else {
+        Verdict::Drop(DropReason::TooBig)
     }
 }
 
@@ -469,3 +541,6 @@ pub fn flow_key_hashed(
 
 #[cfg(test)]
 mod tests;
+
+mod burst;
+pub use burst::Prepared;

@@ -30,6 +30,9 @@ fn ins(t: &mut FlowTable, i: u32, flags: Option<u8>, now: u64) -> Result<(), Ref
 fn entry_is_small() {
     assert!(std::mem::size_of::<FlowEntry>() <= 64);
     assert_eq!(std::mem::size_of::<FlowEntry>(), 52);
+    // Entry and hash on one cache line of their own.
+    assert_eq!(std::mem::size_of::<Slot>(), 64);
+    assert_eq!(std::mem::align_of::<Slot>(), 64);
 }
 
 #[test]
@@ -223,6 +226,38 @@ fn clock_wraparound_is_handled() {
     assert!(t.get(k.hash(), &k, start + 30_000).is_none());
 }
 
+/// Deletions from the middle of long clusters (every hash homes in one of two slots, and the
+/// clusters wrap around the end of the array) keep every other entry reachable.
+#[test]
+fn deletion_keeps_colliding_entries_reachable() {
+    let mut t = table(20);
+    let n = t.buckets() as u64;
+    let hash = |i: u32| (u64::from(i) << 32) | if i.is_multiple_of(2) { n - 3 } else { 5 };
+    // Deadlines 1..=20 s by key (UDP timeout 30 s, inserted at staggered times).
+    for i in 0..20u32 {
+        let now = u64::from(i) * 1000;
+        t.insert(hash(i), key(i), 0, i, None, now).unwrap();
+    }
+    for step in 0..20u32 {
+        // Flows inserted at or before `step` s are dead at 30 s + step s.
+        let now = 30_000 + u64::from(step) * 1000;
+        if step % 2 == 0 {
+            t.expire(now, t.buckets());
+        } else {
+            // Lookups remove what they find dead.
+            for i in 0..20u32 {
+                let _ = t.get(hash(i), &key(i), now);
+            }
+        }
+        for i in 0..20u32 {
+            let live = i > step;
+            let found = t.find(hash(i), &key(i)).is_ok();
+            assert!(!live || found, "step {step}: key {i} lost");
+        }
+    }
+    assert!(t.len() <= 1);
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Insert(u32, Option<u8>),
@@ -275,10 +310,12 @@ proptest! {
                 Op::Expire(n) => { t.expire(now, usize::from(n)); }
             }
             prop_assert!(t.len() <= cap);
-            // Every live flow in the model is still in the table.
+            prop_assert_eq!(t.iter().count(), t.len());
+            // Every live flow in the model is still in the table, and found by its probe.
             for (i, (b, _)) in &model {
                 let k = key(*i);
                 prop_assert!(t.iter().any(|e| e.key == k && e.backend == *b));
+                prop_assert!(t.find(k.hash(), &k).is_ok());
             }
         }
     }
