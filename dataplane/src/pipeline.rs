@@ -3,7 +3,7 @@
 use crate::answer;
 use crate::answer::dns::DnsCounters;
 use crate::config::Protocol;
-use crate::forward::WorkerForwardState;
+use crate::forward::{Prepared, WorkerForwardState};
 use crate::packet::parse::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use crate::packet::{parse, IpMeta, PacketBuffer, Parsed};
 use crate::snapshot::{PortSnapshot, ServiceRuntime, Snapshot};
@@ -30,16 +30,60 @@ pub fn process<B: PacketBuffer>(
     snap: &Snapshot,
     state: &mut WorkerState,
 ) -> Verdict {
+    match stage_one(buf, port_idx, snap, state) {
+        Stage::Done(v) => v,
+        Stage::Forward(p) => stage_two(buf, &p, snap, state),
+    }
+}
+
+/// A packet after [`stage_one`]: its verdict, or the forward service it goes to, with its flow
+/// read and its flow-table line prefetched, for [`stage_two`].
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// Processed: nothing left to do.
+    Done(Verdict),
+    /// For a forward service: finish with [`stage_two`].
+    Forward(Pending),
+}
+
+impl From<Verdict> for Stage {
+    #[inline(always)]
+    fn from(v: Verdict) -> Stage {
+        Stage::Done(v)
+    }
+}
+
+/// A forward packet between the two stages.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending {
+    service: usize,
+    port_idx: usize,
+    ip: IpMeta,
+    prepared: Prepared,
+}
+
+/// Stage one of a burst, all of [`process`] but a forward service's own work. Run it over the
+/// whole burst, then [`stage_two`] over the packets it left pending, in order: a forward
+/// packet's flow-table line is then fetched while the rest of the burst is classified, so with
+/// a table larger than the CPU caches the lookups' memory misses overlap. A pending packet must
+/// not change before its stage two, and the snapshot must be the same.
+#[inline]
+pub fn stage_one<B: PacketBuffer>(
+    buf: &mut B,
+    port_idx: usize,
+    snap: &Snapshot,
+    state: &mut WorkerState,
+) -> Stage {
     let Some(port) = snap.ports.get(port_idx) else {
-        return Verdict::Drop(DropReason::NotForUs);
+        return Verdict::Drop(DropReason::NotForUs).into();
     };
     let frame = buf.data();
     if frame.len() < 14 {
-        return Verdict::Drop(DropReason::Malformed);
+        return Verdict::Drop(DropReason::Malformed).into();
     }
     // Unicast frames must be for our MAC; broadcast and multicast go on to the protocol checks.
     if frame[0] & 1 == 0 && frame[0..6] != port.mac {
-        return Verdict::Drop(DropReason::NotForUs);
+        return Verdict::Drop(DropReason::NotForUs).into();
     }
     let parsed = parse(frame);
     // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows. An ICMPv4 echo
@@ -48,33 +92,60 @@ pub fn process<B: PacketBuffer>(
         let now = state.now_ms;
         let fwd = &mut state.forward;
         if let Some(v) = crate::forward::intercept(buf, &parsed, port, snap, fwd, now) {
-            return v;
+            return v.into();
         }
     }
     // Matched by reference: moving the parsed header copies it with wide loads right after
     // the narrow stores that built it, which stalls store-to-load forwarding.
+    let l4_of = |ip: &IpMeta, buf: &mut B, state: &mut WorkerState| {
+        l4(buf, ip, port_idx, port, snap, state)
+    };
     match &parsed {
-        Err(reason) => Verdict::Drop(*reason),
-        Ok(Parsed::Arp) => answer::arp::handle(buf.data_mut(), port),
+        Err(reason) => Verdict::Drop(*reason).into(),
+        Ok(Parsed::Arp) => answer::arp::handle(buf.data_mut(), port).into(),
         Ok(Parsed::Ipv4(ip)) => {
             if !port.local.has(&ip.dst) {
-                return Verdict::Drop(DropReason::NotForUs);
+                return Verdict::Drop(DropReason::NotForUs).into();
             }
             match ip.proto {
-                IPPROTO_ICMP => answer::icmp::handle(buf.data_mut(), ip, port),
-                IPPROTO_UDP | IPPROTO_TCP => l4(buf, ip, port, snap, state),
-                _ => Verdict::Drop(DropReason::Unsupported),
+                IPPROTO_ICMP => answer::icmp::handle(buf.data_mut(), ip, port).into(),
+                IPPROTO_UDP | IPPROTO_TCP => l4_of(ip, buf, state),
+                _ => Verdict::Drop(DropReason::Unsupported).into(),
             }
         }
         Ok(Parsed::Ipv6(ip)) => match ip.proto {
             // NDP targets solicited-node multicast: icmp6 checks destinations itself.
-            IPPROTO_ICMPV6 => answer::icmp6::handle(buf, ip, port),
-            IPPROTO_UDP | IPPROTO_TCP if port.local.has(&ip.dst) => l4(buf, ip, port, snap, state),
-            _ if !port.local.has(&ip.dst) => Verdict::Drop(DropReason::NotForUs),
-            _ => Verdict::Drop(DropReason::Unsupported),
+            IPPROTO_ICMPV6 => answer::icmp6::handle(buf, ip, port).into(),
+            IPPROTO_UDP | IPPROTO_TCP if port.local.has(&ip.dst) => l4_of(ip, buf, state),
+            _ if !port.local.has(&ip.dst) => Verdict::Drop(DropReason::NotForUs).into(),
+            _ => Verdict::Drop(DropReason::Unsupported).into(),
         },
-        Ok(Parsed::Other(_)) => Verdict::Drop(DropReason::Unsupported),
+        Ok(Parsed::Other(_)) => Verdict::Drop(DropReason::Unsupported).into(),
     }
+}
+
+/// Stage two of a burst: a forward service's work on a packet [`stage_one`] left pending.
+#[inline]
+pub fn stage_two<B: PacketBuffer>(
+    buf: &mut B,
+    p: &Pending,
+    snap: &Snapshot,
+    state: &mut WorkerState,
+) -> Verdict {
+    let (Some(service), Some(port)) = (snap.services.get(p.service), snap.ports.get(p.port_idx))
+    else {
+        return Verdict::Drop(DropReason::NoService);
+    };
+    let ServiceRuntime::Forward(fwd) = &service.runtime else {
+        return Verdict::Drop(DropReason::NoService);
+    };
+    let now = state.now_ms;
+    let v = fwd.handle_prepared(&p.prepared, buf, &p.ip, port, &mut state.forward, now);
+    if v == Verdict::Forward {
+        let slot = service.backend_slot(state.forward.last_backend);
+        state.services.count_backend(slot);
+    }
+    v
 }
 
 /// True for an IPv4 ICMP message whose type byte says echo request.
@@ -93,17 +164,18 @@ fn is_icmp4_echo_request(frame: &[u8], parsed: &Result<Parsed, DropReason>) -> b
 fn l4<B: PacketBuffer>(
     buf: &mut B,
     ip: &IpMeta,
+    port_idx: usize,
     port: &PortSnapshot,
     snap: &Snapshot,
     state: &mut WorkerState,
-) -> Verdict {
+) -> Stage {
     let (proto, min) = if ip.proto == IPPROTO_UDP {
         (Protocol::Udp, 8)
     } else {
         (Protocol::Tcp, 20)
     };
     if ip.l4_len < min {
-        return Verdict::Drop(DropReason::Malformed);
+        return Verdict::Drop(DropReason::Malformed).into();
     }
     let frame = buf.data();
     let dport = u16::from_be_bytes([frame[ip.l4 + 2], frame[ip.l4 + 3]]);
@@ -112,20 +184,19 @@ fn l4<B: PacketBuffer>(
             DropReason::NotForUs
         } else {
             DropReason::NoService
-        });
+        })
+        .into();
     };
     let service = &snap.services[idx];
     state.services.count_service(service.stat_slot, frame.len());
     match &service.runtime {
-        ServiceRuntime::Dns(dns) => dns.handle(buf, ip, port, &mut state.dns),
-        ServiceRuntime::Forward(fwd) => {
-            let v = fwd.handle(idx, buf, ip, port, &mut state.forward, state.now_ms);
-            if v == Verdict::Forward {
-                let slot = service.backend_slot(state.forward.last_backend);
-                state.services.count_backend(slot);
-            }
-            v
-        }
+        ServiceRuntime::Dns(dns) => dns.handle(buf, ip, port, &mut state.dns).into(),
+        ServiceRuntime::Forward(fwd) => Stage::Forward(Pending {
+            service: idx,
+            port_idx,
+            ip: *ip,
+            prepared: fwd.prepare(buf, ip, &state.forward),
+        }),
     }
 }
 

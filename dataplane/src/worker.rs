@@ -12,7 +12,7 @@ use crate::config::IdleMode;
 use crate::dpdk::{self, Burst, Eal, Mempool, QueueHandle, MAX_BURST};
 use crate::exception;
 use crate::packet::PacketBuffer;
-use crate::pipeline::{self, WorkerState};
+use crate::pipeline::{self, Stage, WorkerState};
 use crate::snapshot::Snapshot;
 use crate::stats::{PublishedCounters, WorkerCounters};
 use crate::verdict::{DropReason, Verdict};
@@ -272,7 +272,11 @@ fn poll_once(
     // 0: free, 1: tx on the port, 2: tx to the kernel.
     let mut dest = [0u8; MAX_BURST];
     let mut lens = [0u32; MAX_BURST];
-    for i in 0..n {
+    // Two passes (see `pipeline::stage_one`): the whole burst is classified first, forward
+    // packets' flow-table lines prefetched; then the forward services finish theirs.
+    let mut stages = [Stage::Done(Verdict::Drop(DropReason::Unsupported)); MAX_BURST];
+    let mut any_pending = false;
+    for (i, stage) in stages.iter_mut().enumerate().take(n) {
         let mut m = rx.get(i);
         counters.rx_bytes += u64::from(m.pkt_len());
         if !share_to.is_empty() {
@@ -283,10 +287,28 @@ fn poll_once(
                 }
             }
         }
-        let verdict = if m.segments() != 1 {
-            Verdict::Drop(DropReason::Unsupported)
-        } else {
-            match pipeline::process(&mut m, port_idx, snap, state) {
+        if m.segments() == 1 {
+            *stage = pipeline::stage_one(&mut m, port_idx, snap, state);
+            any_pending |= matches!(stage, Stage::Forward(_));
+        }
+    }
+    if any_pending {
+        for (i, stage) in stages.iter_mut().enumerate().take(n) {
+            if let Stage::Forward(p) = stage {
+                let v = pipeline::stage_two(&mut rx.get(i), p, snap, state);
+                *stage = Stage::Done(v);
+            }
+        }
+    }
+    for (i, stage) in stages.iter().enumerate().take(n) {
+        let m = rx.get(i);
+        let done = match *stage {
+            Stage::Done(v) => v,
+            // Not reached: every pending packet was finished above.
+            Stage::Forward(_) => Verdict::Drop(DropReason::NoService),
+        };
+        let verdict = {
+            match done {
                 Verdict::Punt if punt.is_none() => Verdict::Drop(DropReason::PuntFailed),
                 Verdict::Drop(r)
                     if punt.is_some()

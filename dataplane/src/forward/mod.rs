@@ -22,7 +22,7 @@ pub mod service;
 
 pub use flow_table::{FlowKey, FlowTable, FlowTableConfig};
 pub use neighbors::NeighborCache;
-pub use service::{Backend, ForwardService, NextHop};
+pub use service::{Backend, ForwardService, NextHop, Prepared};
 
 use crate::config::BackendState;
 use crate::packet::parse::{IPPROTO_ICMP, IPPROTO_ICMPV6};

@@ -525,3 +525,66 @@ fn solicit_resolves_backends_before_traffic_and_refreshes_ahead() {
     assert_eq!(n, 2);
     assert_eq!(st.forward.counters.neighbor_requests, 4);
 }
+
+#[test]
+fn the_two_stage_burst_pipeline_matches_one_packet_at_a_time() {
+    use crate::pipeline::{stage_one, stage_two, Stage};
+    use crate::testutil::{arp_request, echo_request};
+    let snap = snapshot(&config("ipip", &FOUR));
+    // A burst where a flow's SYN and its first ACK arrive together (the ACK is prepared before
+    // the SYN's flow exists), with answers, UDP and a drop in between.
+    let mut burst = Vec::new();
+    for c in 0..8u32 {
+        burst.push(syn(0x0a00_0100 + c, 2000 + c as u16));
+        burst.push(ack(0x0a00_0100 + c, 2000 + c as u16));
+    }
+    burst.push(echo_request(Ipv4Addr::new(198, 51, 100, 2), VIP, b"ping"));
+    burst.push(arp_request(CLIENT_MAC, Ipv4Addr::new(198, 51, 100, 2), VIP));
+    burst.push(udp4(Ipv4Addr::new(198, 51, 100, 7), VIP, 5000, 443, b"q"));
+    burst.push(syn(0x0a00_0100, 2000));
+    burst.push(echo_request(
+        Ipv4Addr::new(198, 51, 100, 2),
+        Ipv4Addr::new(203, 0, 113, 99),
+        b"x",
+    ));
+    let mut one = WorkerState::default();
+    learn_all(&snap, &mut one);
+    let mut two = WorkerState::default();
+    learn_all(&snap, &mut two);
+    let expected: Vec<(Verdict, Vec<u8>)> = burst.iter().map(|f| run(&snap, &mut one, f)).collect();
+    let mut bufs: Vec<TestBuffer> = burst.iter().map(|f| TestBuffer::new(f)).collect();
+    let mut stages: Vec<Stage> = bufs
+        .iter_mut()
+        .map(|b| stage_one(b, 0, &snap, &mut two))
+        .collect();
+    let pending = stages
+        .iter()
+        .filter(|s| matches!(s, Stage::Forward(_)))
+        .count();
+    assert_eq!(
+        pending,
+        8 * 2 + 2,
+        "every TCP and UDP packet waits for stage two"
+    );
+    for (b, s) in bufs.iter_mut().zip(stages.iter_mut()) {
+        if let Stage::Forward(p) = s {
+            *s = Stage::Done(stage_two(b, p, &snap, &mut two));
+        }
+    }
+    for (i, ((s, b), (v, out))) in stages.iter().zip(&bufs).zip(&expected).enumerate() {
+        let Stage::Done(got) = s else {
+            panic!("packet {i} still pending")
+        };
+        assert_eq!(got, v, "verdict of packet {i}");
+        assert_eq!(b.data(), &out[..], "bytes of packet {i}");
+    }
+    assert_eq!(two.forward.flows.counters, one.forward.flows.counters);
+    assert_eq!(two.forward.summary(), one.forward.summary());
+    assert_eq!(
+        expected
+            .iter()
+            .filter(|(v, _)| *v == Verdict::Forward)
+            .count(),
+        8 * 2 + 2
+    );
+}
