@@ -195,7 +195,7 @@ fn ends_in_any(qname: &[u8], suffixes: &[Box<[u8]>]) -> bool {
 }
 
 /// Plans the fast answer to `q` (read from `msg`), or `None` when the general path must answer.
-#[inline]
+#[inline(always)]
 pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
     let (idx, exact) = match db.find(qname) {
