@@ -79,7 +79,7 @@ fn load(b: &[u8]) -> u64 {
 }
 
 /// True when `name` equals the lowercase `key` once its case is folded.
-#[inline(always)]
+#[inline]
 pub fn eq_folded(key: &[u8], name: &[u8]) -> bool {
     if key.len() != name.len() {
         return false;
