@@ -107,19 +107,19 @@ pub struct Db {
 
 impl Db {
     /// The node of a wire name, in any case.
-    #[inline]
+    #[inline(always)]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
         self.map.get(&super::hash::Folded(name)).copied()
     }
 
     /// The node at `idx` (callers only hold indices this Db handed out).
-    #[inline]
+    #[inline(always)]
     pub fn node(&self, idx: u32) -> Option<&Node> {
         self.nodes.get(idx as usize)
     }
 
     /// The RRset of `rtype` at `node`, as an index.
-    #[inline]
+    #[inline(always)]
     pub fn rrset_of(&self, node: &Node, rtype: u16) -> Option<u32> {
         let start = node.rrsets as usize;
         let sets = self
@@ -137,7 +137,7 @@ impl Db {
     }
 
     /// Bytes of the blob at (offset, len).
-    #[inline]
+    #[inline(always)]
     pub fn bytes(&self, off: u32, len: usize) -> &[u8] {
         self.blob
             .get(off as usize..off as usize + len)

@@ -151,7 +151,7 @@ impl Tables {
     }
 
     /// The whole body of RRset `r`, if rendered.
-    #[inline]
+    #[inline(always)]
     pub fn full(&self, r: u32) -> Option<Full<'_>> {
         let off = *self.full.get(r as usize)? as usize;
         let h = self.full_blob.get(off..off + FULL_HEAD)?;
