@@ -236,7 +236,7 @@ fn tag_of(hash: u64) -> u32 {
 }
 
 /// A worker's flow table: open addressing with linear probing over a power-of-two array of
-/// [`Slot`]s, plus a parallel array of 32-bit tags (0 = empty) that probes and the expiry sweep
+/// `Slot`s, plus a parallel array of 32-bit tags (0 = empty) that probes and the expiry sweep
 /// read instead of the slots. Deletion shifts the rest of the cluster back (no tombstones), so
 /// churn never lengthens probes. At most `capacity` entries in at least 1.5× as many slots.
 pub struct FlowTable {

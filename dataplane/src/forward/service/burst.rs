@@ -113,7 +113,7 @@ impl ForwardService {
 
     /// Forwards a burst of packets of this service: `bufs[i]` described by `ips[i]`, its verdict
     /// and the backend it went to (as [`WorkerForwardState::last_backend`], meaningful when the
-    /// verdict is `Forward`) written to `out[i]`. Goes by [`BURST`] packets at a time: all are
+    /// verdict is `Forward`) written to `out[i]`. Goes by `BURST` (32) packets at a time: all are
     /// prepared, then handled. Handles `min(bufs, ips, out)` packets.
     pub fn handle_burst<B: PacketBuffer>(
         &self,
