@@ -13,7 +13,7 @@ pub const ECHO_REPLY: u8 = 0;
 pub const REPLY_TTL: u8 = 64;
 
 /// Answers an ICMPv4 echo request addressed to us (the caller checked the destination).
-#[inline]
+#[inline(always)]
 pub fn handle(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot) -> Verdict {
     if ip.fragment {
         return Verdict::Drop(DropReason::Unsupported);

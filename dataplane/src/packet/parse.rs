@@ -77,7 +77,7 @@ pub fn parse(frame: &[u8]) -> Result<Parsed, DropReason> {
 }
 
 /// Validates an IPv4 header at `l3`: version, IHL, total length, header checksum.
-#[inline]
+#[inline(always)]
 pub fn parse_ipv4(frame: &[u8], l3: usize) -> Result<IpMeta, DropReason> {
     let ip = frame.get(l3..).ok_or(DropReason::Malformed)?;
     let Some(fixed) = ip.first_chunk::<20>() else {
