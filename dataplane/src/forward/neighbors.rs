@@ -111,12 +111,19 @@ impl NeighborCache {
     #[inline]
     fn find(&self, ip: &[u8; 16], v6: bool) -> Option<usize> {
         let s = slot_of(ip, v6);
-        (0..PROBE)
-            .map(|i| (s + i) & (NEIGHBOR_SLOTS - 1))
-            .find(|&i| {
-                let e = &self.slots[i];
-                e.state != State::Empty && e.v6 == v6 && e.ip == *ip
-            })
+        for i in (0..PROBE).map(|i| (s + i) & (NEIGHBOR_SLOTS - 1)) {
+            let e = &self.slots[i];
+            // A probe window fills front to back (`resolve` takes its first empty slot) and a
+            // slot never becomes empty again: past an empty slot the address cannot be. Most
+            // lookups that miss (NDP/ARP from clients, learned only if asked for) stop here.
+            if e.state == State::Empty {
+                return None;
+            }
+            if e.v6 == v6 && e.ip == *ip {
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// The slot `ip` is looked for first: pass it to [`NeighborCache::resolve_hinted`] (computed
