@@ -32,13 +32,7 @@ pub struct Prepared {
 
 impl Prepared {
     const NONE: Prepared = Prepared {
-        key: FlowKey {
-            src: [0; 16],
-            dst: [0; 16],
-            sport: 0,
-            dport: 0,
-            proto: 0,
-        },
+        key: FlowKey::ZERO,
         hash: 0,
         tcp_flags: None,
         frame_len: 0,
