@@ -228,32 +228,19 @@ fn eth<const N: usize>(hdr: &mut [u8; N], p: &Patch, ethertype: u16) {
 mod tests {
     use super::*;
     use crate::forward::encap::encapsulate;
-    use crate::forward::frames::{tcp6, udp6};
+    use crate::forward::encap::tests::{v4_frame, v6_frame};
+    use crate::forward::frames::udp6;
     use crate::packet::TestBuffer;
-    use crate::testutil::{udp4, PORT_MAC};
-    use std::net::Ipv4Addr;
+    use crate::testutil::PORT_MAC;
 
     const NH: Mac = [0x02, 0xbb, 0, 0, 0, 11];
 
     fn frames() -> Vec<Vec<u8>> {
-        let mut v4 = udp4(
-            Ipv4Addr::new(192, 0, 2, 7),
-            Ipv4Addr::new(203, 0, 113, 10),
-            40000,
-            80,
-            b"hello, backend",
-        );
+        let mut v4 = v4_frame();
         v4[15] = 0xb9; // DSCP/ECN
         let mut padded = v4.clone();
         padded.resize(64, 0);
-        let v6 = tcp6(
-            "2001:db8:99::7".parse().unwrap(),
-            "2001:db8:10::10".parse().unwrap(),
-            40000,
-            443,
-            0x02,
-            b"syn payload",
-        );
+        let v6 = v6_frame();
         let u6 = udp6(
             "2001:db8:99::7".parse().unwrap(),
             "2001:db8:10::10".parse().unwrap(),

@@ -15,7 +15,8 @@ const BE6: [u8; 16] = [
 ];
 const HASH: u64 = 0x1234_5678_9abc_def0;
 
-fn v4_frame() -> Vec<u8> {
+/// A UDP/IPv4 frame to the VIP (also used by the template's tests).
+pub(super) fn v4_frame() -> Vec<u8> {
     udp4(
         Ipv4Addr::new(192, 0, 2, 7),
         Ipv4Addr::new(203, 0, 113, 10),
@@ -25,7 +26,8 @@ fn v4_frame() -> Vec<u8> {
     )
 }
 
-fn v6_frame() -> Vec<u8> {
+/// A TCP SYN/IPv6 frame to the VIP (also used by the template's tests).
+pub(super) fn v6_frame() -> Vec<u8> {
     tcp6(
         "2001:db8:99::7".parse().unwrap(),
         "2001:db8:10::10".parse().unwrap(),
