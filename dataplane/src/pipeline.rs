@@ -99,9 +99,6 @@ pub fn stage_one<B: PacketBuffer>(
     }
     // Matched by reference: moving the parsed header copies it with wide loads right after
     // the narrow stores that built it, which stalls store-to-load forwarding.
-    let l4_of = |ip: &IpMeta, buf: &mut B, state: &mut WorkerState| {
-        l4(buf, ip, port_idx, port, snap, state)
-    };
     match &parsed {
         Err(reason) => Verdict::Drop(*reason).into(),
         Ok(Parsed::Arp) => answer::arp::handle(buf.data_mut(), port).into(),
@@ -111,14 +108,16 @@ pub fn stage_one<B: PacketBuffer>(
             }
             match ip.proto {
                 IPPROTO_ICMP => answer::icmp::handle(buf.data_mut(), ip, port).into(),
-                IPPROTO_UDP | IPPROTO_TCP => l4_of(ip, buf, state),
+                IPPROTO_UDP | IPPROTO_TCP => l4(buf, ip, port_idx, port, snap, state),
                 _ => Verdict::Drop(DropReason::Unsupported).into(),
             }
         }
         Ok(Parsed::Ipv6(ip)) => match ip.proto {
             // NDP targets solicited-node multicast: icmp6 checks destinations itself.
             IPPROTO_ICMPV6 => answer::icmp6::handle(buf, ip, port).into(),
-            IPPROTO_UDP | IPPROTO_TCP if port.local.has(&ip.dst) => l4_of(ip, buf, state),
+            IPPROTO_UDP | IPPROTO_TCP if port.local.has(&ip.dst) => {
+                l4(buf, ip, port_idx, port, snap, state)
+            }
             _ if !port.local.has(&ip.dst) => Verdict::Drop(DropReason::NotForUs).into(),
             _ => Verdict::Drop(DropReason::Unsupported).into(),
         },

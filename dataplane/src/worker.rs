@@ -307,20 +307,18 @@ fn poll_once(
             // Not reached: every pending packet was finished above.
             Stage::Forward(_) => Verdict::Drop(DropReason::NoService),
         };
-        let verdict = {
-            match done {
-                Verdict::Punt if punt.is_none() => Verdict::Drop(DropReason::PuntFailed),
-                Verdict::Drop(r)
-                    if punt.is_some()
-                        && snap
-                            .ports
-                            .get(port_idx)
-                            .is_some_and(|p| exception::should_punt(m.data(), p, r)) =>
-                {
-                    Verdict::Punt
-                }
-                v => v,
+        let verdict = match done {
+            Verdict::Punt if punt.is_none() => Verdict::Drop(DropReason::PuntFailed),
+            Verdict::Drop(r)
+                if punt.is_some()
+                    && snap
+                        .ports
+                        .get(port_idx)
+                        .is_some_and(|p| exception::should_punt(m.data(), p, r)) =>
+            {
+                Verdict::Punt
             }
+            v => v,
         };
         counters.count(verdict);
         match verdict {

@@ -31,9 +31,10 @@ pub fn sum_array<const N: usize>(acc: u32, data: &[u8; N]) -> u32 {
 fn add_native(wide: &mut u128, data: &[u8]) {
     let (pairs, mut rest) = data.as_chunks::<16>();
     for p in pairs {
-        let (a, b) = p.split_at(8);
-        *wide += u128::from(u64::from_ne_bytes(a.try_into().unwrap_or_default()));
-        *wide += u128::from(u64::from_ne_bytes(b.try_into().unwrap_or_default()));
+        let (words, _) = p.as_chunks::<8>();
+        for w in words {
+            *wide += u128::from(u64::from_ne_bytes(*w));
+        }
     }
     if let Some((w, r)) = rest.split_first_chunk::<8>() {
         *wide += u128::from(u64::from_ne_bytes(*w));
@@ -49,15 +50,6 @@ fn add_native(wide: &mut u128, data: &[u8]) {
     }
     if let [b] = rest {
         *wide += u128::from(u16::from_ne_bytes([*b, 0]));
-    }
-}
-
-/// Adds a 16-byte field (an IPv6 address) to a native-order accumulator.
-#[inline(always)]
-fn add16(wide: &mut u128, a: &[u8; 16]) {
-    let (words, _) = a.as_chunks::<8>();
-    for w in words {
-        *wide += u128::from(u64::from_ne_bytes(*w));
     }
 }
 
@@ -109,8 +101,8 @@ pub fn pseudo_v4(src: &[u8; 4], dst: &[u8; 4], proto: u8, len: u16) -> u32 {
 #[inline(always)]
 pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u32) -> u32 {
     let mut wide = 0u128;
-    add16(&mut wide, src);
-    add16(&mut wide, dst);
+    add_native(&mut wide, src);
+    add_native(&mut wide, dst);
     fold_native(wide)
         .wrapping_add(len >> 16)
         .wrapping_add(len & 0xffff)
