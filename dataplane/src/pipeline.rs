@@ -87,6 +87,12 @@ pub fn stage_one<B: PacketBuffer>(
     if frame[0] & 1 == 0 && frame[0..6] != port.mac {
         return Verdict::Drop(DropReason::NotForUs).into();
     }
+    // The common ICMP echo request, answered without the full parse; anything unusual about
+    // it (options, fragments, bad checksums) falls through to the general path.
+    if let Some(v) = answer::icmp::answer_plain_echo(buf.data_mut(), port) {
+        return v.into();
+    }
+    let frame = buf.data();
     let parsed = parse(frame);
     // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows. An ICMPv4 echo
     // request, the common ICMP message, is neither: it skips the check.

@@ -72,3 +72,90 @@ fn fragments_are_not_answered() {
     f[24..26].copy_from_slice(&c.to_be_bytes());
     assert_eq!(run(&mut f), Verdict::Drop(DropReason::Unsupported));
 }
+
+/// What the general path (full parse, destination check, [`handle`]) makes of a frame.
+fn general(f: &mut [u8], port: &PortSnapshot) -> Verdict {
+    match parse(f) {
+        Ok(Parsed::Ipv4(ip)) if ip.proto == crate::packet::parse::IPPROTO_ICMP => {
+            if !port.local.has(&ip.dst) {
+                return Verdict::Drop(DropReason::NotForUs);
+            }
+            handle(f, &ip, port)
+        }
+        Ok(_) => Verdict::Drop(DropReason::Unsupported),
+        Err(reason) => Verdict::Drop(reason),
+    }
+}
+
+#[test]
+fn the_plain_echo_fast_path_answers_the_common_request_exactly_like_the_general_path() {
+    let port = port();
+    let data: Vec<u8> = (0..56).collect();
+    let request = echo_request(CLIENT, VIP, &data);
+    let (mut fast, mut slow) = (request.clone(), request.clone());
+    assert_eq!(answer_plain_echo(&mut fast, &port), Some(Verdict::Answer));
+    assert_eq!(general(&mut slow, &port), Verdict::Answer);
+    assert_eq!(fast, slow);
+    // Another destination with a valid header: not for us, without the general path.
+    let mut other = echo_request(CLIENT, Ipv4Addr::new(203, 0, 113, 99), &data);
+    let before = other.clone();
+    assert_eq!(
+        answer_plain_echo(&mut other, &port),
+        Some(Verdict::Drop(DropReason::NotForUs))
+    );
+    assert_eq!(other, before);
+}
+
+#[test]
+fn the_plain_echo_fast_path_leaves_unusual_requests_to_the_general_path() {
+    let port = port();
+    let mut cases = Vec::new();
+    let mut bad_icmp_sum = echo_request(CLIENT, VIP, b"abcd");
+    let n = bad_icmp_sum.len();
+    bad_icmp_sum[n - 1] ^= 0xff;
+    cases.push(bad_icmp_sum);
+    let mut bad_ip_sum = echo_request(CLIENT, VIP, b"abcd");
+    bad_ip_sum[24] ^= 1;
+    cases.push(bad_ip_sum);
+    cases.push(echo_request(Ipv4Addr::new(224, 0, 0, 1), VIP, b"mc"));
+    cases.push(ipv4(
+        PORT_MAC,
+        CLIENT,
+        VIP,
+        1,
+        64,
+        &icmp4(13, 0, 1, 1, b"ts"),
+    ));
+    cases.push(echo_request(CLIENT, VIP, b"x")[..40].to_vec());
+    for mut f in cases {
+        let before = f.clone();
+        assert_eq!(answer_plain_echo(&mut f, &port), None, "{before:02x?}");
+        assert_eq!(f, before, "a frame left to the general path is untouched");
+    }
+}
+
+proptest::proptest! {
+    /// Whatever the fast path decides about a (mutated) request, the general path decides the
+    /// same, byte for byte.
+    #[test]
+    fn the_plain_echo_fast_path_agrees_with_the_general_path(
+        at in 0usize..64,
+        xor in 0u8..=255,
+        cut in 0usize..8,
+        data in proptest::collection::vec(0u8..=255, 0..40),
+    ) {
+        let port = port();
+        let mut f = echo_request(CLIENT, VIP, &data);
+        let i = at % f.len();
+        f[i] ^= xor;
+        let n = f.len() - cut.min(f.len());
+        f.truncate(n);
+        let (mut fast, mut slow) = (f.clone(), f.clone());
+        if let Some(v) = answer_plain_echo(&mut fast, &port) {
+            proptest::prop_assert_eq!(general(&mut slow, &port), v);
+            proptest::prop_assert_eq!(fast, slow);
+        } else {
+            proptest::prop_assert_eq!(fast, f);
+        }
+    }
+}
