@@ -87,9 +87,12 @@ pub fn stage_one<B: PacketBuffer>(
     if frame[0] & 1 == 0 && frame[0..6] != port.mac {
         return Verdict::Drop(DropReason::NotForUs).into();
     }
-    // The common ICMP echo request, answered without the full parse; anything unusual about
-    // it (options, fragments, bad checksums) falls through to the general path.
+    // The common ICMP and ICMPv6 echo requests, answered without the full parse; anything
+    // unusual about them (options, fragments, bad checksums) falls through to the general path.
     if let Some(v) = answer::icmp::answer_plain_echo(buf.data_mut(), port) {
+        return v.into();
+    }
+    if let Some(v) = answer::icmp6::answer_plain_echo(buf.data_mut(), port) {
         return v.into();
     }
     let frame = buf.data();
