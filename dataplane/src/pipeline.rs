@@ -87,13 +87,25 @@ pub fn stage_one<B: PacketBuffer>(
     if frame[0] & 1 == 0 && frame[0..6] != port.mac {
         return Verdict::Drop(DropReason::NotForUs).into();
     }
-    // The common ICMP and ICMPv6 echo requests, answered without the full parse; anything
-    // unusual about them (options, fragments, bad checksums) falls through to the general path.
+    // The common ICMP and ICMPv6 echo requests and neighbour solicitations, answered without
+    // the full parse; anything unusual about them (options, fragments, bad checksums) falls
+    // through to the general path.
     if let Some(v) = answer::icmp::answer_plain_echo(buf.data_mut(), port) {
         return v.into();
     }
     if let Some(v) = answer::icmp6::answer_plain_echo(buf.data_mut(), port) {
         return v.into();
+    }
+    if let Some((addr, mac)) = answer::ndp::answer_plain_solicitation(buf.data_mut(), port) {
+        // What the general path's neighbour learning takes from a solicitation.
+        if state
+            .forward
+            .neighbors
+            .learn(&addr, true, mac, state.now_ms)
+        {
+            state.forward.counters.neighbors_learned += 1;
+        }
+        return Verdict::Answer.into();
     }
     let frame = buf.data();
     let parsed = parse(frame);

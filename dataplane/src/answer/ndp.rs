@@ -168,29 +168,97 @@ pub fn handle<B: PacketBuffer>(buf: &mut B, ip: &IpMeta, port: &PortSnapshot) ->
     let Some(frame) = buf.data_mut().get_mut(..ip.l4 + NA_LEN) else {
         return Verdict::Drop(DropReason::NoRoom);
     };
-    frame[0..6].copy_from_slice(&eth_dst);
-    frame[6..12].copy_from_slice(&port.mac);
-    let l3 = ip.l3;
+    write_advertisement(frame, ip.l3, &eth_dst, &s.target, &ip_dst, flags, port);
+    Verdict::Answer
+}
+
+/// The usual solicitation, answered in one pass over fixed offsets: IPv6 without extension
+/// headers, hop limit 255, a 32-byte NS (one Source Link-Layer Address option, the frame ends
+/// there) from a unicast address (not DAD) for one of `port`'s addresses, sent to its
+/// solicited-node address or to one of ours, checksum valid. It returns the solicitor's address
+/// and link-layer address (for the neighbour cache) when it answered, `None` for anything else,
+/// which [`handle`] (through the full parse) then answers or drops with its reason.
+#[inline(always)]
+pub fn answer_plain_solicitation(frame: &mut [u8], port: &PortSnapshot) -> Option<([u8; 16], Mac)> {
+    const L3: usize = ETH_HLEN;
+    const L4: usize = ETH_HLEN + 40;
+    let ns = frame.first_chunk::<{ L4 + NA_LEN }>()?;
+    // EtherType IPv6, version 6, payload 32, next header ICMPv6, hop limit 255; NS code 0 with
+    // one 8-byte Source Link-Layer Address option.
+    if frame.len() != L4 + NA_LEN
+        || ns[12..14] != [0x86, 0xdd]
+        || ns[L3] >> 4 != 6
+        || ns[L3 + 4..L3 + 8] != [0, NA_LEN as u8, IPPROTO_ICMPV6, ND_HOP_LIMIT]
+        || ns[L4..L4 + 2] != [NEIGHBOR_SOLICITATION, 0]
+        || ns[L4 + 24..L4 + 26] != [OPT_SOURCE_LLA, 1]
+    {
+        return None;
+    }
+    let src = *ns[L3 + 8..].first_chunk::<16>()?;
+    let dst = *ns[L3 + 24..].first_chunk::<16>()?;
+    let target = *ns[L4 + 8..].first_chunk::<16>()?;
+    let mac = *ns[L4 + 26..].first_chunk::<6>()?;
+    let icmp = ns[L4..].first_chunk::<NA_LEN>()?;
+    if mac[0] & 1 != 0
+        || target[0] == 0xff
+        || src[0] == 0xff
+        || src == [0; 16]
+        || !(is_solicited_node_of(&dst, &target) || port.local.has_v6(&dst))
+        || !port.local.has_v6(&target)
+    {
+        return None;
+    }
+    let acc = checksum::pseudo_v6(&src, &dst, IPPROTO_ICMPV6, NA_LEN as u32);
+    if checksum::finish(checksum::sum_array(acc, icmp)) != 0 {
+        return None;
+    }
+    let flags = FLAG_SOLICITED | FLAG_OVERRIDE;
+    write_advertisement(frame, L3, &mac, &target, &src, flags, port);
+    Some((src, mac))
+}
+
+/// Writes our advertisement for `target` to `eth_dst`/`ip_dst` over `frame`, which ends where
+/// it does (IPv6 header at `l3`, the NA after it).
+#[inline(always)]
+fn write_advertisement(
+    frame: &mut [u8],
+    l3: usize,
+    eth_dst: &Mac,
+    target: &[u8; 16],
+    ip_dst: &[u8; 16],
+    flags: u8,
+    port: &PortSnapshot,
+) {
+    let Some(eth) = frame.first_chunk_mut::<12>() else {
+        return;
+    };
+    eth[0..6].copy_from_slice(eth_dst);
+    eth[6..12].copy_from_slice(&port.mac);
+    let Some(ip) = frame.get_mut(l3..).and_then(|f| f.first_chunk_mut::<40>()) else {
+        return;
+    };
     // Version 6, traffic class and flow label zero.
-    frame[l3..l3 + 4].copy_from_slice(&[0x60, 0, 0, 0]);
-    frame[l3 + 4..l3 + 6].copy_from_slice(&(NA_LEN as u16).to_be_bytes());
-    frame[l3 + 6] = IPPROTO_ICMPV6;
-    frame[l3 + 7] = ND_HOP_LIMIT;
-    frame[l3 + 8..l3 + 24].copy_from_slice(&s.target);
-    frame[l3 + 24..l3 + 40].copy_from_slice(&ip_dst);
-    let Some(icmp) = frame[ip.l4..].first_chunk_mut::<NA_LEN>() else {
-        return Verdict::Drop(DropReason::NoRoom);
+    ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    ip[4..6].copy_from_slice(&(NA_LEN as u16).to_be_bytes());
+    ip[6] = IPPROTO_ICMPV6;
+    ip[7] = ND_HOP_LIMIT;
+    ip[8..24].copy_from_slice(target);
+    ip[24..40].copy_from_slice(ip_dst);
+    let Some(icmp) = frame
+        .get_mut(l3 + 40..)
+        .and_then(|f| f.first_chunk_mut::<NA_LEN>())
+    else {
+        return;
     };
     icmp[0] = NEIGHBOR_ADVERTISEMENT;
     icmp[1] = 0;
     icmp[2..4].copy_from_slice(&[0, 0]);
     icmp[4..8].copy_from_slice(&[flags, 0, 0, 0]);
-    icmp[8..24].copy_from_slice(&s.target);
+    icmp[8..24].copy_from_slice(target);
     icmp[24] = OPT_TARGET_LLA;
     icmp[25] = 1;
     icmp[26..32].copy_from_slice(&port.mac);
-    let acc = checksum::pseudo_v6(&s.target, &ip_dst, IPPROTO_ICMPV6, NA_LEN as u32);
+    let acc = checksum::pseudo_v6(target, ip_dst, IPPROTO_ICMPV6, NA_LEN as u32);
     let c = checksum::finish(checksum::sum_array(acc, icmp));
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    Verdict::Answer
 }
