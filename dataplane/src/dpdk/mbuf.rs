@@ -32,7 +32,18 @@ mod raw {
     #[inline]
     pub(super) unsafe fn prepend(m: NonNull<ffi::rte_mbuf>, len: usize) -> Result<(), BufferError> {
         let len = u16::try_from(len).map_err(|_| BufferError::NoHeadroom)?;
-        if ffi::anyc_pktmbuf_prepend(m.as_ptr(), len).is_null() {
+        let mb = m.as_ptr();
+        if (*mb).nb_segs == 1 {
+            // What rte_pktmbuf_prepend does, without the call (once per encapsulated packet).
+            if len > (*mb).data_off {
+                return Err(BufferError::NoHeadroom);
+            }
+            (*mb).data_off -= len;
+            (*mb).data_len += len;
+            (*mb).pkt_len += u32::from(len);
+            return Ok(());
+        }
+        if ffi::anyc_pktmbuf_prepend(mb, len).is_null() {
             Err(BufferError::NoHeadroom)
         } else {
             Ok(())
@@ -52,7 +63,18 @@ mod raw {
     #[inline]
     pub(super) unsafe fn append(m: NonNull<ffi::rte_mbuf>, len: usize) -> Result<(), BufferError> {
         let len = u16::try_from(len).map_err(|_| BufferError::NoTailroom)?;
-        if ffi::anyc_pktmbuf_append(m.as_ptr(), len).is_null() {
+        let mb = m.as_ptr();
+        if (*mb).nb_segs == 1 {
+            // What rte_pktmbuf_append does to a one-segment mbuf, without the call (once per
+            // DNS answer).
+            if usize::from(len) > tailroom(m) {
+                return Err(BufferError::NoTailroom);
+            }
+            (*mb).data_len += len;
+            (*mb).pkt_len += u32::from(len);
+            return Ok(());
+        }
+        if ffi::anyc_pktmbuf_append(mb, len).is_null() {
             Err(BufferError::NoTailroom)
         } else {
             Ok(())
