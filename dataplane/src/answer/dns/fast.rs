@@ -213,7 +213,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let node = db.node(idx)?;
     if node.deleg != NONE {
         // A referral (DS at the cut itself never gets here: parse leaves DS to the general path).
-        let r = db.fast.referral.get(&node.deleg)?;
+        let r = db.fast.referral(node.deleg)?;
         if ends_in_any(qname, &r.sensitive) {
             return None;
         }
@@ -257,7 +257,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     let (node, idx) = match (exact, node.flags & WILDCARD != 0) {
         (true, _) => (node, idx),
         (false, true) => {
-            let w = *db.fast.wild.get(&idx)?;
+            let w = db.fast.wild(idx)?;
             (db.node(w)?, w)
         }
         (false, false) => return negative(RCODE_NXDOMAIN),
@@ -293,7 +293,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     }
     if exact && node.rrset_count == 1 && db.rrset_of(node, TYPE_CNAME).is_some() {
         let k = PRE_TYPES.iter().position(|&t| t == q.qtype)?;
-        let first = *db.fast.pre_of.get(&idx)?;
+        let first = db.fast.pre_of(idx)?;
         let pre = (*db.fast.pres.get(first as usize + k)?)?;
         let tail = if pre.tail {
             let t = db.tails.get(node.zone as usize)?.as_ref()?;

@@ -13,6 +13,7 @@ pub mod prerender;
 pub mod query;
 pub mod resolve;
 pub mod respond;
+pub mod table;
 pub mod tail;
 pub mod turn;
 pub mod wire;
@@ -256,9 +257,17 @@ impl DnsService {
             return None; // source port 0: the general path drops it
         }
         let answer = fast::plan(&self.db, &q, msg)?;
-        let room = (buf.len() + buf.tailroom()).checked_sub(msg_at)?;
+        let len = frame.len();
+        let room = (len + buf.tailroom()).checked_sub(msg_at)?;
         let total = answer.fits(&q, room)?;
-        buf.set_len(msg_at + total).ok()?;
+        // What `set_len` does, without asking the buffer its length again.
+        let want = msg_at + total;
+        let resized = if want >= len {
+            buf.append(want - len)
+        } else {
+            buf.trim(len - want)
+        };
+        resized.ok()?;
         let frame = buf.data_mut();
         let msg = frame.get_mut(msg_at..msg_at + total)?;
         let (msg_len, rcode, msg_sum) = answer.write(&q, msg, head_sum)?;

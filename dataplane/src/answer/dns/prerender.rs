@@ -2,7 +2,6 @@
 //! the general resolver and encoder themselves: per zone its negative answer, per CNAME node
 //! its chains, and for the first RRsets of plain types (within a byte budget) the whole
 //! response body after the question with its checksum sum.
-use hashbrown::HashMap;
 
 use super::db::{Db, Node, NONE, WILDCARD};
 use super::fast::{self, Body};
@@ -58,13 +57,15 @@ pub struct Tables {
     /// Pre-rendered bodies; `None` where the general path must answer.
     pub pres: Vec<Option<Pre>>,
     /// Node of a CNAME → index of its first body in `pres` (one per [`PRE_TYPES`]).
-    pub pre_of: HashMap<u32, u32>,
+    pre_of: Vec<u32>,
     /// The bodies' bytes.
     pub blob: Vec<u8>,
-    /// Delegation point → its referral (NS and glue), pointers relative to the cut's name.
-    pub referral: HashMap<u32, Negative>,
+    /// Per node: a delegation point's index in `referrals`, or [`NONE`].
+    referral_of: Vec<u32>,
+    /// Referrals (NS and glue), pointers relative to the cut's name.
+    referrals: Vec<Negative>,
     /// Node with a `*` child → that child (RFC 4592 source of synthesis).
-    pub wild: HashMap<u32, u32>,
+    wild: Vec<u32>,
     /// Per RRset index (the first ones only, within [`FULL_BUDGET`]): offset in `full_blob` of
     /// its whole body, or [`NONE`].
     pub full: Vec<u32>,
@@ -105,13 +106,16 @@ impl Tables {
             negative: (0..db.zones.len() as u32)
                 .map(|z| render_negative(db, z))
                 .collect(),
+            pre_of: vec![NONE; db.nodes.len()],
+            referral_of: vec![NONE; db.nodes.len()],
+            wild: vec![NONE; db.nodes.len()],
             ..Tables::default()
         };
         for (i, node) in db.nodes.iter().enumerate() {
             if node.deleg != NONE || db.rrset_of(node, TYPE_CNAME).is_none() {
                 continue;
             }
-            t.pre_of.insert(i as u32, t.pres.len() as u32);
+            t.pre_of[i] = t.pres.len() as u32;
             for qtype in PRE_TYPES {
                 let whole = t.blob.len() < budget;
                 let pre = render_pre(db, node, qtype, whole, &mut t.blob, &mut scratch);
@@ -121,7 +125,8 @@ impl Tables {
         for (i, node) in db.nodes.iter().enumerate() {
             if node.deleg == i as u32 {
                 if let Some(r) = render_referral(db, i as u32) {
-                    t.referral.insert(i as u32, r);
+                    t.referral_of[i] = t.referrals.len() as u32;
+                    t.referrals.push(r);
                 }
             }
             if node.flags & WILDCARD == 0 {
@@ -130,7 +135,7 @@ impl Tables {
             let mut star = b"\x01*".to_vec();
             star.extend_from_slice(db.bytes(node.name, usize::from(node.name_len)));
             if let Some(w) = db.find(&star) {
-                t.wild.insert(i as u32, w);
+                t.wild[i] = w;
             }
         }
         t.pres.shrink_to_fit();
@@ -166,12 +171,33 @@ impl Tables {
         })
     }
 
+    /// A CNAME node's first body in `pres` (one per [`PRE_TYPES`]).
+    #[inline(always)]
+    pub fn pre_of(&self, node: u32) -> Option<u32> {
+        self.pre_of
+            .get(node as usize)
+            .copied()
+            .filter(|&p| p != NONE)
+    }
+
+    /// The referral at delegation point `cut`, if rendered.
+    #[inline(always)]
+    pub fn referral(&self, cut: u32) -> Option<&Negative> {
+        let r = *self.referral_of.get(cut as usize)?;
+        self.referrals.get(r as usize)
+    }
+
+    /// The `*` child of a node with one (RFC 4592 source of synthesis).
+    #[inline(always)]
+    pub fn wild(&self, node: u32) -> Option<u32> {
+        self.wild.get(node as usize).copied().filter(|&w| w != NONE)
+    }
+
     /// Rough heap use in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.pres.capacity() * std::mem::size_of::<Option<Pre>>()
-            + (self.pre_of.capacity() + self.wild.capacity())
-                * (std::mem::size_of::<(u32, u32)>() + 1)
-            + self.referral.capacity() * (std::mem::size_of::<(u32, Negative)>() + 1)
+            + (self.pre_of.capacity() + self.wild.capacity() + self.referral_of.capacity()) * 4
+            + self.referrals.capacity() * std::mem::size_of::<Negative>()
             + self.blob.capacity()
             + self.full.capacity() * 4
             + self.full_blob.capacity()
