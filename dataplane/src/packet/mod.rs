@@ -104,23 +104,23 @@ impl TestBuffer {
 }
 
 impl PacketBuffer for TestBuffer {
-    #[inline]
+    #[inline(always)]
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]
     }
-    #[inline]
+    #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.end]
     }
-    #[inline]
+    #[inline(always)]
     fn headroom(&self) -> usize {
         self.start
     }
-    #[inline]
+    #[inline(always)]
     fn tailroom(&self) -> usize {
         self.storage.len() - self.end
     }
-    #[inline]
+    #[inline(always)]
     fn prepend(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.start {
             return Err(BufferError::NoHeadroom);
@@ -128,7 +128,7 @@ impl PacketBuffer for TestBuffer {
         self.start -= len;
         Ok(())
     }
-    #[inline]
+    #[inline(always)]
     fn adj(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.end - self.start {
             return Err(BufferError::TooShort);
@@ -136,7 +136,7 @@ impl PacketBuffer for TestBuffer {
         self.start += len;
         Ok(())
     }
-    #[inline]
+    #[inline(always)]
     fn append(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.tailroom() {
             return Err(BufferError::NoTailroom);
@@ -144,7 +144,7 @@ impl PacketBuffer for TestBuffer {
         self.end += len;
         Ok(())
     }
-    #[inline]
+    #[inline(always)]
     fn trim(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.end - self.start {
             return Err(BufferError::TooShort);

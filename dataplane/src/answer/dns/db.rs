@@ -332,6 +332,8 @@ impl Db {
         db.tails = (0..db.zones.len() as u32)
             .map(|z| super::tail::Tail::render(&db, z))
             .collect();
+        // Whole bodies are rendered through the fast path's planning, which reads these.
+        db.fast = super::prerender::Tables::for_rendering(&db);
         db.fast = super::prerender::Tables::build(&db);
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();

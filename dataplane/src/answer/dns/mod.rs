@@ -220,7 +220,6 @@ impl DnsService {
         counters: &mut DnsCounters,
     ) -> Option<Verdict> {
         let l4 = ip.l4;
-        let msg_at = l4 + 8;
         let frame = buf.data();
         let udp = frame.get(l4..l4 + ip.l4_len)?;
         let udp_len = usize::from(wire::get_u16(udp, 4)?);
@@ -256,10 +255,38 @@ impl DnsService {
         if udp[..2] == [0, 0] {
             return None; // source port 0: the general path drops it
         }
-        let answer = fast::plan(&self.db, &q, msg)?;
         let len = frame.len();
+        let sums = (head_sum, addrs, ports);
+        // Two calls of the same inlined sender: the common answer's gets its body's kind
+        // folded in.
+        match fast::find(&self.db, &q, msg)? {
+            fast::Found::Full(a) => self.send_fast(buf, ip, port, counters, &q, &a, len, sums),
+            fast::Found::Node(idx, exact) => {
+                let a = fast::plan_at(&self.db, &q, msg, idx, exact)?;
+                self.send_fast(buf, ip, port, counters, &q, &a, len, sums)
+            }
+        }
+    }
+
+    /// Writes the fast path's answer `a` to `q` over the query in `buf` (`len` bytes long)
+    /// and turns the frame around; `sums` are the query's header-and-question, address and
+    /// port sums. `None`, with the frame untouched, when it does not fit.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn send_fast<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+        q: &fast::FastQuery,
+        answer: &fast::Answer<'_>,
+        len: usize,
+        (head_sum, addrs, ports): (u32, u32, u32),
+    ) -> Option<Verdict> {
+        let msg_at = ip.l4 + 8;
         let room = (len + buf.tailroom()).checked_sub(msg_at)?;
-        let total = answer.fits(&q, room)?;
+        let total = answer.fits(q, room)?;
         // What `set_len` does, without asking the buffer its length again.
         let want = msg_at + total;
         let resized = if want >= len {
@@ -270,7 +297,7 @@ impl DnsService {
         resized.ok()?;
         let frame = buf.data_mut();
         let msg = frame.get_mut(msg_at..msg_at + total)?;
-        let (msg_len, rcode, msg_sum) = answer.write(&q, msg, head_sum)?;
+        let (msg_len, rcode, msg_sum) = answer.write(q, msg, head_sum)?;
         if q.has_edns() {
             counters.edns += 1;
         }
