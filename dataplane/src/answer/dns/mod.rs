@@ -307,7 +307,7 @@ impl DnsService {
         }
         let udp_len = 8 + msg_len;
         let c = turn::udp_checksum(addrs, ports, udp_len, msg_sum);
-        let _ = turn::turn(frame, ip, &port.mac, udp_len, c);
+        let _ = turn::turn(frame, ip, &port.mac, udp_len, c, addrs);
         Some(Verdict::Answer)
     }
 
@@ -451,7 +451,7 @@ fn finish_headers(
     };
     let msg = msg_sum.unwrap_or_else(|| checksum::sum(0, &frame[l4 + 8..l4 + udp_len]));
     let c = turn::udp_checksum(addrs, ports, udp_len, msg);
-    let _ = turn::turn(frame, ip, &port.mac, udp_len, c);
+    let _ = turn::turn(frame, ip, &port.mac, udp_len, c, addrs);
 }
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ impl Tail {
     /// Copies the tail to `msg[base..]` with its pointers fixed for an apex name at `apex_off`
     /// (the caller checked that it fits below offset 0x3fff) and returns the one's-complement
     /// sum of the bytes written, as they sit in `msg` (offset 0 even).
-    #[inline]
+    #[inline(always)]
     pub fn copy_to(&self, msg: &mut [u8], base: usize, apex_off: usize) -> Option<u32> {
         let out = msg.get_mut(base..base + self.bytes.len())?;
         out.copy_from_slice(&self.bytes);
