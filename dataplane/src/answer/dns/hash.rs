@@ -22,7 +22,7 @@ pub fn fold_case(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
-/// A random seed for a table's [`hash_name`].
+/// A random seed for a table's [`hash_words`].
 pub fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

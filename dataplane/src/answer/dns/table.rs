@@ -1,9 +1,9 @@
 //! The name table: lowercase wire name → node index. Open addressing with linear probing over
 //! eight-byte slots (hash tag and entry), at most half full; each entry holds its key as four
-//! fixed words ([`Block`]), so a lookup hashes and compares a name of up to 31 octets, as it
-//! sits in the packet and in any case, with straight-line code ([`hash_words`], [`fold_case`]).
-//! Longer names compare their middle words in a loop. Built at load; a lookup neither
-//! allocates nor loops over bytes.
+//! fixed words (the name's block), so a lookup hashes and compares a name of up to 31 octets,
+//! as it sits in the packet and in any case, with straight-line code ([`hash_words`],
+//! [`fold_case`]). Longer names compare their middle words in a loop. Built at load; a lookup
+//! does not allocate.
 use super::hash::{fold_case, hash_words, le_word, load, random_seed, CASE};
 
 /// A name as four words: for a name of `L` ≥ 8 octets its octets 0..8, 8..16 (or zero below
