@@ -1,6 +1,6 @@
 //! The compiled lookup structure: every name of every zone in one table from lowercase wire
-//! name to a node ([`super::table`]); nodes point at pre-encoded RRsets in one byte blob. Built once at load, read
-//! without allocating per query.
+//! name to a node ([`super::table`]); nodes point at pre-encoded RRsets in one byte blob.
+//! Built once at load, read without allocating per query.
 use hashbrown::HashMap;
 
 use super::name;

@@ -268,9 +268,9 @@ impl DnsService {
         }
     }
 
-    /// Writes the fast path's answer `a` to `q` over the query in `buf` (`len` bytes long)
-    /// and turns the frame around; `sums` are the query's header-and-question, address and
-    /// port sums. `None`, with the frame untouched, when it does not fit.
+    /// Writes the fast path's `answer` to `q` over the query in `buf` (`len` bytes long) and
+    /// turns the frame around; `sums` are the query's header-and-question, address and port
+    /// sums. `None` when the answer does not fit (found before the frame is touched).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn send_fast<B: PacketBuffer>(
