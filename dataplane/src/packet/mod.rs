@@ -42,14 +42,17 @@ pub trait PacketBuffer {
     fn trim(&mut self, len: usize) -> Result<(), BufferError>;
 
     /// The packet length in bytes.
+    #[inline]
     fn len(&self) -> usize {
         self.data().len()
     }
     /// True when the packet holds no bytes.
+    #[inline]
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Sets the packet length to `len`, appending or trimming at the end.
+    #[inline]
     fn set_len(&mut self, len: usize) -> Result<(), BufferError> {
         let cur = self.len();
         if len >= cur {
@@ -101,18 +104,23 @@ impl TestBuffer {
 }
 
 impl PacketBuffer for TestBuffer {
+    #[inline(always)]
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]
     }
+    #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.end]
     }
+    #[inline(always)]
     fn headroom(&self) -> usize {
         self.start
     }
+    #[inline(always)]
     fn tailroom(&self) -> usize {
         self.storage.len() - self.end
     }
+    #[inline(always)]
     fn prepend(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.start {
             return Err(BufferError::NoHeadroom);
@@ -120,6 +128,7 @@ impl PacketBuffer for TestBuffer {
         self.start -= len;
         Ok(())
     }
+    #[inline(always)]
     fn adj(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.end - self.start {
             return Err(BufferError::TooShort);
@@ -127,6 +136,7 @@ impl PacketBuffer for TestBuffer {
         self.start += len;
         Ok(())
     }
+    #[inline(always)]
     fn append(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.tailroom() {
             return Err(BufferError::NoTailroom);
@@ -134,6 +144,7 @@ impl PacketBuffer for TestBuffer {
         self.end += len;
         Ok(())
     }
+    #[inline(always)]
     fn trim(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.end - self.start {
             return Err(BufferError::TooShort);

@@ -1,6 +1,6 @@
-//! The compiled lookup structure: every name of every zone in one hash map from lowercase wire
-//! name to a node; nodes point at pre-encoded RRsets in one byte blob. Built once at load, read
-//! without allocating per query.
+//! The compiled lookup structure: every name of every zone in one table from lowercase wire
+//! name to a node ([`super::table`]); nodes point at pre-encoded RRsets in one byte blob.
+//! Built once at load, read without allocating per query.
 use hashbrown::HashMap;
 
 use super::name;
@@ -86,7 +86,7 @@ pub struct Zone {
 /// All compiled zones of a service.
 #[derive(Debug, Default)]
 pub struct Db {
-    map: HashMap<Box<[u8]>, u32, super::hash::NameHash>,
+    map: super::table::NameTable,
     /// Nodes.
     pub nodes: Vec<Node>,
     /// RRsets, grouped by node.
@@ -109,7 +109,7 @@ impl Db {
     /// The node of a wire name, in any case.
     #[inline(always)]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
-        self.map.get(&super::hash::Folded(name)).copied()
+        self.map.get(name)
     }
 
     /// The node at `idx` (callers only hold indices this Db handed out).
@@ -146,8 +146,7 @@ impl Db {
 
     /// Rough heap use in bytes (for the memory figures).
     pub fn heap_bytes(&self) -> usize {
-        self.map.capacity() * (std::mem::size_of::<(Box<[u8]>, u32)>() + 1)
-            + self.map.keys().map(|k| k.len()).sum::<usize>()
+        self.map.heap_bytes()
             + self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.rrsets.capacity() * std::mem::size_of::<Rrset>()
             + self.addl.capacity() * std::mem::size_of::<Additional>()
@@ -285,7 +284,7 @@ impl Db {
                 zone: p.zone as u32,
                 deleg: NONE,
             });
-            db.map.insert(lower.clone().into_boxed_slice(), idx);
+            db.map.insert(lower, idx);
         }
         for (lower, zone, orig) in ents {
             let name_off = push_blob(&mut db.blob, &orig);
@@ -299,7 +298,7 @@ impl Db {
                 zone: zone as u32,
                 deleg: NONE,
             });
-            db.map.insert(lower.into_boxed_slice(), idx);
+            db.map.insert(&lower, idx);
         }
         // Zones.
         for z in zones {
@@ -333,6 +332,8 @@ impl Db {
         db.tails = (0..db.zones.len() as u32)
             .map(|z| super::tail::Tail::render(&db, z))
             .collect();
+        // Whole bodies are rendered through the fast path's planning, which reads these.
+        db.fast = super::prerender::Tables::for_rendering(&db);
         db.fast = super::prerender::Tables::build(&db);
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();

@@ -58,6 +58,8 @@ pub enum Body<'a> {
         records: &'a [u8],
         /// Number of records.
         count: u16,
+        /// The sum of the bytes written, at an even offset.
+        sum: u16,
     },
     /// A pre-rendered chain (the tail follows).
     Pre(&'a [u8]),
@@ -180,40 +182,106 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
 
 /// True when `qname` ends in one of the lowercase names `suffixes`, in any case. The first
 /// byte is compared before the rest: most suffixes fail there.
-#[inline]
+#[inline(always)]
 fn ends_in_any(qname: &[u8], suffixes: &[Box<[u8]>]) -> bool {
-    suffixes
-        .iter()
-        .any(|s| match qname.len().checked_sub(s.len()) {
-            Some(at) => {
-                let tail = &qname[at..];
-                tail.first().map(u8::to_ascii_lowercase) == s.first().copied()
-                    && super::hash::eq_folded(s, tail)
+    for s in suffixes {
+        let Some(at) = qname.len().checked_sub(s.len()) else {
+            continue;
+        };
+        let tail = &qname[at..];
+        if tail.first().map(u8::to_ascii_lowercase) == s.first().copied()
+            && super::hash::eq_folded(s, tail)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// The negative answer (NXDOMAIN or NODATA by `rcode`) for `qname` in `zone`, unless the
+/// question's name compresses it differently.
+#[inline(always)]
+fn negative<'a>(
+    db: &'a Db,
+    zone: u32,
+    qname: &[u8],
+    rcode: u8,
+    apex_len: usize,
+) -> Option<Answer<'a>> {
+    let neg = db.fast.negative.get(zone as usize)?.as_ref()?;
+    if ends_in_any(qname, &neg.sensitive) {
+        return None;
+    }
+    Some(Answer {
+        flags: FLAG_AA | u16::from(rcode),
+        counts: [0, neg.tail.ns, neg.tail.ar],
+        body: Body::Empty,
+        tail: Some(&neg.tail),
+        apex_len,
+    })
+}
+
+/// Where the question's name lands ([`find`]).
+pub enum Found<'a> {
+    /// The common answer: a whole body rendered for the name itself and the type.
+    Full(Answer<'a>),
+    /// Anything else: the node of the name, or of its closest existing ancestor (`false`).
+    Node(u32, bool),
+}
+
+/// Looks the question's name up and answers from a whole body when there is one; `None` when
+/// the general path must answer.
+#[inline(always)]
+pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
+    let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
+    if let Some(idx) = db.find(qname) {
+        let node = db.node(idx)?;
+        if node.deleg == NONE {
+            if let Some(full) = db.rrset_of(node, q.qtype).and_then(|r| db.fast.full(r)) {
+                return Some(Found::Full(Answer {
+                    flags: FLAG_AA,
+                    counts: full.counts,
+                    body: Body::Full(full),
+                    tail: None,
+                    apex_len: 0,
+                }));
             }
-            None => false,
-        })
+        }
+        return Some(Found::Node(idx, true));
+    }
+    let mut cur = qname;
+    loop {
+        cur = name::parent(cur)?;
+        if let Some(i) = db.find(cur) {
+            return Some(Found::Node(i, false));
+        }
+    }
 }
 
 /// Plans the fast answer to `q` (read from `msg`), or `None` when the general path must answer.
 #[inline(always)]
 pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
+    match find(db, q, msg)? {
+        Found::Full(a) => Some(a),
+        Found::Node(idx, exact) => plan_at(db, q, msg, idx, exact),
+    }
+}
+
+/// [`plan`] once [`find`] found node `idx` (the name itself when `exact`) without a whole
+/// body for the question.
+#[inline(always)]
+pub fn plan_at<'a>(
+    db: &'a Db,
+    q: &FastQuery,
+    msg: &[u8],
+    idx: u32,
+    exact: bool,
+) -> Option<Answer<'a>> {
     let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
-    let (idx, exact) = match db.find(qname) {
-        Some(i) => (i, true),
-        None => {
-            let mut cur = qname;
-            loop {
-                cur = name::parent(cur)?;
-                if let Some(i) = db.find(cur) {
-                    break (i, false);
-                }
-            }
-        }
-    };
     let node = db.node(idx)?;
     if node.deleg != NONE {
         // A referral (DS at the cut itself never gets here: parse leaves DS to the general path).
-        let r = db.fast.referral.get(&node.deleg)?;
+        let r = db.fast.referral(node.deleg)?;
         if ends_in_any(qname, &r.sensitive) {
             return None;
         }
@@ -226,54 +294,31 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
             apex_len: cut_len,
         });
     }
-    if exact {
-        if let Some(full) = db.rrset_of(node, q.qtype).and_then(|r| db.fast.full(r)) {
-            return Some(Answer {
-                flags: FLAG_AA,
-                counts: full.counts,
-                body: Body::Full(full),
-                tail: None,
-                apex_len: 0,
-            });
-        }
-    }
     let zone = db.zones.get(node.zone as usize)?;
     let apex_len = usize::from(db.node(zone.apex)?.name_len);
-    let negative = |rcode: u8| -> Option<Answer<'a>> {
-        let neg = db.fast.negative.get(node.zone as usize)?.as_ref()?;
-        if ends_in_any(qname, &neg.sensitive) {
-            return None;
-        }
-        Some(Answer {
-            flags: FLAG_AA | u16::from(rcode),
-            counts: [0, neg.tail.ns, neg.tail.ar],
-            body: Body::Empty,
-            tail: Some(&neg.tail),
-            apex_len,
-        })
-    };
+    let zone_idx = node.zone;
     // RFC 4592: a closest encloser with a `*` child answers from the wildcard's data, under
     // the question's name (owner c00c), as the general path synthesizes it.
     let (node, idx) = match (exact, node.flags & WILDCARD != 0) {
         (true, _) => (node, idx),
         (false, true) => {
-            let w = *db.fast.wild.get(&idx)?;
+            let w = db.fast.wild(idx)?;
             (db.node(w)?, w)
         }
-        (false, false) => return negative(RCODE_NXDOMAIN),
+        (false, false) => return negative(db, zone_idx, qname, RCODE_NXDOMAIN, apex_len),
     };
     if let Some(r) = db.rrset_of(node, q.qtype) {
         let set = db.rrsets.get(r as usize)?;
         if has_names(set.rtype) || set.addl_len != 0 {
             return None;
         }
+        let plain = db.fast.plain(r)?;
         // The zone's NS tail follows, as resolve plans it; none without apex NS or for DNSKEY.
         let tail = if zone.ns != NONE && q.qtype != TYPE_DNSKEY {
-            let t = db.tails.get(node.zone as usize)?.as_ref()?;
-            if t.rrsets.contains(&r) {
+            if plain.in_tail {
                 return None;
             }
-            Some(t)
+            Some(db.tails.get(node.zone as usize)?.as_ref()?)
         } else {
             None
         };
@@ -286,6 +331,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
                 ttl: set.ttl,
                 records: db.bytes(set.data, set.data_len as usize),
                 count: set.count,
+                sum: plain.sum,
             },
             tail,
             apex_len,
@@ -293,7 +339,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     }
     if exact && node.rrset_count == 1 && db.rrset_of(node, TYPE_CNAME).is_some() {
         let k = PRE_TYPES.iter().position(|&t| t == q.qtype)?;
-        let first = *db.fast.pre_of.get(&idx)?;
+        let first = db.fast.pre_of(idx)?;
         let pre = (*db.fast.pres.get(first as usize + k)?)?;
         let tail = if pre.tail {
             let t = db.tails.get(node.zone as usize)?.as_ref()?;
@@ -323,7 +369,7 @@ pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
         return None;
     }
     // NODATA (at the apex too: the SOA owner compresses to the question either way).
-    negative(RCODE_NOERROR)
+    negative(db, zone_idx, qname, RCODE_NOERROR, apex_len)
 }
 
 /// A 16-bit sum taken at an even offset, as it counts at offset `at` (RFC 1071 §2(B)).
@@ -397,6 +443,7 @@ impl Answer<'_> {
                 rtype,
                 ttl,
                 records,
+                sum,
                 ..
             } => {
                 let mut head = [0xc0, HEADER_LEN as u8, 0, 0, 0, 1, 0, 0, 0, 0];
@@ -425,8 +472,7 @@ impl Answer<'_> {
                     pos += 10 + rec;
                     r += rec;
                 }
-                let body = crate::packet::checksum::sum(0, msg.get(q.q_end..pos)?);
-                acc += at_offset(fold16(body), q.q_end);
+                acc += at_offset(sum, q.q_end);
             }
             Body::Pre(b) => {
                 msg.get_mut(pos..pos + b.len())?.copy_from_slice(b);

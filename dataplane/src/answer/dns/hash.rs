@@ -1,17 +1,17 @@
-//! The name map's hasher: ignores ASCII case while it hashes, eight bytes at a time, so a
-//! question name is looked up as it sits in the packet ([`Folded`]) without a lowercase copy.
-//! Keys in the map are lowercase; a name hashes the same in any case, and the comparison
-//! ([`eq_folded`]) folds case exactly.
-use std::hash::{BuildHasher, Hash, Hasher};
-
-use hashbrown::Equivalent;
+//! Case-blind name hashing and comparison, eight bytes at a time, so a question name is looked
+//! up as it sits in the packet without a lowercase copy ([`super::table`]). Keys are lowercase;
+//! a name hashes the same in any case ([`hash_words`]), and the comparisons ([`eq_folded`],
+//! [`fold_case`]) fold case exactly.
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 const K2: u64 = 0xd6e8_feb8_6659_fd93;
 
+/// Bit 5 of every byte: the ASCII case bit.
+pub const CASE: u64 = 0x2020_2020_2020_2020;
+
 /// ASCII-lowercases the eight bytes of `x` (SWAR: bytes 'A'..='Z' get 0x20 added).
 #[inline(always)]
-fn fold_case(x: u64) -> u64 {
+pub fn fold_case(x: u64) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let h = x & LOW7;
@@ -22,46 +22,43 @@ fn fold_case(x: u64) -> u64 {
     x | (upper >> 2)
 }
 
-/// Builds [`NameHasher`]s with a per-map random seed.
-#[derive(Debug, Clone, Copy)]
-pub struct NameHash {
-    seed: u64,
+/// A random seed for a table's [`hash_words`].
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(K);
+    h.finish()
 }
 
-impl Default for NameHash {
-    fn default() -> Self {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(K);
-        NameHash { seed: h.finish() }
+/// One multiply-rotate step.
+#[inline(always)]
+fn mix(h: u64, w: u64) -> u64 {
+    (h.rotate_left(23) ^ w).wrapping_mul(K)
+}
+
+/// The hash of a wire name of `len` octets in any case, for a table seeded with `seed`, from
+/// its four block words and the whole eight-octet chunks of `middle` (see
+/// [`super::table`]): each word with bit 5 of every byte set so that letters of either case
+/// hash alike (one OR, not a full fold). Bytes that differ only in that bit otherwise
+/// collide too, which costs only a comparison: the keys come from the zones.
+#[inline(always)]
+pub fn hash_words(seed: u64, len: usize, block: &[u64; 4], middle: &[u8]) -> u64 {
+    let mut h = mix(seed, len as u64);
+    for &w in block {
+        h = mix(h, w | CASE);
     }
-}
-
-impl BuildHasher for NameHash {
-    type Hasher = NameHasher;
-    #[inline]
-    fn build_hasher(&self) -> NameHasher {
-        NameHasher { h: self.seed }
+    for c in middle.chunks_exact(8) {
+        h = mix(h, le_word(c) | CASE);
     }
-}
-
-/// A multiply-rotate hash over case-folded 64-bit words.
-#[derive(Debug, Clone, Copy)]
-pub struct NameHasher {
-    h: u64,
-}
-
-impl NameHasher {
-    #[inline]
-    fn mix(&mut self, w: u64) {
-        self.h = (self.h.rotate_left(23) ^ w).wrapping_mul(K);
-    }
+    let m = u128::from(h ^ (h >> 32)) * u128::from(K2);
+    (m as u64) ^ ((m >> 64) as u64)
 }
 
 /// The bytes of `b` as one word: eight at a time, the last (partial) word read overlapping or
 /// pieced together. A function of the bytes and their length alone, byte lanes kept apart, so
 /// folding case before or after loading is the same.
 #[inline(always)]
-fn load(b: &[u8]) -> u64 {
+pub fn load(b: &[u8]) -> u64 {
     let n = b.len();
     if n >= 8 {
         let mut w = [0u8; 8];
@@ -76,6 +73,14 @@ fn load(b: &[u8]) -> u64 {
     } else {
         0
     }
+}
+
+/// An eight-byte chunk as a little-endian word.
+#[inline(always)]
+pub fn le_word(c: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    u64::from_le_bytes(w)
 }
 
 /// True when `name` equals the lowercase `key` once its case is folded.
@@ -102,68 +107,9 @@ pub fn eq_folded(key: &[u8], name: &[u8]) -> bool {
     diff == 0
 }
 
-/// Bit 5 of every byte: the ASCII case bit.
-const CASE: u64 = 0x2020_2020_2020_2020;
-
-/// An eight-byte chunk as a little-endian word.
-#[inline(always)]
-fn le_word(c: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(c);
-    u64::from_le_bytes(w)
-}
-
-impl Hasher for NameHasher {
-    #[inline(always)]
-    fn write(&mut self, bytes: &[u8]) {
-        // Bit 5 of every byte set: letters of either case hash alike (one OR, not a full
-        // fold). Bytes that differ only in that bit otherwise collide too, which costs only an
-        // [`eq_folded`] on a hit of the same bucket: the map's keys come from the zones.
-        for c in bytes.chunks_exact(8) {
-            self.mix(le_word(c) | CASE);
-        }
-        self.mix(load(bytes) | CASE);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, n: usize) {
-        self.mix(n as u64);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        let m = u128::from(self.h ^ (self.h >> 32)) * u128::from(K2);
-        (m as u64) ^ ((m >> 64) as u64)
-    }
-}
-
-/// A wire name in any case, looked up against the map's lowercase keys.
-#[derive(Debug, Clone, Copy)]
-pub struct Folded<'a>(pub &'a [u8]);
-
-impl Hash for Folded<'_> {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // What `[u8]` (and so `Box<[u8]>`) hashes: the length, then the bytes.
-        state.write_usize(self.0.len());
-        state.write(self.0);
-    }
-}
-
-impl Equivalent<Box<[u8]>> for Folded<'_> {
-    #[inline]
-    fn equivalent(&self, key: &Box<[u8]>) -> bool {
-        eq_folded(key, self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hash_of<T: Hash + ?Sized>(b: &NameHash, v: &T) -> u64 {
-        b.hash_one(v)
-    }
 
     proptest::proptest! {
         #[test]
@@ -173,19 +119,14 @@ mod tests {
         }
 
         #[test]
-        fn a_name_hashes_like_its_lowercase_key(name in proptest::collection::vec(0u8..=255, 0..80), seed: u16) {
-            let b = NameHash::default();
-            let lower: Box<[u8]> = name.to_ascii_lowercase().into();
-            proptest::prop_assert_eq!(hash_of(&b, &Folded(&name)), hash_of(&b, &lower));
-            proptest::prop_assert!(Folded(&name).equivalent(&lower));
-            let mut other = lower.to_vec();
+        fn a_name_compares_like_its_lowercase_key(name in proptest::collection::vec(0u8..=255, 0..80), seed: u16) {
+            let lower = name.to_ascii_lowercase();
+            proptest::prop_assert!(eq_folded(&lower, &name));
+            let mut other = lower.clone();
             if let Some(b) = other.get_mut(usize::from(seed) % name.len().max(1)) {
                 *b = b.wrapping_add(1 + seed as u8 % 200);
-                let other: Box<[u8]> = other.to_ascii_lowercase().into();
-                proptest::prop_assert_eq!(
-                    Folded(&name).equivalent(&other),
-                    name.eq_ignore_ascii_case(&other)
-                );
+                let other = other.to_ascii_lowercase();
+                proptest::prop_assert_eq!(eq_folded(&other, &name), name.eq_ignore_ascii_case(&other));
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod prerender;
 pub mod query;
 pub mod resolve;
 pub mod respond;
+pub mod table;
 pub mod tail;
 pub mod turn;
 pub mod wire;
@@ -219,7 +220,6 @@ impl DnsService {
         counters: &mut DnsCounters,
     ) -> Option<Verdict> {
         let l4 = ip.l4;
-        let msg_at = l4 + 8;
         let frame = buf.data();
         let udp = frame.get(l4..l4 + ip.l4_len)?;
         let udp_len = usize::from(wire::get_u16(udp, 4)?);
@@ -255,13 +255,49 @@ impl DnsService {
         if udp[..2] == [0, 0] {
             return None; // source port 0: the general path drops it
         }
-        let answer = fast::plan(&self.db, &q, msg)?;
-        let room = (buf.len() + buf.tailroom()).checked_sub(msg_at)?;
-        let total = answer.fits(&q, room)?;
-        buf.set_len(msg_at + total).ok()?;
+        let len = frame.len();
+        let sums = (head_sum, addrs, ports);
+        // Two calls of the same inlined sender: the common answer's gets its body's kind
+        // folded in.
+        match fast::find(&self.db, &q, msg)? {
+            fast::Found::Full(a) => self.send_fast(buf, ip, port, counters, &q, &a, len, sums),
+            fast::Found::Node(idx, exact) => {
+                let a = fast::plan_at(&self.db, &q, msg, idx, exact)?;
+                self.send_fast(buf, ip, port, counters, &q, &a, len, sums)
+            }
+        }
+    }
+
+    /// Writes the fast path's `answer` to `q` over the query in `buf` (`len` bytes long) and
+    /// turns the frame around; `sums` are the query's header-and-question, address and port
+    /// sums. `None` when the answer does not fit (found before the frame is touched).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn send_fast<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+        q: &fast::FastQuery,
+        answer: &fast::Answer<'_>,
+        len: usize,
+        (head_sum, addrs, ports): (u32, u32, u32),
+    ) -> Option<Verdict> {
+        let msg_at = ip.l4 + 8;
+        let room = (len + buf.tailroom()).checked_sub(msg_at)?;
+        let total = answer.fits(q, room)?;
+        // What `set_len` does, without asking the buffer its length again.
+        let want = msg_at + total;
+        let resized = if want >= len {
+            buf.append(want - len)
+        } else {
+            buf.trim(len - want)
+        };
+        resized.ok()?;
         let frame = buf.data_mut();
         let msg = frame.get_mut(msg_at..msg_at + total)?;
-        let (msg_len, rcode, msg_sum) = answer.write(&q, msg, head_sum)?;
+        let (msg_len, rcode, msg_sum) = answer.write(q, msg, head_sum)?;
         if q.has_edns() {
             counters.edns += 1;
         }
@@ -271,7 +307,7 @@ impl DnsService {
         }
         let udp_len = 8 + msg_len;
         let c = turn::udp_checksum(addrs, ports, udp_len, msg_sum);
-        let _ = turn::turn(frame, ip, &port.mac, udp_len, c);
+        let _ = turn::turn(frame, ip, &port.mac, udp_len, c, addrs);
         Some(Verdict::Answer)
     }
 
@@ -415,7 +451,7 @@ fn finish_headers(
     };
     let msg = msg_sum.unwrap_or_else(|| checksum::sum(0, &frame[l4 + 8..l4 + udp_len]));
     let c = turn::udp_checksum(addrs, ports, udp_len, msg);
-    let _ = turn::turn(frame, ip, &port.mac, udp_len, c);
+    let _ = turn::turn(frame, ip, &port.mac, udp_len, c, addrs);
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! the general resolver and encoder themselves: per zone its negative answer, per CNAME node
 //! its chains, and for the first RRsets of plain types (within a byte budget) the whole
 //! response body after the question with its checksum sum.
-use hashbrown::HashMap;
 
 use super::db::{Db, Node, NONE, WILDCARD};
 use super::fast::{self, Body};
@@ -58,19 +57,71 @@ pub struct Tables {
     /// Pre-rendered bodies; `None` where the general path must answer.
     pub pres: Vec<Option<Pre>>,
     /// Node of a CNAME → index of its first body in `pres` (one per [`PRE_TYPES`]).
-    pub pre_of: HashMap<u32, u32>,
+    pre_of: Vec<u32>,
     /// The bodies' bytes.
     pub blob: Vec<u8>,
-    /// Delegation point → its referral (NS and glue), pointers relative to the cut's name.
-    pub referral: HashMap<u32, Negative>,
+    /// Per node: a delegation point's index in `referrals`, or [`NONE`].
+    referral_of: Vec<u32>,
+    /// Referrals (NS and glue), pointers relative to the cut's name.
+    referrals: Vec<Negative>,
     /// Node with a `*` child → that child (RFC 4592 source of synthesis).
-    pub wild: HashMap<u32, u32>,
+    wild: Vec<u32>,
+    /// Per RRset, see [`Tables::plain`].
+    plain: Vec<Plain>,
     /// Per RRset index (the first ones only, within [`FULL_BUDGET`]): offset in `full_blob` of
     /// its whole body, or [`NONE`].
     pub full: Vec<u32>,
     /// Whole bodies: `[len u16][sum u16][ANCOUNT][NSCOUNT][ARCOUNT]` (native order) then
     /// the bytes after the question; the sum is as if they started at an even offset.
     pub full_blob: Vec<u8>,
+}
+
+/// An RRset's records as the fast path writes them under the question's name (owner `c00c`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plain {
+    /// One's-complement sum of those bytes at an even offset.
+    pub sum: u16,
+    /// The RRset is in its zone's positive tail.
+    pub in_tail: bool,
+}
+
+/// The records of `set` under the question's name: `c00c`, type, class IN, TTL, then each
+/// `[rdlength][rdata]`, as [`super::fast`] writes them.
+fn plain_bytes(db: &Db, set: &super::db::Rrset) -> Vec<u8> {
+    let records = db.bytes(set.data, set.data_len as usize);
+    let mut out = Vec::new();
+    let mut r = 0usize;
+    while r + 2 <= records.len() {
+        let rec = 2 + usize::from(u16::from_be_bytes([records[r], records[r + 1]]));
+        let Some(src) = records.get(r..r + rec) else {
+            break;
+        };
+        out.extend_from_slice(&[0xc0, HEADER_LEN as u8]);
+        out.extend_from_slice(&set.rtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1]);
+        out.extend_from_slice(&set.ttl.to_be_bytes());
+        out.extend_from_slice(src);
+        r += rec;
+    }
+    out
+}
+
+/// [`Plain`] of every RRset, in RRset order.
+fn plain_sets(db: &Db) -> Vec<Plain> {
+    let mut out = vec![Plain::default(); db.rrsets.len()];
+    for node in &db.nodes {
+        let tail = db.tails.get(node.zone as usize).and_then(Option::as_ref);
+        for r in db.rrsets_of(node) {
+            let (Some(set), Some(p)) = (db.rrsets.get(r as usize), out.get_mut(r as usize)) else {
+                continue;
+            };
+            *p = Plain {
+                sum: super::tail::fold16(checksum::sum(0, &plain_bytes(db, set))),
+                in_tail: tail.is_some_and(|t| t.rrsets.contains(&r)),
+            };
+        }
+    }
+    out
 }
 
 /// A whole pre-rendered body.
@@ -97,6 +148,15 @@ impl Tables {
         Self::build_with_budget(db, FULL_BUDGET)
     }
 
+    /// Only what [`Tables::build`] reads back through the fast path's own planning while it
+    /// renders whole bodies: the RRsets' [`Tables::plain`].
+    pub fn for_rendering(db: &Db) -> Tables {
+        Tables {
+            plain: plain_sets(db),
+            ..Tables::default()
+        }
+    }
+
     /// [`Tables::build`] with at most `budget` bytes of whole bodies (tests use 0 to exercise
     /// the bodies composed at query time).
     pub fn build_with_budget(db: &Db, budget: usize) -> Tables {
@@ -105,13 +165,17 @@ impl Tables {
             negative: (0..db.zones.len() as u32)
                 .map(|z| render_negative(db, z))
                 .collect(),
+            pre_of: vec![NONE; db.nodes.len()],
+            referral_of: vec![NONE; db.nodes.len()],
+            wild: vec![NONE; db.nodes.len()],
+            plain: plain_sets(db),
             ..Tables::default()
         };
         for (i, node) in db.nodes.iter().enumerate() {
             if node.deleg != NONE || db.rrset_of(node, TYPE_CNAME).is_none() {
                 continue;
             }
-            t.pre_of.insert(i as u32, t.pres.len() as u32);
+            t.pre_of[i] = t.pres.len() as u32;
             for qtype in PRE_TYPES {
                 let whole = t.blob.len() < budget;
                 let pre = render_pre(db, node, qtype, whole, &mut t.blob, &mut scratch);
@@ -121,7 +185,8 @@ impl Tables {
         for (i, node) in db.nodes.iter().enumerate() {
             if node.deleg == i as u32 {
                 if let Some(r) = render_referral(db, i as u32) {
-                    t.referral.insert(i as u32, r);
+                    t.referral_of[i] = t.referrals.len() as u32;
+                    t.referrals.push(r);
                 }
             }
             if node.flags & WILDCARD == 0 {
@@ -130,7 +195,7 @@ impl Tables {
             let mut star = b"\x01*".to_vec();
             star.extend_from_slice(db.bytes(node.name, usize::from(node.name_len)));
             if let Some(w) = db.find(&star) {
-                t.wild.insert(i as u32, w);
+                t.wild[i] = w;
             }
         }
         t.pres.shrink_to_fit();
@@ -166,14 +231,44 @@ impl Tables {
         })
     }
 
+    /// A CNAME node's first body in `pres` (one per [`PRE_TYPES`]).
+    #[inline(always)]
+    pub fn pre_of(&self, node: u32) -> Option<u32> {
+        self.pre_of
+            .get(node as usize)
+            .copied()
+            .filter(|&p| p != NONE)
+    }
+
+    /// The referral at delegation point `cut`, if rendered.
+    #[inline(always)]
+    pub fn referral(&self, cut: u32) -> Option<&Negative> {
+        let r = *self.referral_of.get(cut as usize)?;
+        self.referrals.get(r as usize)
+    }
+
+    /// The `*` child of a node with one (RFC 4592 source of synthesis).
+    #[inline(always)]
+    pub fn wild(&self, node: u32) -> Option<u32> {
+        self.wild.get(node as usize).copied().filter(|&w| w != NONE)
+    }
+
+    /// What the fast path needs of RRset `r` to answer from its records under the question's
+    /// name: the sum of those bytes at an even offset, and whether the RRset is in its zone's
+    /// tail.
+    #[inline(always)]
+    pub fn plain(&self, r: u32) -> Option<Plain> {
+        self.plain.get(r as usize).copied()
+    }
+
     /// Rough heap use in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.pres.capacity() * std::mem::size_of::<Option<Pre>>()
-            + (self.pre_of.capacity() + self.wild.capacity())
-                * (std::mem::size_of::<(u32, u32)>() + 1)
-            + self.referral.capacity() * (std::mem::size_of::<(u32, Negative)>() + 1)
+            + (self.pre_of.capacity() + self.wild.capacity() + self.referral_of.capacity()) * 4
+            + self.referrals.capacity() * std::mem::size_of::<Negative>()
             + self.blob.capacity()
             + self.full.capacity() * 4
+            + self.plain.capacity() * std::mem::size_of::<Plain>()
             + self.full_blob.capacity()
     }
 }

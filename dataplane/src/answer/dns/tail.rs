@@ -36,6 +36,13 @@ pub struct Tail {
     /// One's-complement sum of `bytes` with every fixed-up pointer zeroed, as if `bytes`
     /// started at an even message offset: [`Tail::copy_to`] adds the pointers it writes.
     pub sum0: u32,
+    /// The pointers into the apex name: (offset in `bytes`, `0xc000` + offset in the apex).
+    apex_fix: Vec<(u16, u16)>,
+    /// The pointers into the tail: (offset in `bytes`, `0xc000` + offset in the tail).
+    local_fix: Vec<(u16, u16)>,
+    /// Per parity of the pointer's offset in `bytes` (even, odd): the sum of the pointers'
+    /// values before the shifts, and how many of them shift with the apex and with the tail.
+    fix_sums: [(u32, u32, u32); 2],
 }
 
 /// Finds the pointers of the name at `pos`; returns the position after it.
@@ -131,6 +138,24 @@ impl Tail {
         for &(at, _) in &fixups {
             zeroed[usize::from(at)..usize::from(at) + 2].fill(0);
         }
+        let mut apex_fix = Vec::new();
+        let mut local_fix = Vec::new();
+        let mut fix_sums = [(0u32, 0u32, 0u32); 2];
+        for &(at, fix) in &fixups {
+            let s = &mut fix_sums[usize::from(at & 1)];
+            match fix {
+                Fix::Apex(k) => {
+                    apex_fix.push((at, 0xc000 | k));
+                    s.0 += u32::from(0xc000 | k);
+                    s.1 += 1;
+                }
+                Fix::Local(k) => {
+                    local_fix.push((at, 0xc000 | k));
+                    s.0 += u32::from(0xc000 | k);
+                    s.2 += 1;
+                }
+            }
+        }
         Some(Tail {
             sum0: checksum::sum(0, &zeroed),
             bytes,
@@ -138,29 +163,36 @@ impl Tail {
             ar,
             fixups,
             rrsets: plan.items().iter().map(|i| i.rrset).collect(),
+            apex_fix,
+            local_fix,
+            fix_sums,
         })
     }
 
     /// Copies the tail to `msg[base..]` with its pointers fixed for an apex name at `apex_off`
     /// (the caller checked that it fits below offset 0x3fff) and returns the one's-complement
     /// sum of the bytes written, as they sit in `msg` (offset 0 even).
+    #[inline(always)]
     pub fn copy_to(&self, msg: &mut [u8], base: usize, apex_off: usize) -> Option<u32> {
         let out = msg.get_mut(base..base + self.bytes.len())?;
         out.copy_from_slice(&self.bytes);
-        // Pointers at even and odd offsets inside the tail, summed apart (branch-free).
-        let mut sums = [0u32; 2];
-        for &(at, fix) in &self.fixups {
-            let target = match fix {
-                Fix::Apex(k) => apex_off + usize::from(k),
-                Fix::Local(k) => base + usize::from(k),
-            };
-            let v = 0xc000 | (target as u16 & 0x3fff);
+        // Below 0x3fff the pointer's offset is added, not OR-ed, into its 0xc000.
+        let (a, b) = (apex_off as u16 & 0x3fff, base as u16 & 0x3fff);
+        for &(at, v) in &self.apex_fix {
             let at = usize::from(at);
             let dst: &mut [u8; 2] = out.get_mut(at..at + 2)?.try_into().ok()?;
-            *dst = v.to_be_bytes();
-            sums[at & 1] += u32::from(v);
+            *dst = (v + a).to_be_bytes();
         }
-        let [even, odd] = sums;
+        for &(at, v) in &self.local_fix {
+            let at = usize::from(at);
+            let dst: &mut [u8; 2] = out.get_mut(at..at + 2)?.try_into().ok()?;
+            *dst = (v + b).to_be_bytes();
+        }
+        // The pointers' sums from their counts: at even and odd offsets inside the tail.
+        let (a, b) = (u32::from(a), u32::from(b));
+        let [(ce, ae, le), (co, ao, lo)] = self.fix_sums;
+        let even = ce + ae * a + le * b;
+        let odd = co + ao * a + lo * b;
         // A 16-bit sum of bytes shifted by one is the byte-swapped sum (RFC 1071 §2(B)).
         let s = fold16(self.sum0 + even + u32::from(fold16(odd).swap_bytes()));
         Some(u32::from(if base & 1 == 0 { s } else { s.swap_bytes() }))

@@ -59,7 +59,9 @@ pub fn port_sum(frame: &[u8], l4: usize) -> Option<u32> {
 
 /// Turns the frame around for a UDP response of `udp_len` bytes with checksum `udp_sum`: MACs
 /// (ours as the source), addresses, ports, lengths, TTL / hop limit, IPv4 header checksum.
-/// `None` (the frame possibly half-written) only when the caller's offsets are off the frame.
+/// `addrs` is [`addr_sum`] of the frame (an option-less IPv4 header's checksum adds the other
+/// words to it). `None` (the frame possibly half-written) only when the caller's offsets are
+/// off the frame.
 #[inline(always)]
 pub fn turn(
     frame: &mut [u8],
@@ -67,6 +69,7 @@ pub fn turn(
     mac: &[u8; 6],
     udp_len: usize,
     udp_sum: u16,
+    addrs: u32,
 ) -> Option<()> {
     let (l3, l4) = (ip.l3, ip.l4);
     let eth = array_mut::<12>(frame, 0)?;
@@ -94,7 +97,9 @@ pub fn turn(
         h[8] = REPLY_TTL;
         h[10..12].copy_from_slice(&[0, 0]);
         let c = if l4 - l3 == 20 {
-            checksum::finish(checksum::sum_array(0, h))
+            // The swapped addresses sum to `addrs` still; the checksum field is zero.
+            let w = |i: usize| u32::from(u16::from_be_bytes([h[i], h[i + 1]]));
+            checksum::finish(addrs + w(0) + w(2) + w(4) + w(6) + w(8))
         } else {
             checksum::checksum(frame.get(l3..l4)?)
         };
