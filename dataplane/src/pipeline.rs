@@ -79,7 +79,8 @@ pub fn stage_one<B: PacketBuffer>(
     let Some(port) = snap.ports.get(port_idx) else {
         return Verdict::Drop(DropReason::NotForUs).into();
     };
-    let frame = buf.data();
+    // One borrow of the frame for the checks and fast paths below.
+    let frame = buf.data_mut();
     if frame.len() < 14 {
         return Verdict::Drop(DropReason::Malformed).into();
     }
@@ -90,13 +91,13 @@ pub fn stage_one<B: PacketBuffer>(
     // The common ICMP and ICMPv6 echo requests and neighbour solicitations, answered without
     // the full parse; anything unusual about them (options, fragments, bad checksums) falls
     // through to the general path.
-    if let Some(v) = answer::icmp::answer_plain_echo(buf.data_mut(), port) {
+    if let Some(v) = answer::icmp::answer_plain_echo(frame, port) {
         return v.into();
     }
-    if let Some(v) = answer::icmp6::answer_plain_echo(buf.data_mut(), port) {
+    if let Some(v) = answer::icmp6::answer_plain_echo(frame, port) {
         return v.into();
     }
-    if let Some((addr, mac)) = answer::ndp::answer_plain_solicitation(buf.data_mut(), port) {
+    if let Some((addr, mac)) = answer::ndp::answer_plain_solicitation(frame, port) {
         // What the general path's neighbour learning takes from a solicitation.
         if state
             .forward
@@ -107,11 +108,10 @@ pub fn stage_one<B: PacketBuffer>(
         }
         return Verdict::Answer.into();
     }
-    let frame = buf.data();
     let parsed = parse(frame);
     // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows. An ICMPv4 echo
     // request, the common ICMP message, is neither: it skips the check.
-    if !is_icmp4_echo_request(buf.data(), &parsed) {
+    if !is_icmp4_echo_request(frame, &parsed) {
         let now = state.now_ms;
         let fwd = &mut state.forward;
         if let Some(v) = crate::forward::intercept(buf, &parsed, port, snap, fwd, now) {
