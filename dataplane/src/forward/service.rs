@@ -2,7 +2,7 @@
 use std::net::IpAddr;
 
 use super::encap::{self, Outer, Template, Tunnel};
-use super::flow_table::{FlowKey, FlowTable};
+use super::flow_table::FlowKey;
 use super::hash::hash_bytes;
 use super::maglev::{Maglev, MaglevBackend};
 use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
@@ -274,7 +274,8 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Option<u16> {
-        if let Some((e, cfg)) = state.flows.get_with_config(hash, key, now_ms) {
+        if let Some(mut f) = state.flows.get(hash, key, now_ms) {
+            let e = &mut *f.entry;
             let b = match self.still_valid(e.backend, e.tag) {
                 Some(b) => b,
                 None => {
@@ -284,9 +285,12 @@ impl ForwardService {
                     b
                 }
             };
-            e.backend = b;
+            // The entry's line stays clean unless something changed.
+            if e.backend != b {
+                e.backend = b;
+            }
             if insert {
-                FlowTable::touch(cfg, e, tcp_flags, now_ms);
+                f.touch(tcp_flags, now_ms);
             }
             return Some(b);
         }

@@ -101,18 +101,23 @@ impl TestBuffer {
 }
 
 impl PacketBuffer for TestBuffer {
+    #[inline]
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]
     }
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.end]
     }
+    #[inline]
     fn headroom(&self) -> usize {
         self.start
     }
+    #[inline]
     fn tailroom(&self) -> usize {
         self.storage.len() - self.end
     }
+    #[inline]
     fn prepend(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.start {
             return Err(BufferError::NoHeadroom);
@@ -120,6 +125,7 @@ impl PacketBuffer for TestBuffer {
         self.start -= len;
         Ok(())
     }
+    #[inline]
     fn adj(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.end - self.start {
             return Err(BufferError::TooShort);
@@ -127,6 +133,7 @@ impl PacketBuffer for TestBuffer {
         self.start += len;
         Ok(())
     }
+    #[inline]
     fn append(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.tailroom() {
             return Err(BufferError::NoTailroom);
@@ -134,6 +141,7 @@ impl PacketBuffer for TestBuffer {
         self.end += len;
         Ok(())
     }
+    #[inline]
     fn trim(&mut self, len: usize) -> Result<(), BufferError> {
         if len > self.end - self.start {
             return Err(BufferError::TooShort);
