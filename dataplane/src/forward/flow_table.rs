@@ -156,7 +156,7 @@ pub struct Flow<'a> {
     /// The entry.
     pub entry: &'a mut FlowEntry,
     deadline: &'a mut u32,
-    cfg: &'a FlowTableConfig,
+    timeouts: &'a [u32; 4],
 }
 
 impl Flow<'_> {
@@ -174,7 +174,7 @@ impl Flow<'_> {
         if state != self.entry.state {
             self.entry.state = state;
         }
-        *self.deadline = (now_ms as u32).wrapping_add(self.cfg.timeout(state));
+        *self.deadline = (now_ms as u32).wrapping_add(self.timeouts[state as usize]);
     }
 }
 
@@ -188,6 +188,8 @@ pub struct FlowTable {
     mask: usize,
     len: usize,
     cfg: FlowTableConfig,
+    /// `cfg`'s idle timeouts indexed by `FlowState as usize`.
+    timeouts: [u32; 4],
     cursor: usize,
     swept_ms: u64,
     tokens_milli: u64,
@@ -245,6 +247,13 @@ impl FlowTable {
             mask: n - 1,
             len: 0,
             cfg: FlowTableConfig { capacity, ..cfg },
+            timeouts: [
+                FlowState::Udp,
+                FlowState::SynSent,
+                FlowState::Established,
+                FlowState::Closing,
+            ]
+            .map(|s| cfg.timeout(s)),
             cursor: 0,
             swept_ms: 0,
             tokens_milli: u64::from(cfg.new_flow_burst) * 1000,
@@ -324,7 +333,7 @@ impl FlowTable {
         Some(Flow {
             entry: &mut s.entry,
             deadline: &mut m.deadline,
-            cfg: &self.cfg,
+            timeouts: &self.timeouts,
         })
     }
 
@@ -383,7 +392,7 @@ impl FlowTable {
             return Err(Refused::Full);
         }
         let state = FlowState::first(tcp_flags);
-        let deadline = (now_ms as u32).wrapping_add(self.cfg.timeout(state));
+        let deadline = (now_ms as u32).wrapping_add(self.timeouts[state as usize]);
         let entry = FlowEntry {
             key,
             tag,

@@ -2,14 +2,26 @@ use super::*;
 use proptest::prelude::*;
 
 fn key(i: u32) -> FlowKey {
-    let mut k = FlowKey {
-        dport: 80,
-        proto: 6,
-        ..FlowKey::default()
-    };
-    k.src[..4].copy_from_slice(&i.to_be_bytes());
-    k.sport = (i % 50_000) as u16 + 1024;
-    k
+    let mut src = [0u8; 16];
+    src[..4].copy_from_slice(&i.to_be_bytes());
+    FlowKey::new(src, [0; 16], (i % 50_000) as u16 + 1024, 80, 6)
+}
+
+#[test]
+fn a_key_gives_back_its_parts_and_hashes_as_its_words() {
+    let mut src = [0u8; 16];
+    src[..4].copy_from_slice(&[10, 1, 2, 3]);
+    let dst: [u8; 16] = std::array::from_fn(|i| i as u8 * 7);
+    let k = FlowKey::new(src, dst, 1234, 80, 0x86);
+    assert_eq!(
+        (k.src(), k.dst(), k.sport(), k.dport(), k.proto()),
+        (src, dst, 1234, 80, 0x86)
+    );
+    let w = |a: &[u8; 16], i: usize| u64::from_le_bytes(a[i..i + 8].try_into().unwrap());
+    let (sw, dw) = ([w(&src, 0), w(&src, 8)], [w(&dst, 0), w(&dst, 8)]);
+    assert_eq!(k, FlowKey::from_words(sw, dw, 1234, 80, 0x86));
+    assert_eq!(k.hash(), FlowKey::hash_words(sw, dw, 1234, 80, 0x86));
+    assert_ne!(k, FlowKey::new(src, dst, 1234, 81, 0x86));
 }
 
 fn table(capacity: usize) -> FlowTable {
@@ -332,5 +344,39 @@ proptest! {
         let tag = tag_of(hash);
         prop_assert_ne!(tag, 0);
         prop_assert_eq!(tag as usize & mask, hash as usize & mask);
+    }
+}
+
+#[test]
+fn timeouts_are_indexed_by_state() {
+    let t = FlowTable::new(FlowTableConfig {
+        syn_timeout_ms: 1,
+        established_timeout_ms: 2,
+        closing_timeout_ms: 3,
+        udp_timeout_ms: 4,
+        ..FlowTableConfig::default()
+    });
+    for s in [
+        FlowState::Udp,
+        FlowState::SynSent,
+        FlowState::Established,
+        FlowState::Closing,
+    ] {
+        assert_eq!(t.timeouts[s as usize], t.config().timeout(s));
+    }
+}
+
+#[test]
+fn the_state_table_follows_the_rules() {
+    for s in [
+        FlowState::Udp,
+        FlowState::SynSent,
+        FlowState::Established,
+        FlowState::Closing,
+    ] {
+        assert_eq!(s.next(None), FlowState::Udp);
+        for f in 0..=255u8 {
+            assert_eq!(s.next(Some(f)), s.next_by_rule(f), "{s:?} {f:#x}");
+        }
     }
 }
