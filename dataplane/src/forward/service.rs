@@ -351,7 +351,8 @@ impl ForwardService {
 
     /// Stage two of a burst: forwards the packet `p` was prepared from (same `buf` and `ip`,
     /// not changed since) to its backend, and sets [`WorkerForwardState::last_backend`].
-    #[inline]
+    /// Always inlined: the prepared flow then stays in registers.
+    #[inline(always)]
     pub fn handle_prepared<B: PacketBuffer>(
         &self,
         p: &Prepared,
