@@ -178,6 +178,32 @@ impl Flow<'_> {
     }
 }
 
+/// Where a flow [`FlowTable::lookup`] did not find would go: insert it there with
+/// [`Vacant::insert`] (holds the table borrowed, so nothing moves in between).
+#[derive(Debug)]
+pub struct Vacant<'a> {
+    table: &'a mut FlowTable,
+    hash: u64,
+    slot: Option<usize>,
+}
+
+impl Vacant<'_> {
+    /// [`FlowTable::insert`] of the flow looked up (`key` is the key looked up).
+    #[inline]
+    pub fn insert(
+        self,
+        key: FlowKey,
+        backend: u16,
+        tag: u32,
+        tcp_flags: Option<u8>,
+        now_ms: u64,
+    ) -> Result<(), Refused> {
+        let hash = self.hash;
+        self.table
+            .insert_at(self.slot, hash, key, backend, tag, tcp_flags, now_ms)
+    }
+}
+
 /// A worker's flow table: open addressing with linear probing over a power-of-two array of
 /// `Slot`s, plus a parallel array of tags and deadlines (tag 0 = empty) that probes and the
 /// expiry sweep read instead of the slots. Deletion shifts the rest of the cluster back (no tombstones), so
@@ -320,19 +346,47 @@ impl FlowTable {
     /// The live flow for `key`, if any (an expired one is removed and counted).
     #[inline]
     pub fn get(&mut self, hash: u64, key: &FlowKey, now_ms: u64) -> Option<Flow<'_>> {
-        let i = self.find(hash, key).ok()?;
-        if dead(self.meta.get(i)?.deadline, now_ms as u32) {
+        self.lookup(hash, key, now_ms).ok()
+    }
+
+    /// [`FlowTable::get`], or where the flow would go when it is not there (for
+    /// [`Vacant::insert`], which then needs no second probe).
+    #[inline]
+    pub fn lookup(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        now_ms: u64,
+    ) -> Result<Flow<'_>, Vacant<'_>> {
+        let i = match self.find(hash, key) {
+            Ok(i) => i,
+            Err(i) => {
+                return Err(Vacant {
+                    table: self,
+                    hash,
+                    slot: Some(i),
+                })
+            }
+        };
+        let live = i < self.slots.len()
+            && self
+                .meta
+                .get(i)
+                .is_some_and(|m| !dead(m.deadline, now_ms as u32));
+        if !live {
             self.remove_at(i);
             self.counters.expired += 1;
-            return None;
+            return Err(Vacant {
+                table: self,
+                hash,
+                slot: None,
+            });
         }
         self.counters.hits += 1;
-        let (Some(m), Some(s)) = (self.meta.get_mut(i), self.slots.get_mut(i)) else {
-            return None;
-        };
-        Some(Flow {
-            entry: &mut s.entry,
-            deadline: &mut m.deadline,
+        // In bounds: checked just above.
+        Ok(Flow {
+            entry: &mut self.slots[i].entry,
+            deadline: &mut self.meta[i].deadline,
             timeouts: &self.timeouts,
         })
     }
@@ -383,13 +437,33 @@ impl FlowTable {
         tcp_flags: Option<u8>,
         now_ms: u64,
     ) -> Result<(), Refused> {
+        self.insert_at(None, hash, key, backend, tag, tcp_flags, now_ms)
+    }
+
+    /// [`FlowTable::insert`] into `slot` when it is known to be the first empty slot of the
+    /// probe sequence (and still is: an expiry that makes room forgets it).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_at(
+        &mut self,
+        mut slot: Option<usize>,
+        hash: u64,
+        key: FlowKey,
+        backend: u16,
+        tag: u32,
+        tcp_flags: Option<u8>,
+        now_ms: u64,
+    ) -> Result<(), Refused> {
         if !self.take_token(now_ms) {
             self.counters.rate_limited += 1;
             return Err(Refused::RateLimited);
         }
-        if self.len >= self.cfg.capacity && !self.make_room(now_ms) {
-            self.counters.full += 1;
-            return Err(Refused::Full);
+        if self.len >= self.cfg.capacity {
+            slot = None;
+            if !self.make_room(now_ms) {
+                self.counters.full += 1;
+                return Err(Refused::Full);
+            }
         }
         let state = FlowState::first(tcp_flags);
         let deadline = (now_ms as u32).wrapping_add(self.timeouts[state as usize]);
@@ -400,10 +474,16 @@ impl FlowTable {
             state,
         };
         // The first empty slot of the probe sequence (the caller checked the key is absent).
-        let mut i = hash as usize & self.mask;
-        while self.meta.get(i).is_some_and(|m| m.tag != 0) {
-            i = (i + 1) & self.mask;
-        }
+        let i = match slot {
+            Some(i) => i,
+            None => {
+                let mut i = hash as usize & self.mask;
+                while self.meta.get(i).is_some_and(|m| m.tag != 0) {
+                    i = (i + 1) & self.mask;
+                }
+                i
+            }
+        };
         if let (Some(m), Some(s)) = (self.meta.get_mut(i), self.slots.get_mut(i)) {
             *m = Meta {
                 tag: tag_of(hash),
@@ -450,88 +530,6 @@ impl FlowTable {
         );
     }
 
-    /// Sweeps up to `buckets` buckets from where the last sweep stopped, removing idle flows.
-    /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
-    /// stretches are skipped eight tags (one cache line) at a time; slot lines are read only to
-    /// move entries after a removal.
-    #[inline]
-    pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
-        let now = now_ms as u32;
-        let n = self.slots.len();
-        if self.len == 0 {
-            return 0;
-        }
-        let budget = buckets.min(n);
-        let mut done = 0;
-        let mut removed = 0;
-        while done < budget {
-            let from = self.cursor;
-            let to = (from + (budget - done)).min(n);
-            let i = self.next_live(from, to);
-            done += i - from;
-            if i < to {
-                // A later entry of the cluster may shift into slot i: look at it again
-                // (bounded by the cluster's length).
-                while self
-                    .meta
-                    .get(i)
-                    .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
-                {
-                    self.remove_at(i);
-                    removed += 1;
-                }
-                done += 1;
-            }
-            let next = if i < to { i + 1 } else { to };
-            self.cursor = if next >= n { 0 } else { next };
-        }
-        self.counters.expired += removed as u64;
-        removed
-    }
-
-    /// The first slot in `from..to` with a live tag, or `to`.
-    #[inline]
-    fn next_live(&self, from: usize, to: usize) -> usize {
-        let meta = self.meta.get(from..to).unwrap_or(&[]);
-        let mut i = 0;
-        // 8 tags (one cache line) per step, as one vector OR-reduction.
-        for c in meta.chunks_exact(8) {
-            let Ok(c) = <&[Meta; 8]>::try_from(c) else {
-                break;
-            };
-            if c.iter().fold(0, |a, m| a | m.tag) != 0 {
-                break;
-            }
-            i += 8;
-        }
-        while meta.get(i).is_some_and(|m| m.tag == 0) {
-            i += 1;
-        }
-        from + i
-    }
-
-    /// The hot path's share of expiry: when the worker clock moved on since the last call,
-    /// sweeps the buckets due for the elapsed milliseconds (the whole table per
-    /// [`SWEEP_PERIOD_MS`], at least one bucket per millisecond), else returns at once. Cost per
-    /// packet is a comparison; the sweep itself is amortised over every packet of that
-    /// millisecond, whatever the packet rate. Returns how many flows it removed.
-    #[inline]
-    pub fn expire_due(&mut self, now_ms: u64) -> usize {
-        if now_ms <= self.swept_ms {
-            return 0;
-        }
-        self.expire_elapsed(now_ms)
-    }
-
-    #[inline(never)]
-    fn expire_elapsed(&mut self, now_ms: u64) -> usize {
-        let elapsed = now_ms - self.swept_ms;
-        self.swept_ms = now_ms;
-        let n = self.slots.len() as u64;
-        let due = (elapsed.min(SWEEP_PERIOD_MS) * n).div_ceil(SWEEP_PERIOD_MS);
-        self.expire(now_ms, (due as usize).min(SWEEP_MAX_PER_CALL))
-    }
-
     /// Iterates the live and not-yet-swept entries (diagnostics and tests).
     pub fn iter(&self) -> impl Iterator<Item = &FlowEntry> {
         self.meta
@@ -542,5 +540,6 @@ impl FlowTable {
     }
 }
 
+mod sweep;
 #[cfg(test)]
 mod tests;

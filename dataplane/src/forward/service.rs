@@ -2,11 +2,11 @@
 use std::net::IpAddr;
 
 use super::encap::{self, Outer, Template, Tunnel};
-use super::flow_table::FlowKey;
+use super::flow_table::{FlowKey, Vacant};
 use super::hash::hash_bytes;
 use super::maglev::{Maglev, MaglevBackend};
 use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
-use super::WorkerForwardState;
+use super::{ForwardCounters, WorkerForwardState};
 use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
 use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::packet::{IpMeta, PacketBuffer};
@@ -296,37 +296,50 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Option<(u16, &Hot)> {
-        if let Some(mut f) = state.flows.get(hash, key, now_ms) {
-            let e = &mut *f.entry;
-            let (b, hot) = match self.still_valid(e.backend, e.tag) {
-                Some(b) => b,
-                None => {
-                    let (b, hot) = self.rehash(hash)?;
-                    e.tag = hot.tag;
-                    state.counters.rehashed += 1;
-                    (b, hot)
-                }
-            };
-            // The entry's line stays clean unless something changed.
-            if e.backend != b {
-                e.backend = b;
+        let mut f = match state.flows.lookup(hash, key, now_ms) {
+            Ok(f) => f,
+            Err(v) => {
+                let c = &mut state.counters;
+                return self.new_flow(v, key, hash, tcp_flags, insert, c, now_ms);
             }
-            if insert {
-                f.touch(tcp_flags, now_ms);
+        };
+        let e = &mut *f.entry;
+        let (b, hot) = match self.still_valid(e.backend, e.tag) {
+            Some(b) => b,
+            None => {
+                let (b, hot) = self.rehash(hash)?;
+                e.tag = hot.tag;
+                state.counters.rehashed += 1;
+                (b, hot)
             }
-            return Some((b, hot));
+        };
+        // The entry's line stays clean unless something changed.
+        if e.backend != b {
+            e.backend = b;
         }
-        let (b, hot) = self.maglev_hot(hash)?;
         if insert {
-            if state
-                .flows
-                .insert(hash, *key, b, hot.tag, tcp_flags, now_ms)
-                .is_err()
-            {
-                state.counters.stateless += 1;
-            }
-        } else {
-            state.counters.stateless += 1;
+            f.touch(tcp_flags, now_ms);
+        }
+        Some((b, hot))
+    }
+
+    /// A flow not in the table: its Maglev backend, and the flow inserted where the lookup
+    /// ended when `insert` (else, or when refused, it goes statelessly, counted).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn new_flow(
+        &self,
+        vacant: Vacant<'_>,
+        key: &FlowKey,
+        hash: u64,
+        tcp_flags: Option<u8>,
+        insert: bool,
+        counters: &mut ForwardCounters,
+        now_ms: u64,
+    ) -> Option<(u16, &Hot)> {
+        let (b, hot) = self.maglev_hot(hash)?;
+        if !insert || vacant.insert(*key, b, hot.tag, tcp_flags, now_ms).is_err() {
+            counters.stateless += 1;
         }
         Some((b, hot))
     }
