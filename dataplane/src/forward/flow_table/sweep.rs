@@ -2,19 +2,21 @@
 //! lines are never read) and its time-based driver.
 use super::{dead, FlowTable, Meta, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
 
-/// Bit `k` set when slot `k` of the line holds a flow whose deadline has passed at `now`.
+/// True when a line of the tag array holds no flow at all.
 #[inline(always)]
-fn dead_mask(line: &[Meta; 8], now: u32) -> u32 {
-    line.iter().enumerate().fold(0, |m, (k, e)| {
-        m | u32::from(e.tag != 0 && dead(e.deadline, now)) << k
-    })
+fn empty(line: &[Meta]) -> bool {
+    match line.first_chunk::<8>() {
+        // One vector OR-reduction for a whole line.
+        Some(l) => l.iter().fold(0, |a, m| a | m.tag) == 0,
+        None => line.iter().all(|m| m.tag == 0),
+    }
 }
 
 impl FlowTable {
     /// Sweeps up to `buckets` buckets from where the last sweep stopped, removing idle flows.
-    /// Returns how many it removed. Bounded work: call it once per packet or burst. Eight
-    /// buckets (one line of the tag array) are checked at a time for dead flows; slot lines are
-    /// read only to move entries after a removal.
+    /// Returns how many it removed. Bounded work: call it once per packet or burst. An empty
+    /// line of the tag array (8 buckets) is skipped with one test; slot lines are read only to
+    /// move entries after a removal.
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
@@ -29,25 +31,22 @@ impl FlowTable {
             let to = (from + left).min(n);
             let mut i = from;
             while i < to {
-                if let Some(line) = self.meta.get(i..to).and_then(|m| m.first_chunk::<8>()) {
-                    let m = dead_mask(line, now);
-                    if m == 0 {
-                        i += 8;
-                        continue;
+                let end = (i + 8).min(to);
+                if !self.meta.get(i..end).is_none_or(empty) {
+                    for j in i..end {
+                        // A later entry of the cluster may shift into slot j: look at it
+                        // again (bounded by the cluster's length).
+                        while self
+                            .meta
+                            .get(j)
+                            .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
+                        {
+                            self.remove_at(j);
+                            removed += 1;
+                        }
                     }
-                    i += m.trailing_zeros() as usize;
                 }
-                // A later entry of the cluster may shift into slot i: look at it again
-                // (bounded by the cluster's length).
-                while self
-                    .meta
-                    .get(i)
-                    .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
-                {
-                    self.remove_at(i);
-                    removed += 1;
-                }
-                i += 1;
+                i = end;
             }
             left -= to - from;
             self.cursor = if to >= n { 0 } else { to };
