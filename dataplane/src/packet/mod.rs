@@ -101,11 +101,11 @@ impl TestBuffer {
 }
 
 impl PacketBuffer for TestBuffer {
-    #[inline]
+    #[inline(always)]
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]
     }
-    #[inline]
+    #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.end]
     }
