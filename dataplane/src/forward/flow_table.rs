@@ -489,7 +489,8 @@ impl FlowTable {
                 tag: tag_of(hash),
                 deadline,
             };
-            *s = Slot { entry };
+            // The entry's fields alone (a whole `Slot` went through the stack first).
+            s.entry = entry;
             self.len += 1;
         }
         self.counters.inserts += 1;
