@@ -2,21 +2,28 @@
 //! lines are never read) and its time-based driver.
 use super::{dead, FlowTable, Meta, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
 
-/// True when a line of the tag array holds no flow at all.
+/// How many buckets at the front of `meta` are empty, counted sixteen at a time (two lines of
+/// the tag array per vector OR-reduction); a multiple of 16.
 #[inline(always)]
-fn empty(line: &[Meta]) -> bool {
-    match line.first_chunk::<8>() {
-        // One vector OR-reduction for a whole line.
-        Some(l) => l.iter().fold(0, |a, m| a | m.tag) == 0,
-        None => line.iter().all(|m| m.tag == 0),
+fn empty_run(meta: &[Meta]) -> usize {
+    let mut k = 0;
+    for c in meta.chunks_exact(16) {
+        let Ok(c) = <&[Meta; 16]>::try_from(c) else {
+            break;
+        };
+        if c.iter().fold(0, |a, m| a | m.tag) != 0 {
+            break;
+        }
+        k += 16;
     }
+    k
 }
 
 impl FlowTable {
     /// Sweeps up to `buckets` buckets from where the last sweep stopped, removing idle flows.
-    /// Returns how many it removed. Bounded work: call it once per packet or burst. An empty
-    /// line of the tag array (8 buckets) is skipped with one test; slot lines are read only to
-    /// move entries after a removal.
+    /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
+    /// stretches are skipped sixteen buckets at a time; slot lines are read only to move entries
+    /// after a removal (deadlines are in the tag array).
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
@@ -31,22 +38,24 @@ impl FlowTable {
             let to = (from + left).min(n);
             let mut i = from;
             while i < to {
-                let end = (i + 8).min(to);
-                if !self.meta.get(i..end).is_none_or(empty) {
-                    for j in i..end {
-                        // A later entry of the cluster may shift into slot j: look at it
-                        // again (bounded by the cluster's length).
-                        while self
-                            .meta
-                            .get(j)
-                            .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
-                        {
-                            self.remove_at(j);
-                            removed += 1;
-                        }
-                    }
+                // To the next live bucket: sixteen at a time across empty stretches, then one
+                // by one.
+                i += self.meta.get(i..to).map_or(0, empty_run);
+                while i < to && self.meta.get(i).is_some_and(|m| m.tag == 0) {
+                    i += 1;
                 }
-                i = end;
+                // A later entry of the cluster may shift into slot i: look at it again
+                // (bounded by the cluster's length).
+                while i < to
+                    && self
+                        .meta
+                        .get(i)
+                        .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
+                {
+                    self.remove_at(i);
+                    removed += 1;
+                }
+                i += 1;
             }
             left -= to - from;
             self.cursor = if to >= n { 0 } else { to };
