@@ -31,13 +31,9 @@ fn rss_of_a_ten_million_flow_table() {
     let empty = vm_rss_kb();
     let start = Instant::now();
     for i in 0..N {
-        let mut k = FlowKey {
-            dport: 443,
-            proto: 6,
-            ..FlowKey::default()
-        };
-        k.src[..4].copy_from_slice(&i.to_be_bytes());
-        k.sport = (i >> 16) as u16 | 1024;
+        let mut src = [0u8; 16];
+        src[..4].copy_from_slice(&i.to_be_bytes());
+        let k = FlowKey::new(src, [0; 16], (i >> 16) as u16 | 1024, 443, 6);
         t.insert(k.hash(), k, (i % 100) as u16, i, Some(TCP_ACK), 0)
             .expect("room for every flow");
     }

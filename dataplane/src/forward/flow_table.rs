@@ -2,11 +2,12 @@
 //!
 //! Open addressing with linear probing, one cache line per entry plus a 32-bit tag array
 //! ([`FlowTable`]), allocated once for a configured capacity (on transparent huge pages when it
-//! is large: [`HugeAlloc`]) and never grown: an insert that would need more room is refused and the flow goes by the Maglev table alone (stateless), counted. Entries
-//! carry an absolute deadline (worker clock, wrapping `u32` ms) set from the protocol and TCP
-//! state on every packet; expired entries are removed by a bounded sweep over a slice of the
-//! buckets each millisecond ([`FlowTable::expire_due`]), and an expired entry met by a lookup
-//! counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples fills
+//! is large: [`HugeAlloc`]) and never grown: an insert that would need more room is refused and
+//! the flow goes by the Maglev table alone (stateless), counted. Each flow has an absolute
+//! deadline (worker clock, wrapping `u32` ms) set from the protocol and TCP state on every
+//! packet, kept next to its tag rather than in its entry; expired entries are removed by a
+//! bounded sweep over a slice of the buckets each millisecond ([`FlowTable::expire_due`]), which
+//! reads only the tag array, and an expired entry met by a lookup counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples fills
 //! neither the table nor evicts live flows: once the bucket is empty new flows are stateless
 //! until it refills.
 use allocator_api2::vec::Vec;
@@ -16,14 +17,12 @@ use crate::dpdk::HugeAlloc;
 mod flow;
 pub use flow::{FlowKey, FlowState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 
-/// One flow: key, backend and deadline. 52 bytes, 64 with its hash in a slot (see
-/// `entry_is_small`).
+/// One flow: key, backend and TCP state (its deadline lives in the tag array). 48 bytes, on a
+/// 64-byte line of its own in the table (see `entry_is_small`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEntry {
     /// The 5-tuple.
     pub key: FlowKey,
-    /// Worker clock (ms, wrapping) after which the entry is dead.
-    pub deadline: u32,
     /// Identity of the backend (low 32 bits of its id hash): detects reloads that renumber.
     pub tag: u32,
     /// Index of the backend in its service's list.
@@ -108,42 +107,115 @@ fn dead(deadline: u32, now: u32) -> bool {
     (now.wrapping_sub(deadline) as i32) >= 0
 }
 
-/// One slot: an entry and its full hash, on a cache line of its own (a lookup that hits touches
-/// the tag line and this one line; [`FlowTable::prefetch`] asks for both ahead of time).
+/// One slot: an entry on a cache line of its own (a lookup that hits touches the tag line and
+/// this one line; [`FlowTable::prefetch`] asks for both ahead of time).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Slot {
     entry: FlowEntry,
-    hash: u64,
 }
 
 const EMPTY_SLOT: Slot = Slot {
     entry: FlowEntry {
         key: FlowKey::ZERO,
-        deadline: 0,
         tag: 0,
         backend: 0,
         state: FlowState::Udp,
     },
-    hash: 0,
 };
 
-/// The tag array's word for a hash: its high half, never 0 (0 marks an empty slot).
+/// A slot's word in the tag array: its hash tag (0 = empty) and its flow's deadline, so probes
+/// and the expiry sweep read this array alone, and a hit refreshes the deadline here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(8))]
+struct Meta {
+    tag: u32,
+    deadline: u32,
+}
+
+const EMPTY_META: Meta = Meta {
+    tag: 0,
+    deadline: 0,
+};
+
+/// Largest capacity a table takes: the tag keeps the low 31 bits of the hash, so slot indices
+/// (homes) must fit in them.
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// The tag of a hash: its low 31 bits with bit 31 set (never 0, which marks an empty slot).
+/// The home slot is `tag & mask` (masks stay below bit 31), so moving entries never needs
+/// their slot line.
 #[inline(always)]
 fn tag_of(hash: u64) -> u32 {
-    (hash >> 32) as u32 | 1
+    hash as u32 | 0x8000_0000
+}
+
+/// A live flow a lookup found: its entry, and its deadline in the tag array.
+#[derive(Debug)]
+pub struct Flow<'a> {
+    /// The entry.
+    pub entry: &'a mut FlowEntry,
+    deadline: &'a mut u32,
+    timeouts: &'a [u32; 4],
+}
+
+impl Flow<'_> {
+    /// Worker clock (ms, wrapping) after which the flow is dead.
+    #[inline]
+    pub fn deadline(&self) -> u32 {
+        *self.deadline
+    }
+
+    /// Records a packet with `tcp_flags` (`None` for UDP): next state and a new deadline. The
+    /// entry's line is written only when the state changes.
+    #[inline(always)]
+    pub fn touch(&mut self, tcp_flags: Option<u8>, now_ms: u64) {
+        let state = self.entry.state.next(tcp_flags);
+        if state != self.entry.state {
+            self.entry.state = state;
+        }
+        *self.deadline = (now_ms as u32).wrapping_add(self.timeouts[state as usize]);
+    }
+}
+
+/// Where a flow [`FlowTable::lookup`] did not find would go: insert it there with
+/// [`Vacant::insert`] (holds the table borrowed, so nothing moves in between).
+#[derive(Debug)]
+pub struct Vacant<'a> {
+    table: &'a mut FlowTable,
+    hash: u64,
+    slot: Option<usize>,
+}
+
+impl Vacant<'_> {
+    /// [`FlowTable::insert`] of the flow looked up (`key` is the key looked up).
+    #[inline]
+    pub fn insert(
+        self,
+        key: FlowKey,
+        backend: u16,
+        tag: u32,
+        tcp_flags: Option<u8>,
+        now_ms: u64,
+    ) -> Result<(), Refused> {
+        let hash = self.hash;
+        self.table
+            .insert_at(self.slot, hash, key, backend, tag, tcp_flags, now_ms)
+    }
 }
 
 /// A worker's flow table: open addressing with linear probing over a power-of-two array of
-/// `Slot`s, plus a parallel array of 32-bit tags (0 = empty) that probes and the expiry sweep
-/// read instead of the slots. Deletion shifts the rest of the cluster back (no tombstones), so
+/// `Slot`s, plus a parallel array of tags and deadlines (tag 0 = empty) that probes and the
+/// expiry sweep read instead of the slots. Deletion shifts the rest of the cluster back (no tombstones), so
 /// churn never lengthens probes. At most `capacity` entries in at least 1.5× as many slots.
 pub struct FlowTable {
-    tags: Vec<u32, HugeAlloc>,
+    meta: Vec<Meta, HugeAlloc>,
     slots: Vec<Slot, HugeAlloc>,
     mask: usize,
     len: usize,
     cfg: FlowTableConfig,
+    /// `cfg`'s idle timeouts indexed by `FlowState as usize`.
+    timeouts: [u32; 4],
     cursor: usize,
     swept_ms: u64,
     tokens_milli: u64,
@@ -186,21 +258,28 @@ fn prefetch<T>(p: *const T) {
 }
 
 impl FlowTable {
-    /// Allocates the table for `cfg.capacity` flows: the next power of two of at least 1.5× the
-    /// capacity slots (so probes stay short), 68 bytes each.
+    /// Allocates the table for `cfg.capacity` flows (at most [`MAX_CAPACITY`]): the next power
+    /// of two of at least 1.5× the capacity slots (so probes stay short), 72 bytes each.
     pub fn new(cfg: FlowTableConfig) -> Self {
-        let capacity = cfg.capacity.max(1);
+        let capacity = cfg.capacity.clamp(1, MAX_CAPACITY);
         let n = (capacity + capacity / 2 + 1).next_power_of_two();
-        let mut tags = Vec::with_capacity_in(n, HugeAlloc);
-        tags.resize(n, 0u32);
+        let mut meta = Vec::with_capacity_in(n, HugeAlloc);
+        meta.resize(n, EMPTY_META);
         let mut slots = Vec::with_capacity_in(n, HugeAlloc);
         slots.resize(n, EMPTY_SLOT);
         Self {
-            tags,
+            meta,
             slots,
             mask: n - 1,
             len: 0,
             cfg: FlowTableConfig { capacity, ..cfg },
+            timeouts: [
+                FlowState::Udp,
+                FlowState::SynSent,
+                FlowState::Established,
+                FlowState::Closing,
+            ]
+            .map(|s| cfg.timeout(s)),
             cursor: 0,
             swept_ms: 0,
             tokens_milli: u64::from(cfg.new_flow_burst) * 1000,
@@ -231,7 +310,7 @@ impl FlowTable {
 
     /// Bytes allocated by the table.
     pub fn allocation_size(&self) -> usize {
-        self.tags.capacity() * std::mem::size_of::<u32>()
+        self.meta.capacity() * std::mem::size_of::<Meta>()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 
@@ -240,7 +319,7 @@ impl FlowTable {
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
         let i = hash as usize & self.mask;
-        if let (Some(t), Some(s)) = (self.tags.get(i), self.slots.get(i)) {
+        if let (Some(t), Some(s)) = (self.meta.get(i), self.slots.get(i)) {
             prefetch(t);
             prefetch(s);
         }
@@ -253,7 +332,7 @@ impl FlowTable {
         let mut i = hash as usize & self.mask;
         // Terminates: there are always more slots than entries (capacity < slots).
         loop {
-            let t = self.tags.get(i).copied().unwrap_or(0);
+            let t = self.meta.get(i).map_or(0, |m| m.tag);
             if t == tag && self.slots.get(i).is_some_and(|s| s.entry.key == *key) {
                 return Ok(i);
             }
@@ -264,49 +343,72 @@ impl FlowTable {
         }
     }
 
-    /// The live entry for `key`, if any (an expired one is removed and counted).
+    /// The live flow for `key`, if any (an expired one is removed and counted).
     #[inline]
-    pub fn get(&mut self, hash: u64, key: &FlowKey, now_ms: u64) -> Option<&mut FlowEntry> {
-        self.get_with_config(hash, key, now_ms).map(|(e, _)| e)
+    pub fn get(&mut self, hash: u64, key: &FlowKey, now_ms: u64) -> Option<Flow<'_>> {
+        self.lookup(hash, key, now_ms).ok()
     }
 
-    /// [`FlowTable::get`], with the configuration alongside (for [`FlowTable::touch`]).
+    /// [`FlowTable::get`], or where the flow would go when it is not there (for
+    /// [`Vacant::insert`], which then needs no second probe).
     #[inline]
-    pub fn get_with_config(
+    pub fn lookup(
         &mut self,
         hash: u64,
         key: &FlowKey,
         now_ms: u64,
-    ) -> Option<(&mut FlowEntry, &FlowTableConfig)> {
-        let i = self.find(hash, key).ok()?;
-        let deadline = self.slots.get(i)?.entry.deadline;
-        if dead(deadline, now_ms as u32) {
+    ) -> Result<Flow<'_>, Vacant<'_>> {
+        let i = match self.find(hash, key) {
+            Ok(i) => i,
+            Err(i) => {
+                return Err(Vacant {
+                    table: self,
+                    hash,
+                    slot: Some(i),
+                })
+            }
+        };
+        let live = i < self.slots.len()
+            && self
+                .meta
+                .get(i)
+                .is_some_and(|m| !dead(m.deadline, now_ms as u32));
+        if !live {
             self.remove_at(i);
             self.counters.expired += 1;
-            return None;
+            return Err(Vacant {
+                table: self,
+                hash,
+                slot: None,
+            });
         }
         self.counters.hits += 1;
-        let e = &mut self.slots.get_mut(i)?.entry;
-        Some((e, &self.cfg))
+        // In bounds: checked just above.
+        Ok(Flow {
+            entry: &mut self.slots[i].entry,
+            deadline: &mut self.meta[i].deadline,
+            timeouts: &self.timeouts,
+        })
     }
 
     /// Removes the entry in slot `i` and shifts later members of its cluster back into the hole
     /// where their probe sequence allows (Knuth's algorithm R), so no tombstone is left.
     fn remove_at(&mut self, mut i: usize) {
         let mask = self.mask;
-        if self.tags.get(i).is_none_or(|&t| t == 0) {
+        if self.meta.get(i).is_none_or(|m| m.tag == 0) {
             return;
         }
         self.len -= 1;
         loop {
-            self.tags[i] = 0;
+            self.meta[i] = EMPTY_META;
             let mut j = i;
             loop {
                 j = (j + 1) & mask;
-                if self.tags[j] == 0 {
+                let t = self.meta[j].tag;
+                if t == 0 {
                     return;
                 }
-                let home = self.slots[j].hash as usize & mask;
+                let home = t as usize & mask;
                 // The entry at j may fill the hole at i unless its home lies in (i, j].
                 let stays = if i <= j {
                     i < home && home <= j
@@ -317,17 +419,10 @@ impl FlowTable {
                     break;
                 }
             }
-            self.tags[i] = self.tags[j];
+            self.meta[i] = self.meta[j];
             self.slots[i] = self.slots[j];
             i = j;
         }
-    }
-
-    /// Records a packet with `tcp_flags` on `entry`: next state and a new deadline.
-    #[inline]
-    pub fn touch(cfg: &FlowTableConfig, entry: &mut FlowEntry, tcp_flags: Option<u8>, now_ms: u64) {
-        entry.state = entry.state.next(tcp_flags);
-        entry.deadline = (now_ms as u32).wrapping_add(cfg.timeout(entry.state));
     }
 
     /// Inserts a new flow (the caller checked it is absent), unless the table is full or the
@@ -342,31 +437,60 @@ impl FlowTable {
         tcp_flags: Option<u8>,
         now_ms: u64,
     ) -> Result<(), Refused> {
+        self.insert_at(None, hash, key, backend, tag, tcp_flags, now_ms)
+    }
+
+    /// [`FlowTable::insert`] into `slot` when it is known to be the first empty slot of the
+    /// probe sequence (and still is: an expiry that makes room forgets it).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_at(
+        &mut self,
+        mut slot: Option<usize>,
+        hash: u64,
+        key: FlowKey,
+        backend: u16,
+        tag: u32,
+        tcp_flags: Option<u8>,
+        now_ms: u64,
+    ) -> Result<(), Refused> {
         if !self.take_token(now_ms) {
             self.counters.rate_limited += 1;
             return Err(Refused::RateLimited);
         }
-        if self.len >= self.cfg.capacity && !self.make_room(now_ms) {
-            self.counters.full += 1;
-            return Err(Refused::Full);
+        if self.len >= self.cfg.capacity {
+            slot = None;
+            if !self.make_room(now_ms) {
+                self.counters.full += 1;
+                return Err(Refused::Full);
+            }
         }
         let state = FlowState::first(tcp_flags);
-        let deadline = (now_ms as u32).wrapping_add(self.cfg.timeout(state));
+        let deadline = (now_ms as u32).wrapping_add(self.timeouts[state as usize]);
         let entry = FlowEntry {
             key,
-            deadline,
             tag,
             backend,
             state,
         };
         // The first empty slot of the probe sequence (the caller checked the key is absent).
-        let mut i = hash as usize & self.mask;
-        while self.tags.get(i).is_some_and(|&t| t != 0) {
-            i = (i + 1) & self.mask;
-        }
-        if let (Some(t), Some(s)) = (self.tags.get_mut(i), self.slots.get_mut(i)) {
-            *t = tag_of(hash);
-            *s = Slot { entry, hash };
+        let i = match slot {
+            Some(i) => i,
+            None => {
+                let mut i = hash as usize & self.mask;
+                while self.meta.get(i).is_some_and(|m| m.tag != 0) {
+                    i = (i + 1) & self.mask;
+                }
+                i
+            }
+        };
+        if let (Some(m), Some(s)) = (self.meta.get_mut(i), self.slots.get_mut(i)) {
+            *m = Meta {
+                tag: tag_of(hash),
+                deadline,
+            };
+            // The entry's fields alone (a whole `Slot` went through the stack first).
+            s.entry = entry;
             self.len += 1;
         }
         self.counters.inserts += 1;
@@ -407,97 +531,16 @@ impl FlowTable {
         );
     }
 
-    /// Sweeps up to `buckets` buckets from where the last sweep stopped, removing idle flows.
-    /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
-    /// stretches are skipped sixteen tags at a time; only live slots are read.
-    #[inline]
-    pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
-        let now = now_ms as u32;
-        let n = self.slots.len();
-        if self.len == 0 {
-            return 0;
-        }
-        let budget = buckets.min(n);
-        let mut done = 0;
-        let mut removed = 0;
-        while done < budget {
-            let from = self.cursor;
-            let to = (from + (budget - done)).min(n);
-            let i = self.next_live(from, to);
-            done += i - from;
-            if i < to {
-                // A later entry of the cluster may shift into slot i: look at it again
-                // (bounded by the cluster's length).
-                while self.tags.get(i).is_some_and(|&t| t != 0)
-                    && self
-                        .slots
-                        .get(i)
-                        .is_some_and(|s| dead(s.entry.deadline, now))
-                {
-                    self.remove_at(i);
-                    removed += 1;
-                }
-                done += 1;
-            }
-            let next = if i < to { i + 1 } else { to };
-            self.cursor = if next >= n { 0 } else { next };
-        }
-        self.counters.expired += removed as u64;
-        removed
-    }
-
-    /// The first slot in `from..to` with a live tag, or `to`.
-    #[inline]
-    fn next_live(&self, from: usize, to: usize) -> usize {
-        let tags = self.tags.get(from..to).unwrap_or(&[]);
-        let mut i = 0;
-        // 16 tags (one cache line) per step, as one vector OR-reduction.
-        for c in tags.chunks_exact(16) {
-            let Ok(c) = <&[u32; 16]>::try_from(c) else {
-                break;
-            };
-            if c.iter().fold(0, |a, &t| a | t) != 0 {
-                break;
-            }
-            i += 16;
-        }
-        while tags.get(i).is_some_and(|&t| t == 0) {
-            i += 1;
-        }
-        from + i
-    }
-
-    /// The hot path's share of expiry: when the worker clock moved on since the last call,
-    /// sweeps the buckets due for the elapsed milliseconds (the whole table per
-    /// [`SWEEP_PERIOD_MS`], at least one bucket per millisecond), else returns at once. Cost per
-    /// packet is a comparison; the sweep itself is amortised over every packet of that
-    /// millisecond, whatever the packet rate. Returns how many flows it removed.
-    #[inline]
-    pub fn expire_due(&mut self, now_ms: u64) -> usize {
-        if now_ms <= self.swept_ms {
-            return 0;
-        }
-        self.expire_elapsed(now_ms)
-    }
-
-    #[inline(never)]
-    fn expire_elapsed(&mut self, now_ms: u64) -> usize {
-        let elapsed = now_ms - self.swept_ms;
-        self.swept_ms = now_ms;
-        let n = self.slots.len() as u64;
-        let due = (elapsed.min(SWEEP_PERIOD_MS) * n).div_ceil(SWEEP_PERIOD_MS);
-        self.expire(now_ms, (due as usize).min(SWEEP_MAX_PER_CALL))
-    }
-
     /// Iterates the live and not-yet-swept entries (diagnostics and tests).
     pub fn iter(&self) -> impl Iterator<Item = &FlowEntry> {
-        self.tags
+        self.meta
             .iter()
             .zip(self.slots.iter())
-            .filter(|(t, _)| **t != 0)
+            .filter(|(m, _)| m.tag != 0)
             .map(|(_, s)| &s.entry)
     }
 }
 
+mod sweep;
 #[cfg(test)]
 mod tests;

@@ -80,7 +80,8 @@ pub enum Resolution {
 /// A worker's neighbour cache.
 #[derive(Debug, Clone)]
 pub struct NeighborCache {
-    slots: Box<[Entry]>,
+    /// A fixed-size array: a `u8` hint indexes it without a bounds check.
+    slots: Box<[Entry; NEIGHBOR_SLOTS]>,
 }
 
 impl Default for NeighborCache {
@@ -104,7 +105,7 @@ impl NeighborCache {
     /// An empty cache of [`NEIGHBOR_SLOTS`] entries.
     pub fn new() -> Self {
         Self {
-            slots: vec![EMPTY; NEIGHBOR_SLOTS].into_boxed_slice(),
+            slots: Box::new([EMPTY; NEIGHBOR_SLOTS]),
         }
     }
 
@@ -139,14 +140,13 @@ impl NeighborCache {
     #[inline]
     pub fn resolve_hinted(&mut self, ip: &[u8; 16], v6: bool, hint: u8, now_ms: u64) -> Resolution {
         const _: () = assert!(NEIGHBOR_SLOTS == 256, "a u8 hint indexes every slot");
-        if let Some(e) = self.slots.get(usize::from(hint)) {
-            if e.state == State::Reachable
-                && e.ip == *ip
-                && e.v6 == v6
-                && now_ms.saturating_sub(e.confirmed_ms) < REACHABLE_MS
-            {
-                return Resolution::Mac(e.mac);
-            }
+        let e = &self.slots[usize::from(hint)];
+        if e.state == State::Reachable
+            && e.ip == *ip
+            && e.v6 == v6
+            && now_ms.saturating_sub(e.confirmed_ms) < REACHABLE_MS
+        {
+            return Resolution::Mac(e.mac);
         }
         self.resolve_slow(ip, v6, now_ms)
     }

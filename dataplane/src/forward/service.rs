@@ -2,11 +2,11 @@
 use std::net::IpAddr;
 
 use super::encap::{self, Outer, Template, Tunnel};
-use super::flow_table::{FlowKey, FlowTable};
+use super::flow_table::{FlowKey, Vacant};
 use super::hash::hash_bytes;
 use super::maglev::{Maglev, MaglevBackend};
 use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
-use super::WorkerForwardState;
+use super::{ForwardCounters, WorkerForwardState};
 use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
 use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::packet::{IpMeta, PacketBuffer};
@@ -237,29 +237,36 @@ impl ForwardService {
     /// The backend a flow entry still names: same index and tag, or (after a reload renumbered
     /// the list) the backend with that tag; `None` when it is gone or down.
     #[inline]
-    fn still_valid(&self, idx: u16, tag: u32) -> Option<u16> {
-        let ok = |b: &Hot| b.tag == tag && b.up;
+    fn still_valid(&self, idx: u16, tag: u32) -> Option<(u16, &Hot)> {
         match self.hot.get(usize::from(idx)) {
-            Some(b) if ok(b) => Some(idx),
+            Some(b) if b.tag == tag && b.up => Some((idx, b)),
             _ => self.renumbered(tag),
         }
     }
 
-    /// A new backend and its tag for a flow whose backend is gone or down.
+    /// The backend Maglev gives a flow hash (the index is always in the list: the table is
+    /// built from it).
+    #[inline]
+    fn maglev_hot(&self, hash: u64) -> Option<(u16, &Hot)> {
+        let b = self.maglev.lookup(hash)?;
+        Some((b, self.hot.get(usize::from(b))?))
+    }
+
+    /// A new backend for a flow whose backend is gone or down.
     #[cold]
     #[inline(never)]
-    fn rehash(&self, hash: u64) -> Option<(u16, u32)> {
-        let b = self.maglev.lookup(hash)?;
-        Some((b, self.hot.get(usize::from(b)).map_or(0, |h| h.tag)))
+    fn rehash(&self, hash: u64) -> Option<(u16, &Hot)> {
+        self.maglev_hot(hash)
     }
 
     /// The live backend with `tag` after a reload renumbered the list (off the usual path).
     #[inline(never)]
-    fn renumbered(&self, tag: u32) -> Option<u16> {
+    fn renumbered(&self, tag: u32) -> Option<(u16, &Hot)> {
         self.hot
             .iter()
-            .position(|b| b.tag == tag && b.up)
-            .map(|i| i as u16)
+            .enumerate()
+            .find(|(_, b)| b.tag == tag && b.up)
+            .map(|(i, b)| (i as u16, b))
     }
 
     /// Picks the backend of a flow: its flow-table entry if live, else Maglev (inserting the
@@ -274,36 +281,67 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Option<u16> {
-        if let Some((e, cfg)) = state.flows.get_with_config(hash, key, now_ms) {
-            let b = match self.still_valid(e.backend, e.tag) {
-                Some(b) => b,
-                None => {
-                    let (b, tag) = self.rehash(hash)?;
-                    e.tag = tag;
-                    state.counters.rehashed += 1;
-                    b
-                }
-            };
+        self.pick_hot(key, hash, tcp_flags, insert, state, now_ms)
+            .map(|(b, _)| b)
+    }
+
+    /// [`ForwardService::pick`], with the backend's hot data.
+    #[inline(always)]
+    fn pick_hot(
+        &self,
+        key: &FlowKey,
+        hash: u64,
+        tcp_flags: Option<u8>,
+        insert: bool,
+        state: &mut WorkerForwardState,
+        now_ms: u64,
+    ) -> Option<(u16, &Hot)> {
+        let mut f = match state.flows.lookup(hash, key, now_ms) {
+            Ok(f) => f,
+            Err(v) => {
+                let c = &mut state.counters;
+                return self.new_flow(v, key, hash, tcp_flags, insert, c, now_ms);
+            }
+        };
+        let e = &mut *f.entry;
+        let (b, hot) = match self.still_valid(e.backend, e.tag) {
+            Some(b) => b,
+            None => {
+                let (b, hot) = self.rehash(hash)?;
+                e.tag = hot.tag;
+                state.counters.rehashed += 1;
+                (b, hot)
+            }
+        };
+        // The entry's line stays clean unless something changed.
+        if e.backend != b {
             e.backend = b;
-            if insert {
-                FlowTable::touch(cfg, e, tcp_flags, now_ms);
-            }
-            return Some(b);
         }
-        let b = self.maglev.lookup(hash)?;
         if insert {
-            let tag = self.hot.get(usize::from(b)).map_or(0, |h| h.tag);
-            if state
-                .flows
-                .insert(hash, *key, b, tag, tcp_flags, now_ms)
-                .is_err()
-            {
-                state.counters.stateless += 1;
-            }
-        } else {
-            state.counters.stateless += 1;
+            f.touch(tcp_flags, now_ms);
         }
-        Some(b)
+        Some((b, hot))
+    }
+
+    /// A flow not in the table: its Maglev backend, and the flow inserted where the lookup
+    /// ended when `insert` (else, or when refused, it goes statelessly, counted).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn new_flow(
+        &self,
+        vacant: Vacant<'_>,
+        key: &FlowKey,
+        hash: u64,
+        tcp_flags: Option<u8>,
+        insert: bool,
+        counters: &mut ForwardCounters,
+        now_ms: u64,
+    ) -> Option<(u16, &Hot)> {
+        let (b, hot) = self.maglev_hot(hash)?;
+        if !insert || vacant.insert(*key, b, hot.tag, tcp_flags, now_ms).is_err() {
+            counters.stateless += 1;
+        }
+        Some((b, hot))
     }
 
     /// Forwards one packet of this service (TCP or UDP to a VIP) to its backend. For a burst,
@@ -326,7 +364,8 @@ impl ForwardService {
 
     /// Stage two of a burst: forwards the packet `p` was prepared from (same `buf` and `ip`,
     /// not changed since) to its backend, and sets [`WorkerForwardState::last_backend`].
-    #[inline]
+    /// Always inlined: the prepared flow then stays in registers.
+    #[inline(always)]
     pub fn handle_prepared<B: PacketBuffer>(
         &self,
         p: &Prepared,
@@ -340,12 +379,14 @@ impl ForwardService {
             return Verdict::Drop(r);
         }
         state.flows.expire_due(now_ms);
-        let Some(b) = self.pick(&p.key, p.hash, p.tcp_flags, !ip.fragment, state, now_ms) else {
+        let insert = !ip.fragment;
+        let Some((b, be)) = self.pick_hot(&p.key, p.hash, p.tcp_flags, insert, state, now_ms)
+        else {
             state.counters.no_backend += 1;
             return Verdict::Drop(DropReason::NoBackend);
         };
         state.last_backend = b;
-        self.deliver_len(buf, p.frame_len, ip, port, b, p.hash, state, now_ms)
+        self.deliver_hot(buf, p.frame_len, ip, port, be, p.hash, state, now_ms)
     }
 
     /// Sends the IP packet in `buf` to backend `b`: resolves the next hop, encapsulates.
@@ -361,28 +402,29 @@ impl ForwardService {
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Verdict {
+        let Some(be) = self.hot.get(usize::from(b)) else {
+            return Verdict::Drop(DropReason::NoBackend);
+        };
         let len = buf.len();
-        self.deliver_len(buf, len, ip, port, b, hash, state, now_ms)
+        self.deliver_hot(buf, len, ip, port, be, hash, state, now_ms)
     }
 
-    /// [`ForwardService::deliver`] with the buffer's length `frame_len` known.
-    #[inline]
+    /// [`ForwardService::deliver`] to backend `be` with the buffer's length `frame_len` known.
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn deliver_len<B: PacketBuffer>(
+    fn deliver_hot<B: PacketBuffer>(
         &self,
         buf: &mut B,
         frame_len: usize,
         ip: &IpMeta,
         port: &PortSnapshot,
-        b: u16,
+        be: &Hot,
         hash: u64,
         state: &mut WorkerForwardState,
         now_ms: u64,
     ) -> Verdict {
-        let Some(be) = self.hot.get(usize::from(b)) else {
-            return Verdict::Drop(DropReason::NoBackend);
-        };
-        let mac: Mac = match be.next_hop {
+        // By reference: copying the next hop out of `be` costs more than the lookup.
+        let mac: Mac = match &be.next_hop {
             NextHop::Reflect => {
                 let mut m = [0u8; 6];
                 match buf.data().get(6..12) {
@@ -392,9 +434,9 @@ impl ForwardService {
                 m
             }
             NextHop::Neighbor { ip: nh, v6, src } => {
-                match state.neighbors.resolve_hinted(&nh, v6, be.hint, now_ms) {
+                match state.neighbors.resolve_hinted(nh, *v6, be.hint, now_ms) {
                     Resolution::Mac(m) => m,
-                    r => return unresolved(buf, port, v6, src, nh, r, state),
+                    r => return unresolved(buf, port, *v6, *src, *nh, r, state),
                 }
             }
         };
@@ -523,20 +565,8 @@ pub fn flow_key_hashed(
     let (sw, v6) = words(src);
     let (dw, _) = words(dst);
     let proto = proto | if v6 { 0x80 } else { 0 };
-    let join = |w: [u64; 2]| {
-        let mut o = [0u8; 16];
-        o[..8].copy_from_slice(&w[0].to_le_bytes());
-        o[8..].copy_from_slice(&w[1].to_le_bytes());
-        o
-    };
-    let key = FlowKey {
-        src: join(sw),
-        dst: join(dw),
-        sport,
-        dport,
-        proto,
-    };
-    (key, FlowKey::hash_words(sw, dw, sport, dport, proto))
+    let key = FlowKey::from_words(sw, dw, sport, dport, proto);
+    (key, key.hash())
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ impl Template {
 
     /// [`super::encapsulate`] from the template: `frame_len` is the buffer's current length (the
     /// caller has it), the rest as there. Same errors, same output.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn encapsulate<B: PacketBuffer>(
         &self,

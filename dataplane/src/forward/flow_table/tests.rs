@@ -2,14 +2,26 @@ use super::*;
 use proptest::prelude::*;
 
 fn key(i: u32) -> FlowKey {
-    let mut k = FlowKey {
-        dport: 80,
-        proto: 6,
-        ..FlowKey::default()
-    };
-    k.src[..4].copy_from_slice(&i.to_be_bytes());
-    k.sport = (i % 50_000) as u16 + 1024;
-    k
+    let mut src = [0u8; 16];
+    src[..4].copy_from_slice(&i.to_be_bytes());
+    FlowKey::new(src, [0; 16], (i % 50_000) as u16 + 1024, 80, 6)
+}
+
+#[test]
+fn a_key_gives_back_its_parts_and_hashes_as_its_words() {
+    let mut src = [0u8; 16];
+    src[..4].copy_from_slice(&[10, 1, 2, 3]);
+    let dst: [u8; 16] = std::array::from_fn(|i| i as u8 * 7);
+    let k = FlowKey::new(src, dst, 1234, 80, 0x86);
+    assert_eq!(
+        (k.src(), k.dst(), k.sport(), k.dport(), k.proto()),
+        (src, dst, 1234, 80, 0x86)
+    );
+    let w = |a: &[u8; 16], i: usize| u64::from_le_bytes(a[i..i + 8].try_into().unwrap());
+    let (sw, dw) = ([w(&src, 0), w(&src, 8)], [w(&dst, 0), w(&dst, 8)]);
+    assert_eq!(k, FlowKey::from_words(sw, dw, 1234, 80, 0x86));
+    assert_eq!(k.hash(), FlowKey::hash_words(sw, dw, 1234, 80, 0x86));
+    assert_ne!(k, FlowKey::new(src, dst, 1234, 81, 0x86));
 }
 
 fn table(capacity: usize) -> FlowTable {
@@ -29,10 +41,11 @@ fn ins(t: &mut FlowTable, i: u32, flags: Option<u8>, now: u64) -> Result<(), Ref
 #[test]
 fn entry_is_small() {
     assert!(std::mem::size_of::<FlowEntry>() <= 64);
-    assert_eq!(std::mem::size_of::<FlowEntry>(), 52);
-    // Entry and hash on one cache line of their own.
+    assert_eq!(std::mem::size_of::<FlowEntry>(), 48);
+    // The entry on one cache line of its own; tag and deadline in 8 bytes.
     assert_eq!(std::mem::size_of::<Slot>(), 64);
     assert_eq!(std::mem::align_of::<Slot>(), 64);
+    assert_eq!(std::mem::size_of::<Meta>(), 8);
 }
 
 #[test]
@@ -56,7 +69,7 @@ fn capacity_bound_holds_and_never_grows() {
     for i in 0..1000 {
         let k = key(i);
         assert_eq!(
-            t.get(k.hash(), &k, 1).map(|e| e.backend),
+            t.get(k.hash(), &k, 1).map(|f| f.entry.backend),
             Some((i % 7) as u16)
         );
     }
@@ -90,8 +103,9 @@ fn touching_refreshes_the_deadline() {
     let cfg = *t.config();
     let k = key(1);
     for now in (20_000..200_000).step_by(20_000) {
-        let e = t.get(k.hash(), &k, now).expect("kept alive");
-        FlowTable::touch(&cfg, e, None, now);
+        let mut f = t.get(k.hash(), &k, now).expect("kept alive");
+        f.touch(None, now);
+        assert_eq!(f.deadline(), now as u32 + cfg.udp_timeout_ms);
     }
     assert!(t.get(k.hash(), &k, 180_000 + 29_999).is_some());
     assert!(t.get(k.hash(), &k, 180_000 + 30_000).is_none());
@@ -120,14 +134,15 @@ fn tcp_state_transitions() {
     let cfg = *t.config();
     let k = key(9);
     t.insert(k.hash(), k, 1, 1, syn, 0).unwrap();
-    let e = t.get(k.hash(), &k, 5_000).unwrap();
-    assert_eq!(e.state, SynSent);
-    FlowTable::touch(&cfg, e, ack, 5_000);
-    assert_eq!(e.state, Established);
+    let mut f = t.get(k.hash(), &k, 5_000).unwrap();
+    assert_eq!(f.entry.state, SynSent);
+    f.touch(ack, 5_000);
+    assert_eq!(f.entry.state, Established);
+    assert_eq!(f.deadline(), 5_000 + cfg.established_timeout_ms);
     assert!(t.get(k.hash(), &k, 5_000 + 299_999).is_some());
-    let e = t.get(k.hash(), &k, 6_000).unwrap();
-    FlowTable::touch(&cfg, e, Some(TCP_FIN | TCP_ACK), 6_000);
-    assert_eq!(e.state, Closing);
+    let mut f = t.get(k.hash(), &k, 6_000).unwrap();
+    f.touch(Some(TCP_FIN | TCP_ACK), 6_000);
+    assert_eq!(f.entry.state, Closing);
     assert!(t.get(k.hash(), &k, 6_000 + 9_999).is_some());
     assert!(t.get(k.hash(), &k, 6_000 + 10_000).is_none());
 }
@@ -303,7 +318,7 @@ proptest! {
                 }
                 Op::Get(i) => {
                     let k = key(i);
-                    let got = t.get(k.hash(), &k, now).map(|e| e.backend);
+                    let got = t.get(k.hash(), &k, now).map(|f| f.entry.backend);
                     prop_assert_eq!(got, model.get(&i).map(|v| v.0));
                 }
                 Op::Advance(ms) => now += u64::from(ms),
@@ -317,6 +332,51 @@ proptest! {
                 prop_assert!(t.iter().any(|e| e.key == k && e.backend == *b));
                 prop_assert!(t.find(k.hash(), &k).is_ok());
             }
+        }
+    }
+}
+
+proptest! {
+    /// The tag keeps the home slot: moving entries after a removal reads no slot line.
+    #[test]
+    fn the_tag_holds_the_home_slot(hash in any::<u64>(), bits in 0u32..31) {
+        let mask = (1usize << bits) - 1;
+        let tag = tag_of(hash);
+        prop_assert_ne!(tag, 0);
+        prop_assert_eq!(tag as usize & mask, hash as usize & mask);
+    }
+}
+
+#[test]
+fn timeouts_are_indexed_by_state() {
+    let t = FlowTable::new(FlowTableConfig {
+        syn_timeout_ms: 1,
+        established_timeout_ms: 2,
+        closing_timeout_ms: 3,
+        udp_timeout_ms: 4,
+        ..FlowTableConfig::default()
+    });
+    for s in [
+        FlowState::Udp,
+        FlowState::SynSent,
+        FlowState::Established,
+        FlowState::Closing,
+    ] {
+        assert_eq!(t.timeouts[s as usize], t.config().timeout(s));
+    }
+}
+
+#[test]
+fn the_state_table_follows_the_rules() {
+    for s in [
+        FlowState::Udp,
+        FlowState::SynSent,
+        FlowState::Established,
+        FlowState::Closing,
+    ] {
+        assert_eq!(s.next(None), FlowState::Udp);
+        for f in 0..=255u8 {
+            assert_eq!(s.next(Some(f)), s.next_by_rule(f), "{s:?} {f:#x}");
         }
     }
 }
