@@ -50,7 +50,6 @@ pub fn handle(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot) -> Verdict {
 /// reason. The caller checked the destination MAC.
 #[inline(always)]
 pub fn answer_plain_echo(frame: &mut [u8], port: &PortSnapshot) -> Option<Verdict> {
-    const L3: usize = ETH_HLEN;
     const L4: usize = ETH_HLEN + 20;
     let head = frame.first_chunk::<{ L4 + 2 }>()?;
     // EtherType IPv4, version 4 with IHL 5, protocol ICMP, echo request code 0, no fragment.
