@@ -226,3 +226,15 @@ pub fn generated_zone(n: usize) -> String {
     }
     z
 }
+
+/// `frame` with byte `at` (modulo its length) XORed with `xor` and its last `cut` bytes removed:
+/// a mutated copy for property tests of fast paths against general ones.
+pub fn flipped_and_cut(mut frame: Vec<u8>, at: usize, xor: u8, cut: usize) -> Vec<u8> {
+    if !frame.is_empty() {
+        let i = at % frame.len();
+        frame[i] ^= xor;
+    }
+    let n = frame.len() - cut.min(frame.len());
+    frame.truncate(n);
+    frame
+}

@@ -145,11 +145,7 @@ proptest::proptest! {
         data in proptest::collection::vec(0u8..=255, 0..40),
     ) {
         let port = port();
-        let mut f = echo_request(CLIENT, VIP, &data);
-        let i = at % f.len();
-        f[i] ^= xor;
-        let n = f.len() - cut.min(f.len());
-        f.truncate(n);
+        let f = flipped_and_cut(echo_request(CLIENT, VIP, &data), at, xor, cut);
         let (mut fast, mut slow) = (f.clone(), f.clone());
         if let Some(v) = answer_plain_echo(&mut fast, &port) {
             proptest::prop_assert_eq!(general(&mut slow, &port), v);

@@ -71,11 +71,7 @@ proptest::proptest! {
         data in proptest::collection::vec(0u8..=255, 0..40),
     ) {
         let port = port();
-        let mut f = icmpv6_echo_request(CLIENT, VIP, &data);
-        let i = at % f.len();
-        f[i] ^= xor;
-        let n = f.len() - cut.min(f.len());
-        f.truncate(n);
+        let f = flipped_and_cut(icmpv6_echo_request(CLIENT, VIP, &data), at, xor, cut);
         let mut fast = f.clone();
         if let Some(v) = answer_plain_echo(&mut fast, &port) {
             proptest::prop_assert_eq!(general(&f, &port), (v, fast));
