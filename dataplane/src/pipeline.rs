@@ -99,13 +99,7 @@ pub fn stage_one<B: PacketBuffer>(
     }
     if let Some((addr, mac)) = answer::ndp::answer_plain_solicitation(frame, port) {
         // What the general path's neighbour learning takes from a solicitation.
-        if state
-            .forward
-            .neighbors
-            .learn(&addr, true, mac, state.now_ms)
-        {
-            state.forward.counters.neighbors_learned += 1;
-        }
+        state.forward.learn_neighbor(&addr, true, mac, state.now_ms);
         return Verdict::Answer.into();
     }
     let parsed = parse(frame);

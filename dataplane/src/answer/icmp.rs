@@ -43,6 +43,11 @@ pub fn handle(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot) -> Verdict {
     Verdict::Answer
 }
 
+/// Where a plain echo request's IPv4 header starts (untagged Ethernet).
+const L3: usize = ETH_HLEN;
+/// Where a plain echo request's ICMP message starts (a 20-byte IPv4 header).
+const L4: usize = ETH_HLEN + 20;
+
 /// The common echo request, answered in one pass over fixed offsets: an IPv4 frame with a
 /// 20-byte header, not a fragment, to one of `port`'s addresses, from a unicast source, both
 /// checksums valid; a drop as not-for-us when its valid header is for another address. `None`
@@ -50,7 +55,6 @@ pub fn handle(frame: &mut [u8], ip: &IpMeta, port: &PortSnapshot) -> Verdict {
 /// reason. The caller checked the destination MAC.
 #[inline(always)]
 pub fn answer_plain_echo(frame: &mut [u8], port: &PortSnapshot) -> Option<Verdict> {
-    const L4: usize = ETH_HLEN + 20;
     let head = frame.first_chunk::<{ L4 + 2 }>()?;
     // EtherType IPv4, version 4 with IHL 5, protocol ICMP, echo request code 0, no fragment.
     if head[12..15] != [0x08, 0x00, 0x45]
@@ -68,8 +72,6 @@ pub fn answer_plain_echo(frame: &mut [u8], port: &PortSnapshot) -> Option<Verdic
 /// inlined: on its own it keeps its sums in registers, inlined into the pipeline it spilled them.
 #[inline(never)]
 fn echo_after_the_type_test(frame: &mut [u8], port: &PortSnapshot) -> Option<Verdict> {
-    const L3: usize = ETH_HLEN;
-    const L4: usize = ETH_HLEN + 20;
     let head = frame.first_chunk::<{ L4 + 2 }>()?;
     let total = usize::from(u16::from_be_bytes([head[16], head[17]]));
     let src = [head[26], head[27], head[28], head[29]];

@@ -27,7 +27,7 @@ pub use service::{Backend, ForwardService, NextHop, Prepared};
 use crate::config::BackendState;
 use crate::packet::parse::{IPPROTO_ICMP, IPPROTO_ICMPV6};
 use crate::packet::{PacketBuffer, Parsed};
-use crate::snapshot::{PortSnapshot, ServiceRuntime, Snapshot};
+use crate::snapshot::{Mac, PortSnapshot, ServiceRuntime, Snapshot};
 use crate::verdict::{DropReason, Verdict};
 
 /// Flows a worker's table holds when built with [`Default`].
@@ -94,6 +94,14 @@ impl WorkerForwardState {
             neighbors: NeighborCache::new(),
             counters: ForwardCounters::default(),
             last_backend: 0,
+        }
+    }
+
+    /// Records `mac` for next hop `ip` if the cache asked for it, counting what it learned.
+    #[inline]
+    pub fn learn_neighbor(&mut self, ip: &[u8; 16], v6: bool, mac: Mac, now_ms: u64) {
+        if self.neighbors.learn(ip, v6, mac, now_ms) {
+            self.counters.neighbors_learned += 1;
         }
     }
 
