@@ -238,3 +238,16 @@ pub fn flipped_and_cut(mut frame: Vec<u8>, at: usize, xor: u8, cut: usize) -> Ve
     frame.truncate(n);
     frame
 }
+
+/// Asserts that a fast path declines every frame in `cases` (returns `None`) and leaves each
+/// as it was, for the general path to handle.
+pub fn assert_declined_untouched<T: std::fmt::Debug + PartialEq>(
+    cases: Vec<Vec<u8>>,
+    mut fast: impl FnMut(&mut [u8]) -> Option<T>,
+) {
+    for mut f in cases {
+        let before = f.clone();
+        assert_eq!(fast(&mut f), None, "{before:02x?}");
+        assert_eq!(f, before, "a frame left to the general path is untouched");
+    }
+}
