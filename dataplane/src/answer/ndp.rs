@@ -182,13 +182,15 @@ pub fn handle<B: PacketBuffer>(buf: &mut B, ip: &IpMeta, port: &PortSnapshot) ->
 pub fn answer_plain_solicitation(frame: &mut [u8], port: &PortSnapshot) -> Option<([u8; 16], Mac)> {
     const L3: usize = ETH_HLEN;
     const L4: usize = ETH_HLEN + 40;
-    let ns = frame.first_chunk::<{ L4 + NA_LEN }>()?;
+    // The fixed part and one Source Link-Layer Address option: as long as our answer.
+    const NS_LEN: usize = ND_FIXED_LEN + 8;
+    let ns = frame.first_chunk::<{ L4 + NS_LEN }>()?;
     // EtherType IPv6, version 6, payload 32, next header ICMPv6, hop limit 255; NS code 0 with
     // one 8-byte Source Link-Layer Address option.
-    if frame.len() != L4 + NA_LEN
+    if frame.len() != L4 + NS_LEN
         || ns[12..14] != [0x86, 0xdd]
         || ns[L3] >> 4 != 6
-        || ns[L3 + 4..L3 + 8] != [0, NA_LEN as u8, IPPROTO_ICMPV6, ND_HOP_LIMIT]
+        || ns[L3 + 4..L3 + 8] != [0, NS_LEN as u8, IPPROTO_ICMPV6, ND_HOP_LIMIT]
         || ns[L4..L4 + 2] != [NEIGHBOR_SOLICITATION, 0]
         || ns[L4 + 24..L4 + 26] != [OPT_SOURCE_LLA, 1]
     {
@@ -198,7 +200,7 @@ pub fn answer_plain_solicitation(frame: &mut [u8], port: &PortSnapshot) -> Optio
     let dst = *ns[L3 + 24..].first_chunk::<16>()?;
     let target = *ns[L4 + 8..].first_chunk::<16>()?;
     let mac = *ns[L4 + 26..].first_chunk::<6>()?;
-    let icmp = ns[L4..].first_chunk::<NA_LEN>()?;
+    let icmp = ns[L4..].first_chunk::<NS_LEN>()?;
     if mac[0] & 1 != 0
         || target[0] == 0xff
         || src[0] == 0xff
@@ -208,7 +210,7 @@ pub fn answer_plain_solicitation(frame: &mut [u8], port: &PortSnapshot) -> Optio
     {
         return None;
     }
-    let acc = checksum::pseudo_v6(&src, &dst, IPPROTO_ICMPV6, NA_LEN as u32);
+    let acc = checksum::pseudo_v6(&src, &dst, IPPROTO_ICMPV6, NS_LEN as u32);
     if checksum::finish(checksum::sum_array(acc, icmp)) != 0 {
         return None;
     }
