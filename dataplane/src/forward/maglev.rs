@@ -11,8 +11,11 @@
 //!   every backend owns `⌊M·w/W⌋` or `⌈M·w/W⌉` slots: off its weighted share by less than one
 //!   slot (the paper's unweighted tables can be off by a few percent).
 //!
-//! Permutations are generated lazily (one `next` per backend, no `N×M` matrix), so a table of
-//! `M = 65537` with 1000 backends builds in well under the paper's 1.8 ms (see the benchmark).
+//! Permutations are generated lazily (one `next` per backend, no `N×M` matrix). The last `√M`
+//! claims, which would make most of the probes (coupon collecting in a nearly full table), find
+//! the same slots from a list of the free ones instead (`FreeList`); a test checks the table
+//! against the one-probe-at-a-time walk. Build time: `maglev/build_m65537_n1000` in
+//! `benches/forward.rs`.
 use super::hash::mum;
 
 /// A backend as the table sees it.
@@ -66,19 +69,23 @@ impl Maglev {
         }
 
         let mm = m as u64;
-        let mut next: Vec<usize> = Vec::with_capacity(n);
-        let mut skip: Vec<usize> = Vec::with_capacity(n);
-        for b in &order {
-            next.push((mum(b.id ^ SEED_OFFSET, SEED_SKIP) % mm) as usize);
-            skip.push((mum(b.id ^ SEED_SKIP, SEED_OFFSET) % (mm - 1) + 1) as usize);
-        }
+        let mut walk: Vec<Walk> = order
+            .iter()
+            .map(|b| {
+                let skip = (mum(b.id ^ SEED_SKIP, SEED_OFFSET) % (mm - 1) + 1) as usize;
+                Walk::new((mum(b.id ^ SEED_OFFSET, SEED_SKIP) % mm) as usize, skip)
+            })
+            .collect();
+        let mut slots = vec![u16::MAX; m];
+        // Taken slots as a bitset: 8 KiB for M = 65537, so probing stays in L1.
+        let mut taken = Taken(vec![0u64; m.div_ceil(64)]);
+        // The last few claims scan a free list instead of probing.
+        let tail_from = m.saturating_sub(FreeList::threshold(m));
+        let mut tail: Option<FreeList> = None;
         let mut credit: Vec<u64> = vec![0; n];
         let mut count: Vec<usize> = vec![0; n];
         // Backends still under quota, in order.
         let mut live: Vec<usize> = (0..n).filter(|&i| quota[i] > 0).collect();
-        let mut slots = vec![u16::MAX; m];
-        // Taken slots as a bitset: 8 KiB for M = 65537, so probing stays in L1.
-        let mut taken = vec![0u64; m.div_ceil(64)];
         let mut filled = 0usize;
         while filled < m && !live.is_empty() {
             let mut finished = false;
@@ -86,20 +93,13 @@ impl Maglev {
                 credit[i] += u64::from(order[i].weight.max(1));
                 while credit[i] >= u64::from(w_max) && count[i] < quota[i] {
                     credit[i] -= u64::from(w_max);
-                    let mut c = next[i];
-                    while taken[c >> 6] & (1 << (c & 63)) != 0 {
-                        c += skip[i];
-                        if c >= m {
-                            c -= m;
-                        }
-                    }
-                    taken[c >> 6] |= 1 << (c & 63);
-                    slots[c] = order[i].index;
-                    next[i] = if c + skip[i] >= m {
-                        c + skip[i] - m
+                    let c = if filled < tail_from {
+                        walk[i].claim_by_probing(&mut taken, m)
                     } else {
-                        c + skip[i]
+                        tail.get_or_insert_with(|| FreeList::from_taken(&taken, m))
+                            .claim(&mut walk[i], &mut taken)
                     };
+                    slots[c] = order[i].index;
                     count[i] += 1;
                     filled += 1;
                 }
@@ -136,6 +136,163 @@ impl Maglev {
     /// The slots, for tests and diagnostics.
     pub fn slots(&self) -> &[u16] {
         &self.slots
+    }
+}
+
+/// Slots already claimed, one bit each.
+struct Taken(Vec<u64>);
+
+impl Taken {
+    #[inline(always)]
+    fn is_free(&self, c: usize) -> bool {
+        self.0[c >> 6] & (1 << (c & 63)) == 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, c: usize) {
+        self.0[c >> 6] |= 1 << (c & 63);
+    }
+}
+
+/// A backend's walk through its permutation `offset + j·skip mod m`.
+struct Walk {
+    /// The next slot it will try.
+    next: usize,
+    offset: usize,
+    skip: usize,
+}
+
+impl Walk {
+    fn new(offset: usize, skip: usize) -> Walk {
+        Walk {
+            next: offset,
+            offset,
+            skip,
+        }
+    }
+
+    /// Claims the first free slot at or after `next` in the walk, the paper's loop.
+    #[inline(always)]
+    fn claim_by_probing(&mut self, taken: &mut Taken, m: usize) -> usize {
+        let (mut c, skip) = (self.next, self.skip);
+        while !taken.is_free(c) {
+            c = add_mod(c, skip, m);
+        }
+        taken.set(c);
+        self.next = add_mod(c, skip, m);
+        c
+    }
+}
+
+/// The free slots, once they are few: the claims that would probe longest (a backend finds one
+/// of the last `k` free slots after `m / k` tries on average, `m·ln m` tries over a whole build,
+/// most of them here) instead compute each free slot's place in the claiming backend's walk and
+/// take the earliest. That is the slot probing would reach first: every slot before a backend's
+/// `next` is already taken, so no free slot lies behind it.
+struct FreeList {
+    slots: Vec<usize>,
+    reduce: Reduce,
+}
+
+impl FreeList {
+    /// Switch to the free list when this many slots or fewer are left: scanning `k` slots per
+    /// claim beats `m / k` probes once `k` is below about `√m` (measured: `2√m` and `4√m`
+    /// are slower).
+    fn threshold(m: usize) -> usize {
+        (m as f64).sqrt() as usize
+    }
+
+    fn from_taken(taken: &Taken, m: usize) -> FreeList {
+        FreeList {
+            slots: (0..m).filter(|&c| taken.is_free(c)).collect(),
+            reduce: Reduce::new(m as u64),
+        }
+    }
+
+    /// Claims, for `walk`, the free slot earliest in its walk (the list is not empty). A
+    /// walk's skip has an inverse when `m` is prime, as configs require; otherwise the walk
+    /// probes.
+    fn claim(&mut self, walk: &mut Walk, taken: &mut Taken) -> usize {
+        let m = self.reduce.m;
+        let Some(inverse) = inverse_mod(walk.skip as u64, m) else {
+            let c = walk.claim_by_probing(taken, m as usize);
+            if let Some(k) = self.slots.iter().position(|&f| f == c) {
+                self.slots.swap_remove(k);
+            }
+            return c;
+        };
+        let offset = walk.offset as u64;
+        let place = |c: usize| {
+            let c = c as u64;
+            let from_offset = if c >= offset {
+                c - offset
+            } else {
+                c + m - offset
+            };
+            self.reduce.rem(from_offset * inverse)
+        };
+        let (mut best, mut best_place) = (0, u64::MAX);
+        for (k, &c) in self.slots.iter().enumerate() {
+            let p = place(c);
+            if p < best_place {
+                (best, best_place) = (k, p);
+            }
+        }
+        let c = self.slots.swap_remove(best);
+        taken.set(c);
+        walk.next = add_mod(c, walk.skip, m as usize);
+        c
+    }
+}
+
+/// `x mod m` by multiplication (Barrett), for `x < 2⁴⁸` and `m < 2²⁴`.
+struct Reduce {
+    m: u64,
+    /// `⌊2⁶⁴ / m⌋`.
+    r: u64,
+}
+
+impl Reduce {
+    fn new(m: u64) -> Reduce {
+        Reduce {
+            m,
+            r: (u128::from(u64::MAX) / u128::from(m.max(1))) as u64,
+        }
+    }
+
+    #[inline(always)]
+    fn rem(&self, x: u64) -> u64 {
+        let q = ((u128::from(x) * u128::from(self.r)) >> 64) as u64;
+        // q is the quotient or one less.
+        let r = x - q * self.m;
+        if r >= self.m {
+            r - self.m
+        } else {
+            r
+        }
+    }
+}
+
+/// `a⁻¹ mod m` (extended Euclid), `None` when `a` and `m` share a factor.
+fn inverse_mod(a: u64, m: u64) -> Option<u64> {
+    let (mut r0, mut r1) = (m as i64, (a % m) as i64);
+    let (mut t0, mut t1) = (0i64, 1i64);
+    while r1 != 0 {
+        let q = r0 / r1;
+        (r0, r1) = (r1, r0 - q * r1);
+        (t0, t1) = (t1, t0 - q * t1);
+    }
+    (r0 == 1).then(|| t0.rem_euclid(m as i64) as u64)
+}
+
+/// `(a + b) mod m` for `a, b < m`.
+#[inline(always)]
+fn add_mod(a: usize, b: usize, m: usize) -> usize {
+    let s = a + b;
+    if s >= m {
+        s - m
+    } else {
+        s
     }
 }
 
@@ -244,6 +401,83 @@ mod tests {
                     "n={n} removed={removed}: {others_moved} other slots moved (limit {limit})"
                 );
                 assert!(after.slots().iter().all(|&s| s as usize != removed));
+            }
+        }
+    }
+
+    /// The paper's walk, one slot at a time, with the same turns and quotas: the table
+    /// `build` must reproduce slot for slot.
+    fn build_one_probe_at_a_time(size: u32, backends: &[MaglevBackend]) -> Vec<u16> {
+        let m = size as usize;
+        let mut order = backends.to_vec();
+        order.sort_by_key(|b| (b.id, b.index));
+        let total: u64 = order.iter().map(|b| u64::from(b.weight.max(1))).sum();
+        let w_max = u64::from(order.iter().map(|b| b.weight.max(1)).max().unwrap());
+        let mut quota: Vec<usize> = order
+            .iter()
+            .map(|b| (m as u64 * u64::from(b.weight.max(1)) / total) as usize)
+            .collect();
+        let mut rem: Vec<(u64, usize)> = order
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (m as u64 * u64::from(b.weight.max(1)) % total, i))
+            .collect();
+        rem.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let short = m - quota.iter().sum::<usize>();
+        for &(_, i) in rem.iter().take(short) {
+            quota[i] += 1;
+        }
+        let mm = m as u64;
+        let mut next: Vec<usize> = order
+            .iter()
+            .map(|b| (mum(b.id ^ SEED_OFFSET, SEED_SKIP) % mm) as usize)
+            .collect();
+        let skip: Vec<usize> = order
+            .iter()
+            .map(|b| (mum(b.id ^ SEED_SKIP, SEED_OFFSET) % (mm - 1) + 1) as usize)
+            .collect();
+        let (mut credit, mut count) = (vec![0u64; order.len()], vec![0usize; order.len()]);
+        let mut slots = vec![u16::MAX; m];
+        let mut filled = 0;
+        while filled < m {
+            for i in 0..order.len() {
+                if count[i] >= quota[i] {
+                    continue;
+                }
+                credit[i] += u64::from(order[i].weight.max(1));
+                while credit[i] >= w_max && count[i] < quota[i] {
+                    credit[i] -= w_max;
+                    while slots[next[i]] != u16::MAX {
+                        next[i] = (next[i] + skip[i]) % m;
+                    }
+                    slots[next[i]] = order[i].index;
+                    next[i] = (next[i] + skip[i]) % m;
+                    count[i] += 1;
+                    filled += 1;
+                }
+            }
+        }
+        slots
+    }
+
+    #[test]
+    fn free_list_tail_builds_the_papers_table() {
+        for (size, n) in [
+            (M, 1000usize),
+            (M, 10),
+            (7, 3),
+            (11, 11),
+            (251, 40),
+            (65521, 333),
+        ] {
+            for weight in [|_: usize| 1u32, |i: usize| 1 + (i % 5) as u32] {
+                let bs = backends(n, weight);
+                let t = Maglev::build(size, &bs);
+                assert_eq!(
+                    t.slots(),
+                    &build_one_probe_at_a_time(size, &bs)[..],
+                    "m={size} n={n}"
+                );
             }
         }
     }
