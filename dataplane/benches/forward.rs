@@ -96,6 +96,16 @@ fn meta(frame: &[u8]) -> IpMeta {
     }
 }
 
+/// The new-flow rows' per-packet set-up: a client address never seen before, written into the
+/// frame (`handle` does not recheck the IP checksum) and into its metadata, the frame restored.
+#[inline(always)]
+fn fresh_flow(n: &mut u32, frame: &mut [u8], buf: &mut TestBuffer, m: &mut IpMeta) {
+    *n = n.wrapping_add(1);
+    frame[26..30].copy_from_slice(&n.to_be_bytes());
+    buf.reset(frame);
+    m.src = IpAddr::V4(Ipv4Addr::from(*n));
+}
+
 fn bench_forward(c: &mut Criterion<CpuTime>) {
     let snap = snapshot(&config());
     let port = snap.ports[0].clone();
@@ -204,22 +214,15 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
                 now += 2;
                 if burst {
                     for (b, m) in bufs.iter_mut().zip(ms.iter_mut()) {
-                        n = n.wrapping_add(1);
-                        frame[26..30].copy_from_slice(&n.to_be_bytes());
-                        b.reset(&frame);
-                        m.src = IpAddr::V4(Ipv4Addr::from(n));
+                        fresh_flow(&mut n, &mut frame, b, m);
                     }
                     svc.handle_burst(&mut bufs, &ms, &port, &mut st, now, &mut out);
                     black_box(&out);
                     return;
                 }
                 for m in &metas {
-                    n = n.wrapping_add(1);
-                    // A new client address per packet (handle does not recheck the IP checksum).
-                    frame[26..30].copy_from_slice(&n.to_be_bytes());
-                    buf.reset(&frame);
                     let mut m = *m;
-                    m.src = IpAddr::V4(Ipv4Addr::from(n));
+                    fresh_flow(&mut n, &mut frame, &mut buf, &mut m);
                     black_box(svc.handle(0, &mut buf, &m, &port, &mut st, now));
                 }
             })
@@ -236,11 +239,8 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
     g.bench_function("new_flow_reset_only_batch32", |b| {
         b.iter(|| {
             for m in &metas {
-                n = n.wrapping_add(1);
-                frame[26..30].copy_from_slice(&n.to_be_bytes());
-                buf.reset(&frame);
                 let mut m = *m;
-                m.src = IpAddr::V4(Ipv4Addr::from(n));
+                fresh_flow(&mut n, &mut frame, &mut buf, &mut m);
                 black_box((buf.data()[0], &m));
             }
         })
@@ -249,10 +249,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
     g.bench_function("new_flow_reset_only_burst32", |b| {
         b.iter(|| {
             for (b, m) in bufs.iter_mut().zip(ms.iter_mut()) {
-                n = n.wrapping_add(1);
-                frame[26..30].copy_from_slice(&n.to_be_bytes());
-                b.reset(&frame);
-                m.src = IpAddr::V4(Ipv4Addr::from(n));
+                fresh_flow(&mut n, &mut frame, b, m);
             }
             black_box((&bufs, &ms));
         })
@@ -270,11 +267,8 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
     g.bench_function("stateless_maglev_ipip_batch32", |b| {
         b.iter(|| {
             for m in &metas {
-                n = n.wrapping_add(1);
-                frame[26..30].copy_from_slice(&n.to_be_bytes());
-                buf.reset(&frame);
                 let mut m = *m;
-                m.src = IpAddr::V4(Ipv4Addr::from(n));
+                fresh_flow(&mut n, &mut frame, &mut buf, &mut m);
                 black_box(svc.handle(0, &mut buf, &m, &port, &mut st, 5));
             }
         })
