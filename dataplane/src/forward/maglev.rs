@@ -76,37 +76,41 @@ impl Maglev {
                 Walk::new((mum(b.id ^ SEED_OFFSET, SEED_SKIP) % mm) as usize, skip)
             })
             .collect();
-        let mut slots = vec![u16::MAX; m];
+        // Every slot is claimed (the quotas sum to m), so the initial value is never seen.
+        let mut slots = vec![0u16; m];
         // Taken slots as a bitset: 8 KiB for M = 65537, so probing stays in L1.
         let mut taken = Taken(vec![0u64; m.div_ceil(64)]);
         // The last few claims scan a free list instead of probing.
         let tail_from = m.saturating_sub(FreeList::threshold(m));
         let mut tail: Option<FreeList> = None;
-        let mut credit: Vec<u64> = vec![0; n];
-        let mut count: Vec<usize> = vec![0; n];
+        for (w, (&q, b)) in walk.iter_mut().zip(quota.iter().zip(&order)) {
+            (w.left, w.weight, w.index) = (q, u64::from(b.weight.max(1)), b.index);
+        }
+        let w_max = u64::from(w_max);
         // Backends still under quota, in order.
         let mut live: Vec<usize> = (0..n).filter(|&i| quota[i] > 0).collect();
         let mut filled = 0usize;
         while filled < m && !live.is_empty() {
             let mut finished = false;
             for &i in &live {
-                credit[i] += u64::from(order[i].weight.max(1));
-                while credit[i] >= u64::from(w_max) && count[i] < quota[i] {
-                    credit[i] -= u64::from(w_max);
+                let w = &mut walk[i];
+                w.credit += w.weight;
+                while w.credit >= w_max && w.left > 0 {
+                    w.credit -= w_max;
                     let c = if filled < tail_from {
-                        walk[i].claim_by_probing(&mut taken, m)
+                        w.claim_by_probing(&mut taken, m)
                     } else {
                         tail.get_or_insert_with(|| FreeList::from_taken(&taken, m))
-                            .claim(&mut walk[i], &mut taken)
+                            .claim(w, &mut taken)
                     };
-                    slots[c] = order[i].index;
-                    count[i] += 1;
+                    slots[c] = w.index;
+                    w.left -= 1;
                     filled += 1;
                 }
-                finished |= count[i] >= quota[i];
+                finished |= w.left == 0;
             }
             if finished {
-                live.retain(|&i| count[i] < quota[i]);
+                live.retain(|&i| walk[i].left > 0);
             }
         }
         Maglev {
@@ -152,6 +156,23 @@ impl Taken {
     fn set(&mut self, c: usize) {
         self.0[c >> 6] |= 1 << (c & 63);
     }
+
+    /// The free slots below `m`, in order (a word at a time).
+    fn free_slots(&self, m: usize) -> Vec<usize> {
+        let mut free = Vec::new();
+        for (k, &word) in self.0.iter().enumerate() {
+            let mut bits = !word;
+            while bits != 0 {
+                let c = k * 64 + bits.trailing_zeros() as usize;
+                if c >= m {
+                    break;
+                }
+                free.push(c);
+                bits &= bits - 1;
+            }
+        }
+        free
+    }
 }
 
 /// A backend's walk through its permutation `offset + j·skip mod m`.
@@ -160,6 +181,13 @@ struct Walk {
     next: usize,
     offset: usize,
     skip: usize,
+    /// Claims left under its quota.
+    left: usize,
+    /// Its weight, and the credit its turns are paid from.
+    weight: u64,
+    credit: u64,
+    /// What its slots hold.
+    index: u16,
 }
 
 impl Walk {
@@ -168,6 +196,10 @@ impl Walk {
             next: offset,
             offset,
             skip,
+            left: 0,
+            weight: 1,
+            credit: 0,
+            index: 0,
         }
     }
 
@@ -204,7 +236,7 @@ impl FreeList {
 
     fn from_taken(taken: &Taken, m: usize) -> FreeList {
         FreeList {
-            slots: (0..m).filter(|&c| taken.is_free(c)).collect(),
+            slots: taken.free_slots(m),
             reduce: Reduce::new(m as u64),
         }
     }
