@@ -68,13 +68,10 @@ impl Maglev {
             quota[i] += 1;
         }
 
-        let mm = m as u64;
         let mut walk: Vec<Walk> = order
             .iter()
-            .map(|b| {
-                let skip = (mum(b.id ^ SEED_SKIP, SEED_OFFSET) % (mm - 1) + 1) as usize;
-                Walk::new((mum(b.id ^ SEED_OFFSET, SEED_SKIP) % mm) as usize, skip)
-            })
+            .zip(&quota)
+            .map(|(b, &q)| Walk::new(b, q, m))
             .collect();
         // Every slot is claimed (the quotas sum to m), so the initial value is never seen.
         let mut slots = vec![0u16; m];
@@ -83,12 +80,9 @@ impl Maglev {
         // The last few claims scan a free list instead of probing.
         let tail_from = m.saturating_sub(FreeList::threshold(m));
         let mut tail: Option<FreeList> = None;
-        for (w, (&q, b)) in walk.iter_mut().zip(quota.iter().zip(&order)) {
-            (w.left, w.weight, w.index) = (q, u64::from(b.weight.max(1)), b.index);
-        }
         let w_max = u64::from(w_max);
         // Backends still under quota, in order.
-        let mut live: Vec<usize> = (0..n).filter(|&i| quota[i] > 0).collect();
+        let mut live: Vec<usize> = (0..n).filter(|&i| walk[i].left > 0).collect();
         let mut filled = 0usize;
         while filled < m && !live.is_empty() {
             let mut finished = false;
@@ -175,7 +169,7 @@ impl Taken {
     }
 }
 
-/// A backend's walk through its permutation `offset + j·skip mod m`.
+/// A backend's walk through its permutation `offset + j·skip mod m`, and its turns.
 struct Walk {
     /// The next slot it will try.
     next: usize,
@@ -191,15 +185,19 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(offset: usize, skip: usize) -> Walk {
+    /// The walk of backend `b` in a table of `m` slots, with `quota` claims to make. Offset and
+    /// skip come from the backend's identity, so its permutation does not depend on the others.
+    fn new(b: &MaglevBackend, quota: usize, m: usize) -> Walk {
+        let mm = m as u64;
+        let offset = (mum(b.id ^ SEED_OFFSET, SEED_SKIP) % mm) as usize;
         Walk {
             next: offset,
             offset,
-            skip,
-            left: 0,
-            weight: 1,
+            skip: (mum(b.id ^ SEED_SKIP, SEED_OFFSET) % (mm - 1) + 1) as usize,
+            left: quota,
+            weight: u64::from(b.weight.max(1)),
             credit: 0,
-            index: 0,
+            index: b.index,
         }
     }
 
