@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use common::CpuTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use dataplane::answer::dns::cache::PacketCache;
 use dataplane::answer::dns::zonefile;
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
@@ -81,6 +82,71 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
                         panic!("frame")
                     };
                     let v = svc.handle(buf, &ip, &port, &mut counters);
+                    assert_eq!(v, Verdict::Answer);
+                }
+            })
+        });
+        // The same query through the worker's packet cache (a hit after the first two).
+        let mut cache = PacketCache::new();
+        group.bench_function(format!("{label}/cached"), |b| {
+            b.iter(|| {
+                for buf in bufs.iter_mut() {
+                    buf.reset(&frame);
+                    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+                        panic!("frame")
+                    };
+                    let v = svc.handle_cached(buf, &ip, &port, &mut counters, &mut cache);
+                    assert_eq!(v, Verdict::Answer);
+                }
+            })
+        });
+    }
+    // A flood of names never asked before (NXDOMAIN, no UDP checksum so that the name can
+    // change in place): every query misses, without and with the cache in front.
+    let frame = udp4(
+        Ipv4Addr::new(198, 51, 100, 7),
+        vip,
+        40000,
+        53,
+        &query("r00000000.example.test", 1),
+    );
+    let mut f = frame.clone();
+    f[40..42].copy_from_slice(&[0, 0]);
+    let mut buf = TestBuffer::new(&f);
+    let mut counters = DnsCounters::default();
+    let mut cache = PacketCache::new();
+    let mut n = 0u32;
+    // A new name: eight hex digits of a counter in the first label, no allocation.
+    let mut next = |f: &mut Vec<u8>| {
+        n = n.wrapping_add(0x9e37_79b9);
+        for (i, b) in f[56..64].iter_mut().enumerate() {
+            *b = b"0123456789abcdef"[(n >> (28 - 4 * i) & 0xf) as usize];
+        }
+    };
+    for mode in [
+        "random_nxdomain",
+        "random_nxdomain/cached",
+        "random_nxdomain/reset_only",
+    ] {
+        group.bench_function(mode, |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    next(&mut f);
+                    buf.reset(&f);
+                    if mode.ends_with("reset_only") {
+                        std::hint::black_box(buf.data()[56]);
+                        continue;
+                    }
+                    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+                        panic!("frame")
+                    };
+                    let v = match mode {
+                        "random_nxdomain" => svc.handle(&mut buf, &ip, &port, &mut counters),
+                        "random_nxdomain/cached" => {
+                            svc.handle_cached(&mut buf, &ip, &port, &mut counters, &mut cache)
+                        }
+                        _ => unreachable!(),
+                    };
                     assert_eq!(v, Verdict::Answer);
                 }
             })

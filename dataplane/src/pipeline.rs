@@ -1,6 +1,7 @@
 //! Classifies one frame and hands it to the answer or forward path: a pure function of
 //! (packet, snapshot, worker state) → [`Verdict`], tested on byte buffers.
 use crate::answer;
+use crate::answer::dns::cache::PacketCache;
 use crate::answer::dns::DnsCounters;
 use crate::config::Protocol;
 use crate::forward::{Prepared, WorkerForwardState};
@@ -16,6 +17,8 @@ pub struct WorkerState {
     pub forward: WorkerForwardState,
     /// DNS counters.
     pub dns: DnsCounters,
+    /// Responses of the DNS fast path, answered again by copying.
+    pub dns_cache: PacketCache,
     /// Per-service and per-backend packet counters (slots from the snapshot).
     pub services: stats_layout::ServiceCounters,
     /// Milliseconds on the worker's clock, set once per burst.
@@ -206,7 +209,9 @@ fn l4<B: PacketBuffer>(
     let service = &snap.services[idx];
     state.services.count_service(service.stat_slot, frame.len());
     match &service.runtime {
-        ServiceRuntime::Dns(dns) => dns.handle(buf, ip, port, &mut state.dns).into(),
+        ServiceRuntime::Dns(dns) => dns
+            .handle_cached(buf, ip, port, &mut state.dns, &mut state.dns_cache)
+            .into(),
         ServiceRuntime::Forward(fwd) => Stage::Forward(Pending {
             service: idx,
             port_idx,

@@ -5,6 +5,7 @@
 //! answers one UDP query in place: it parses the question ([`query`]), resolves it the way NSD
 //! does ([`resolve`]), writes the response over the query ([`respond`], [`writer`]) and turns
 //! Ethernet/IP/UDP around. Nothing on that path allocates.
+pub mod cache;
 pub mod db;
 pub mod fast;
 pub mod hash;
@@ -62,7 +63,13 @@ pub struct DnsService {
     identity: Vec<u8>,
     /// Answer what [`fast`] can from pre-rendered bytes (off only to compare the two paths).
     fast: bool,
+    /// Unique to this build of the service: the key of its entries in workers'
+    /// [`cache::PacketCache`]s, so no entry outlives the zones it was answered from.
+    id: u64,
 }
+
+/// The next [`DnsService`] id (0 marks an empty cache entry).
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for DnsService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,6 +99,7 @@ impl DnsService {
             db: Box::new(db::Db::compile(zones)?),
             identity: identity.as_bytes().to_vec(),
             fast: true,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -132,6 +140,57 @@ impl DnsService {
         v
     }
 
+    /// [`DnsService::handle`] with the worker's packet cache in front of the fast path
+    /// ([`cache`]): the same frame, verdict and counters as without it.
+    pub fn handle_cached<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+        cache: &mut cache::PacketCache,
+    ) -> Verdict {
+        counters.queries += 1;
+        let v = self.handle_cached_inner(buf, ip, port, counters, cache);
+        if let Verdict::Drop(_) = v {
+            counters.dropped += 1;
+        } else {
+            counters.responses += 1;
+        }
+        v
+    }
+
+    #[inline(always)]
+    fn handle_cached_inner<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+        cache: &mut cache::PacketCache,
+    ) -> Verdict {
+        if !self.fast || ip.proto != IPPROTO_UDP || ip.fragment {
+            return self.handle_inner(buf, ip, port, counters);
+        }
+        let key = match cache.lookup(self.id, buf, ip, &port.mac, counters) {
+            cache::Lookup::Hit(v) => return v,
+            cache::Lookup::Miss(key) => key,
+        };
+        let (edns, referrals) = (counters.edns, counters.referrals);
+        match self.try_fast(buf, ip, port, counters) {
+            Some(Verdict::Answer) => {
+                if let (Some(key), Some(resp)) = (key, buf.data().get(ip.l4 + 8..)) {
+                    let edns = counters.edns != edns;
+                    let referral = counters.referrals != referrals;
+                    cache.insert(self.id, &key, resp, edns, referral);
+                }
+                Verdict::Answer
+            }
+            Some(v) => v,
+            None => self.general(buf, ip, port, counters),
+        }
+    }
+
     fn handle_inner<B: PacketBuffer>(
         &self,
         buf: &mut B,
@@ -150,6 +209,17 @@ impl DnsService {
                 return v;
             }
         }
+        self.general(buf, ip, port, counters)
+    }
+
+    /// The general path: any UDP query (not a fragment), parsed, resolved and encoded in full.
+    fn general<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+    ) -> Verdict {
         let v6 = ip.src.is_ipv6();
         let l4 = ip.l4;
         let frame = buf.data();

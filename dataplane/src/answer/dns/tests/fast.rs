@@ -7,7 +7,7 @@ use crate::answer::dns::fast;
 /// The demo zones plus a zone without apex NS, with an SOA whose names are odd, an RRset too
 /// big for 512 bytes, and a slice of the generated benchmark zone; and the demo zones without
 /// whole pre-rendered bodies.
-fn services() -> Vec<DnsService> {
+pub(super) fn services() -> Vec<DnsService> {
     let dir = tempfile::tempdir().unwrap();
     let mut odd = String::from(
         "$ORIGIN odd.test.\n$TTL 60\n@ SOA ns.elsewhere.example. Hostmaster.Odd.Test. 1 2 3 4 5\n\
@@ -32,7 +32,7 @@ fn services() -> Vec<DnsService> {
 }
 
 /// Flips the case of the letters of `name` where `mask` has a bit set.
-fn mixed_case(name: &str, mask: u64) -> String {
+pub(super) fn mixed_case(name: &str, mask: u64) -> String {
     name.chars()
         .enumerate()
         .map(|(i, c)| {
@@ -72,9 +72,9 @@ fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -
     took
 }
 
-const QTYPES: [u16; 15] = [1, 28, 16, 15, 2, 6, 5, 12, 33, 48, 43, 99, 255, 41, 257];
+pub(super) const QTYPES: [u16; 15] = [1, 28, 16, 15, 2, 6, 5, 12, 33, 48, 43, 99, 255, 41, 257];
 
-const EDNS: [Option<(u16, u8, bool, bool)>; 6] = [
+pub(super) const EDNS: [Option<(u16, u8, bool, bool)>; 6] = [
     None,
     Some((512, 0, false, false)),
     Some((1232, 0, true, false)),

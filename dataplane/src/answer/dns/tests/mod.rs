@@ -1,6 +1,7 @@
 //! DNS unit tests on byte buffers: helpers to build queries, run them through
 //! [`DnsService::handle`] inside Ethernet/IP/UDP frames, and read the responses back.
 mod answers;
+mod cache;
 mod fast;
 mod malformed;
 mod service;

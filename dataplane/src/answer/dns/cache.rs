@@ -1,0 +1,370 @@
+//! A per-worker packet cache in front of the DNS fast path, as PowerDNS's packet cache: the
+//! response to a query is a function of the query's bytes after its ID (and of the service's
+//! compiled zones), so a worker keeps the responses its fast path wrote for recent queries and
+//! answers the same bytes again by copying, without parsing, looking up or summing anything.
+//!
+//! - **Key**: the whole query message after the ID (flags, counts, question in the client's
+//!   case, EDNS OPT and its options), at most [`MAX_KEY`] bytes, and the service's id
+//!   ([`super::DnsService`] gets a new one each time it is built, so a reload never meets
+//!   an old entry). A case variant of a name is another key.
+//! - **Entry**: the response's header words, the count of the query's bytes it keeps as they
+//!   are (the question), the bytes after them (at most [`MAX_POST`]), the one's-complement sums
+//!   of the key and of the response, and what the fast path counted. The UDP checksum is
+//!   checked and rebuilt from those sums, the ID, the addresses and the ports.
+//! - **Only fast-path answers** are stored: the fast path refuses (before writing) any answer
+//!   that does not fit the buffer, so its responses depend on nothing but the query. A hit that
+//!   does not fit the buffer, a bad checksum or source port 0 falls through to the uncached
+//!   path, which answers or drops exactly as it does without a cache.
+//! - **Admission**: a key is stored the second time it misses (a bit per hash in a 64 Kibit
+//!   filter, cleared when 4,096 bits are set), so a flood of random names does not copy every
+//!   response: at most one in sixteen of its queries is stored.
+//!
+//! Direct-mapped, [`ENTRIES`] entries of 320 bytes (320 KiB) per worker, allocated once.
+use super::turn;
+use super::DnsCounters;
+use crate::packet::checksum;
+use crate::packet::parse::IPPROTO_UDP;
+use crate::packet::{IpMeta, PacketBuffer};
+use crate::verdict::Verdict;
+
+/// Longest key: the query message after its two-byte ID.
+pub const MAX_KEY: usize = 64;
+/// Longest part of a response after the bytes it keeps from the query.
+pub const MAX_POST: usize = 220;
+/// Entries per worker (a power of two).
+pub const ENTRIES: usize = 1024;
+/// Bits of the admission filter.
+const FILTER_BITS: usize = 1 << 16;
+/// The filter is cleared when this many of its bits are set, so a first miss is taken for a
+/// second one at most one time in sixteen.
+const FILTER_CLEAR_AT: usize = FILTER_BITS / 16;
+
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xd6e8_feb8_6659_fd93;
+const K3: u64 = 0xa076_1d64_78bd_642f;
+const K4: u64 = 0xe703_7ed1_a0b4_28db;
+
+/// One cached response (five cache lines).
+#[derive(Clone)]
+#[repr(C, align(64))]
+struct Entry {
+    /// The key's words, zero past its length.
+    key: [u64; MAX_KEY / 8],
+    /// The service's id; 0 for an empty entry.
+    service: u64,
+    hash: u64,
+    key_len: u8,
+    /// The response keeps the query's message bytes `12..keep` (the question).
+    keep: u8,
+    post_len: u8,
+    rcode: u8,
+    edns: bool,
+    referral: bool,
+    /// Sum of the key's bytes, folded, as they sit at an even offset.
+    key_sum: u16,
+    /// Sum of the response's bytes after the ID, folded.
+    resp_sum: u16,
+    /// The response's flags and counts (message bytes 2..12).
+    head: [u8; 10],
+    post: [u8; MAX_POST],
+}
+
+const EMPTY: Entry = Entry {
+    key: [0; MAX_KEY / 8],
+    service: 0,
+    hash: 0,
+    key_len: 0,
+    keep: 0,
+    post_len: 0,
+    rcode: 0,
+    edns: false,
+    referral: false,
+    key_sum: 0,
+    resp_sum: 0,
+    head: [0; 10],
+    post: [0; MAX_POST],
+};
+
+/// A worker's DNS packet cache (see the module docs).
+pub struct PacketCache {
+    entries: Box<[Entry]>,
+    filter: Box<[u64]>,
+    filter_set: usize,
+    seed: u64,
+    /// Answers given from the cache.
+    pub hits: u64,
+    /// Responses stored.
+    pub inserts: u64,
+}
+
+impl Default for PacketCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for PacketCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketCache")
+            .field("hits", &self.hits)
+            .field("inserts", &self.inserts)
+            .finish()
+    }
+}
+
+/// A query's key, read before the uncached path writes over the query.
+pub struct Key {
+    words: [u64; MAX_KEY / 8],
+    len: usize,
+    hash: u64,
+}
+
+/// What [`PacketCache::lookup`] found.
+pub enum Lookup {
+    /// Answered from the cache: the frame is the response.
+    Hit(Verdict),
+    /// Not answered; the key to store the fast path's response under, when it is admitted.
+    Miss(Option<Key>),
+}
+
+/// Folded 64×64 → 128-bit multiply.
+#[inline(always)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline(always)]
+fn key_hash(w: &[u64; MAX_KEY / 8], len: usize, seed: u64) -> u64 {
+    let a = fold_mul(w[0] ^ seed, w[1] ^ K1);
+    let b = fold_mul(w[2] ^ K2, w[3] ^ seed);
+    let c = fold_mul(w[4] ^ K3, w[5] ^ K1);
+    let d = fold_mul(w[6] ^ K4, w[7] ^ K2);
+    fold_mul(a ^ c ^ len as u64, b ^ d ^ K3)
+}
+
+/// The key's bytes back from its words.
+fn key_bytes(w: &[u64; MAX_KEY / 8]) -> [u8; MAX_KEY] {
+    let mut b = [0u8; MAX_KEY];
+    for (c, w) in b.chunks_exact_mut(8).zip(w) {
+        c.copy_from_slice(&w.to_le_bytes());
+    }
+    b
+}
+
+/// A folded one's-complement sum as a 16-bit value.
+fn folded(sum: u32) -> u16 {
+    let x = (sum & 0xffff) + (sum >> 16);
+    ((x & 0xffff) + (x >> 16)) as u16
+}
+
+impl PacketCache {
+    /// An empty cache of [`ENTRIES`] entries.
+    pub fn new() -> Self {
+        PacketCache {
+            entries: vec![EMPTY; ENTRIES].into_boxed_slice(),
+            filter: vec![0u64; FILTER_BITS / 64].into_boxed_slice(),
+            filter_set: 0,
+            seed: super::hash::random_seed(),
+            hits: 0,
+            inserts: 0,
+        }
+    }
+
+    /// Answers the UDP query in `buf` from the cache when service `service` answered the same
+    /// bytes before: the frame becomes the response, turned around with `mac` as its source.
+    /// Anything else is a [`Lookup::Miss`] with the frame untouched.
+    #[inline(always)]
+    pub fn lookup<B: PacketBuffer>(
+        &mut self,
+        service: u64,
+        buf: &mut B,
+        ip: &IpMeta,
+        mac: &[u8; 6],
+        counters: &mut DnsCounters,
+    ) -> Lookup {
+        let l4 = ip.l4;
+        let frame = buf.data();
+        let Some(udp) = frame.get(l4..l4 + ip.l4_len) else {
+            return Lookup::Miss(None);
+        };
+        let Some(&[p0, p1, p2, p3, l0, l1, c0, c1, i0, i1]) = udp.first_chunk::<10>() else {
+            return Lookup::Miss(None);
+        };
+        let udp_len = usize::from(u16::from_be_bytes([l0, l1]));
+        let Some(src) = udp.get(10..udp_len) else {
+            return Lookup::Miss(None);
+        };
+        if src.len() > MAX_KEY || src.len() < 10 {
+            return Lookup::Miss(None);
+        }
+        let mut bytes = [0u8; MAX_KEY];
+        bytes[..src.len()].copy_from_slice(src);
+        let mut words = [0u64; MAX_KEY / 8];
+        for (w, c) in words.iter_mut().zip(bytes.as_chunks::<8>().0) {
+            *w = u64::from_le_bytes(*c);
+        }
+        let hash = key_hash(&words, src.len(), self.seed);
+        let slot = hash as usize & (ENTRIES - 1);
+        let e = &self.entries[slot];
+        let same = e.key.iter().zip(&words).fold(0, |d, (a, b)| d | (a ^ b));
+        if e.hash != hash
+            || e.service != service
+            || usize::from(e.key_len) != src.len()
+            || same != 0
+        {
+            return Lookup::Miss(self.admit(hash).then_some(Key {
+                words,
+                len: src.len(),
+                hash,
+            }));
+        }
+        // The checksum from the sums: the pseudo-header, the UDP header, the ID and the key.
+        let (Some(addrs), sum, ports, id) = (
+            turn::addr_sum(frame, ip),
+            u16::from_be_bytes([c0, c1]),
+            u32::from(u16::from_be_bytes([p0, p1])) + u32::from(u16::from_be_bytes([p2, p3])),
+            u32::from(u16::from_be_bytes([i0, i1])),
+        ) else {
+            return Lookup::Miss(None);
+        };
+        if sum != 0 || ip.src.is_ipv6() {
+            // Zero means "no checksum" for IPv4 only; a bad one is the uncached path's to drop.
+            let acc = addrs
+                + u32::from(IPPROTO_UDP)
+                + 2 * udp_len as u32
+                + ports
+                + u32::from(sum)
+                + id
+                + u32::from(e.key_sum);
+            if sum == 0 || checksum::finish(acc) != 0 {
+                return Lookup::Miss(None);
+            }
+        }
+        if [p0, p1] == [0, 0] {
+            return Lookup::Miss(None); // source port 0: the uncached path drops it
+        }
+        let (keep, post_len) = (usize::from(e.keep), usize::from(e.post_len));
+        let msg_at = l4 + 8;
+        let len = frame.len();
+        let want = msg_at + keep + post_len;
+        if want > len + buf.tailroom() {
+            return Lookup::Miss(None);
+        }
+        let resized = if want >= len {
+            buf.append(want - len)
+        } else {
+            buf.trim(len - want)
+        };
+        if resized.is_err() {
+            return Lookup::Miss(None);
+        }
+        let frame = buf.data_mut();
+        let Some(msg) = frame.get_mut(msg_at..want) else {
+            return Lookup::Miss(None);
+        };
+        msg[2..12].copy_from_slice(&e.head);
+        msg[keep..].copy_from_slice(&e.post[..post_len]);
+        let udp_len = 8 + keep + post_len;
+        let c = turn::udp_checksum(addrs, ports, udp_len, id + u32::from(e.resp_sum));
+        let _ = turn::turn(frame, ip, mac, udp_len, c, addrs);
+        counters.edns += u64::from(e.edns);
+        counters.referrals += u64::from(e.referral);
+        counters.rcode[usize::from(e.rcode & 0xf)] += 1;
+        self.hits += 1;
+        Lookup::Hit(Verdict::Answer)
+    }
+
+    /// True when `hash` missed before (since the filter was last cleared); marks it otherwise.
+    #[inline(always)]
+    fn admit(&mut self, hash: u64) -> bool {
+        let bit = (hash >> 48) as usize % FILTER_BITS;
+        let (w, b) = (bit / 64, bit % 64);
+        if self.filter[w] >> b & 1 == 1 {
+            return true;
+        }
+        self.filter[w] |= 1 << b;
+        self.filter_set += 1;
+        if self.filter_set >= FILTER_CLEAR_AT {
+            self.filter.fill(0);
+            self.filter_set = 0;
+        }
+        false
+    }
+
+    /// Stores the fast path's response `resp` (the message, ID first) to the query of `key`
+    /// for `service`, with what the fast path counted for it; one that does not fit an entry
+    /// is not stored.
+    pub fn insert(&mut self, service: u64, key: &Key, resp: &[u8], edns: bool, referral: bool) {
+        let query = key_bytes(&key.words);
+        let query = &query[..key.len];
+        let (Some(resp_head), Some(resp_rest), Some(query_rest)) =
+            (resp.get(2..12), resp.get(12..), query.get(10..))
+        else {
+            return;
+        };
+        let kept = resp_rest
+            .iter()
+            .zip(query_rest)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let keep = 12 + kept;
+        let post = &resp[keep..];
+        if post.len() > MAX_POST {
+            return;
+        }
+        let e = &mut self.entries[key.hash as usize & (ENTRIES - 1)];
+        e.key = key.words;
+        e.service = service;
+        e.hash = key.hash;
+        e.key_len = key.len as u8;
+        e.keep = keep as u8;
+        e.post_len = post.len() as u8;
+        e.rcode = resp[3] & 0xf;
+        e.edns = edns;
+        e.referral = referral;
+        e.key_sum = folded(checksum::sum(0, query));
+        e.resp_sum = folded(checksum::sum(0, &resp[2..]));
+        e.head.copy_from_slice(resp_head);
+        e.post[..post.len()].copy_from_slice(post);
+        self.inserts += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_five_lines() {
+        assert_eq!(std::mem::size_of::<Entry>(), 320);
+    }
+
+    #[test]
+    fn the_filter_admits_the_second_miss_and_clears_when_half_full() {
+        let mut c = PacketCache::new();
+        assert!(!c.admit(7 << 48));
+        assert!(c.admit(7 << 48));
+        assert!(!c.admit(8 << 48));
+        // Enough bits set clear the filter: 7 is new again.
+        for i in 9..FILTER_CLEAR_AT as u64 + 7 {
+            c.admit(i << 48);
+        }
+        assert_eq!(c.filter_set, 0);
+        assert!(!c.admit(7 << 48));
+        assert_eq!(c.filter_set, 1);
+    }
+
+    #[test]
+    fn hash_depends_on_every_word_and_the_length() {
+        let w = [1u64, 2, 3, 4, 5, 6, 7, 8];
+        let h = key_hash(&w, 64, 9);
+        for i in 0..8 {
+            let mut v = w;
+            v[i] ^= 1 << 40;
+            assert_ne!(key_hash(&v, 64, 9), h, "word {i}");
+        }
+        assert_ne!(key_hash(&w, 63, 9), h);
+        assert_ne!(key_hash(&w, 64, 10), h);
+    }
+}

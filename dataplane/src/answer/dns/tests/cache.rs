@@ -1,0 +1,171 @@
+//! The packet cache against the uncached path: every query of the fast-path corpus, asked
+//! again and again with other IDs, ports and clients, must give the same frame, verdict and
+//! counters as the service without a cache; what the cache cannot answer falls through.
+use super::fast::{mixed_case, services, EDNS, QTYPES};
+use super::*;
+use crate::answer::dns::cache::PacketCache;
+
+/// The frame of `msg` with query ID `id` from source port `sport`, over IPv6 when `v6`.
+fn frame(msg: &[u8], id: u16, sport: u16, v6: bool) -> Vec<u8> {
+    let mut m = msg.to_vec();
+    m[..2].copy_from_slice(&id.to_be_bytes());
+    if v6 {
+        udp6(CLIENT6, VIP6, sport, 53, &m)
+    } else {
+        testutil::udp4(CLIENT4, VIP4, sport, 53, &m)
+    }
+}
+
+/// Runs `frame` through the cached path (with `cache`) and the uncached one; asserts they
+/// agree and returns the verdict.
+fn agree(svc: &DnsService, cache: &mut PacketCache, frame: &[u8], what: &str) -> Verdict {
+    let mut cached = TestBuffer::new(frame);
+    let ip = match parse(cached.data()).expect("valid frame") {
+        Parsed::Ipv4(m) | Parsed::Ipv6(m) => m,
+        other => panic!("not IP: {other:?}"),
+    };
+    let (mut cc, mut cu) = (DnsCounters::default(), DnsCounters::default());
+    let vc = svc.handle_cached(&mut cached, &ip, &port(), &mut cc, cache);
+    let (vu, uncached) = run_frame(svc, frame, &mut cu);
+    assert_eq!(vc, vu, "verdict for {what}");
+    assert_eq!(cached.data(), uncached.data(), "frame for {what}");
+    assert_eq!(cc, cu, "counters for {what}");
+    vc
+}
+
+#[test]
+fn cached_answers_are_the_uncached_bytes_for_every_name() {
+    let mut total = 0u64;
+    for svc in services() {
+        let mut cache = PacketCache::new();
+        let names: Vec<String> = svc
+            .db
+            .nodes
+            .iter()
+            .map(|n| super::super::name::to_text(svc.db.bytes(n.name, usize::from(n.name_len))))
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let base = name.trim_end_matches('.');
+            for (k, v) in [
+                base.to_string(),
+                mixed_case(base, 0x5555_5555 ^ i as u64),
+                format!("nope.{base}"),
+            ]
+            .iter()
+            .enumerate()
+            {
+                if super::super::name::from_text(v).is_none() || v.contains('\\') {
+                    continue;
+                }
+                for (j, qtype) in QTYPES.iter().enumerate() {
+                    let edns = EDNS[(i + j + k) % EDNS.len()];
+                    let flags = if (i + j) % 3 == 0 { 0 } else { 0x0100 };
+                    let msg = query(
+                        v,
+                        *qtype,
+                        Q {
+                            flags,
+                            class: 1,
+                            edns,
+                        },
+                    );
+                    // Four times: a miss, the admitted miss that stores, then two hits, with
+                    // another ID, port and client family each time.
+                    for round in 0..4u16 {
+                        let f = frame(&msg, 0x1000 * round + j as u16, 40000 + round, round == 2);
+                        agree(&svc, &mut cache, &f, &format!("{v} {qtype} round {round}"));
+                        total += 1;
+                    }
+                }
+            }
+        }
+        // The comparison means something only if much of it came from the cache.
+        assert!(cache.inserts > 100, "{cache:?}");
+        assert!(cache.hits > cache.inserts, "{cache:?}");
+    }
+    assert!(total > 1000);
+}
+
+#[test]
+fn a_hit_checks_the_checksum_the_port_and_the_room_like_the_uncached_path() {
+    let svc = service();
+    let mut cache = PacketCache::new();
+    let msg = query("www.example.test", 1, Q::default());
+    for round in 0..3 {
+        agree(
+            &svc,
+            &mut cache,
+            &frame(&msg, round, 40000, false),
+            "warm-up",
+        );
+    }
+    assert_eq!(cache.hits, 1, "{cache:?}");
+    // A flipped payload bit: the checksum fails, the uncached path drops it.
+    let mut bad = frame(&msg, 7, 40000, false);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    bad[last - 1] ^= 1;
+    assert_eq!(
+        agree(&svc, &mut cache, &bad, "bad checksum"),
+        Verdict::Drop(crate::verdict::DropReason::BadChecksum)
+    );
+    // No checksum at all (zero, IPv4): answered from the cache.
+    let mut none = frame(&msg, 8, 40000, false);
+    none[40..42].copy_from_slice(&[0, 0]);
+    assert_eq!(
+        agree(&svc, &mut cache, &none, "no checksum"),
+        Verdict::Answer
+    );
+    assert_eq!(cache.hits, 2, "{cache:?}");
+    // Source port 0 is the uncached path's to drop.
+    let zero = frame(&msg, 9, 0, false);
+    assert_eq!(
+        agree(&svc, &mut cache, &zero, "source port 0"),
+        Verdict::Drop(crate::verdict::DropReason::Malformed)
+    );
+    assert_eq!(cache.hits, 2, "{cache:?}");
+    // A buffer without room for the answer: not from the cache.
+    let f = frame(&msg, 10, 40000, false);
+    let mut tight = TestBuffer::with_room(&f, 128, 128 + f.len());
+    let ip = match parse(tight.data()).unwrap() {
+        Parsed::Ipv4(m) => m,
+        _ => unreachable!(),
+    };
+    let mut c = DnsCounters::default();
+    let _ = svc.handle_cached(&mut tight, &ip, &port(), &mut c, &mut cache);
+    assert_eq!(cache.hits, 2, "{cache:?}");
+}
+
+#[test]
+fn a_rebuilt_service_never_answers_from_the_old_ones_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = |addr: &str| {
+        format!(
+            "$ORIGIN r.test.\n$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.53\n\
+             www A {addr}\n"
+        )
+    };
+    let build = |addr: &str| {
+        std::fs::write(dir.path().join("r.zone"), zone(addr)).unwrap();
+        DnsService::build(&DnsServiceConfig {
+            zones: vec![dir.path().join("r.zone")],
+            identity: "t".into(),
+        })
+        .unwrap()
+    };
+    let old = build("192.0.2.1");
+    let mut cache = PacketCache::new();
+    let msg = query("www.r.test", 1, Q::default());
+    for id in 0..3 {
+        agree(&old, &mut cache, &frame(&msg, id, 40000, false), "old");
+    }
+    assert_eq!(cache.hits, 1);
+    // The same question to the reloaded zones: their answer, not the cached one.
+    let new = build("192.0.2.2");
+    let f = frame(&msg, 5, 40000, false);
+    agree(&new, &mut cache, &f, "new");
+    assert_eq!(cache.hits, 1, "{cache:?}");
+    let (_, out) = run_frame(&new, &f, &mut DnsCounters::default());
+    let has = |a: [u8; 4]| out.data().windows(4).any(|w| w == a);
+    assert!(has([192, 0, 2, 2]) && !has([192, 0, 2, 1]));
+}
