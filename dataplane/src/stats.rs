@@ -25,6 +25,8 @@ pub struct WorkerCounters {
     pub punted: u64,
     /// Drops by reason, indexed by [`DropReason::index`].
     pub drops: [u64; DropReason::COUNT],
+    /// DNS queries answered from the packet cache (set when the worker stops).
+    pub dns_cache_hits: u64,
 }
 
 impl WorkerCounters {
@@ -59,12 +61,14 @@ impl WorkerCounters {
         self.answered += o.answered;
         self.forwarded += o.forwarded;
         self.punted += o.punted;
+        self.dns_cache_hits += o.dns_cache_hits;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }
     }
 
-    /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`.
+    /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
+    /// then `dns_cache_hits=..` when there were any.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "rx={} tx={} answered={} forwarded={} punted={} dropped={}",
@@ -82,6 +86,9 @@ impl WorkerCounters {
             .collect();
         if !reasons.is_empty() {
             s.push_str(&format!(" ({})", reasons.join(" ")));
+        }
+        if self.dns_cache_hits > 0 {
+            s.push_str(&format!(" dns_cache_hits={}", self.dns_cache_hits));
         }
         s
     }
@@ -140,6 +147,7 @@ impl PublishedCounters {
             forwarded: v.forwarded,
             punted: v.punted,
             drops,
+            dns_cache_hits: v.dns_cache_hits,
         }
     }
 }
@@ -165,6 +173,7 @@ pub fn values(c: &WorkerCounters, state: &WorkerState) -> stats_layout::WorkerVa
         stateless: f.counters.stateless,
         dns_queries: state.dns.queries,
         rcodes: state.dns.rcode,
+        dns_cache_hits: state.dns_cache.hits,
         ..Default::default()
     };
     v.drops[..DropReason::COUNT].copy_from_slice(&c.drops);

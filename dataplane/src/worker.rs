@@ -236,6 +236,7 @@ pub fn run(
         }
     }
     published.publish(&counters, &state);
+    counters.dns_cache_hits = state.dns_cache.hits;
     counters
 }
 

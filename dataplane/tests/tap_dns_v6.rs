@@ -94,6 +94,20 @@ fn dig_kdig_and_ping6_get_real_answers() {
         out.contains("CNAME\twww.example.test.") && out.contains("192.0.2.80"),
         "{out}"
     );
+    // The same question again and again (no cookie: the same bytes but the ID): from the
+    // second miss on the worker's packet cache answers, with the same answer.
+    let first = dig(
+        &ns,
+        "@203.0.113.53 www.example.test A +nocookie +noall +answer",
+    );
+    assert!(first.contains("192.0.2.80"), "{first}");
+    for _ in 0..4 {
+        let again = dig(
+            &ns,
+            "@203.0.113.53 www.example.test A +nocookie +noall +answer",
+        );
+        assert_eq!(again, first);
+    }
     let out = dig(&ns, "@203.0.113.53 www.example.org A");
     assert!(out.contains("status: REFUSED"), "{out}");
 
@@ -149,7 +163,12 @@ fn dig_kdig_and_ping6_get_real_answers() {
         done.stdout
     );
     assert!(
-        counter(&done.stdout, "total:", "answered") >= 48,
+        counter(&done.stdout, "total:", "answered") >= 53,
+        "{}",
+        done.stdout
+    );
+    assert!(
+        counter(&done.stdout, "total:", "dns_cache_hits") >= 3,
         "{}",
         done.stdout
     );

@@ -43,7 +43,7 @@ fn label(v: &str) -> String {
 /// Per-worker counter families: (name, help, field).
 type WorkerField = (&'static str, &'static str, fn(&WorkerValues) -> u64);
 
-const WORKER_COUNTERS: [WorkerField; 13] = [
+const WORKER_COUNTERS: [WorkerField; 14] = [
     (
         "anycastd_rx_packets_total",
         "Packets received by the worker.",
@@ -108,6 +108,11 @@ const WORKER_COUNTERS: [WorkerField; 13] = [
         "anycastd_dns_queries_total",
         "DNS queries handed to a DNS service.",
         |w| w.dns_queries,
+    ),
+    (
+        "anycastd_dns_cache_hits_total",
+        "DNS queries answered from the worker's packet cache.",
+        |w| w.dns_cache_hits,
     ),
 ];
 

@@ -118,6 +118,7 @@ mod w {
     pub const DNS_QUERIES: usize = 15;
     pub const DROPS: usize = 16;
     pub const RCODES: usize = 32;
+    pub const DNS_CACHE_HITS: usize = 48;
     /// Words after the sequence word that carry values.
     pub const VALUES: usize = 48;
 }
@@ -224,6 +225,8 @@ pub struct WorkerValues {
     pub drops: [u64; DROP_SLOTS],
     /// DNS responses per RCODE.
     pub rcodes: [u64; RCODE_SLOTS],
+    /// DNS queries answered from the worker's packet cache (0 from dataplanes before it).
+    pub dns_cache_hits: u64,
 }
 
 impl WorkerValues {
@@ -251,6 +254,7 @@ impl WorkerValues {
         out[w::DNS_QUERIES - 1] = self.dns_queries;
         out[w::DROPS - 1..w::DROPS - 1 + DROP_SLOTS].copy_from_slice(&self.drops);
         out[w::RCODES - 1..w::RCODES - 1 + RCODE_SLOTS].copy_from_slice(&self.rcodes);
+        out[w::DNS_CACHE_HITS - 1] = self.dns_cache_hits;
     }
 
     fn from_words(v: &[u64; w::VALUES]) -> WorkerValues {
@@ -276,6 +280,7 @@ impl WorkerValues {
             dns_queries: v[w::DNS_QUERIES - 1],
             drops,
             rcodes,
+            dns_cache_hits: v[w::DNS_CACHE_HITS - 1],
         }
     }
 }

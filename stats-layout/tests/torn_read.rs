@@ -22,6 +22,7 @@ fn publication(n: u64) -> WorkerValues {
         flow_inserts: n,
         stateless: n,
         dns_queries: n,
+        dns_cache_hits: n / 2,
         ..WorkerValues::default()
     };
     // rx = answered + forwarded + punted + dropped.

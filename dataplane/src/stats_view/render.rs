@@ -210,7 +210,12 @@ fn drops(out: &mut String, v: &SegmentValues, prev: Option<&SegmentValues>, dt: 
 fn dns(out: &mut String, v: &SegmentValues, prev: Option<&SegmentValues>, dt: f64) {
     let q = sum(&v.workers, |w| w.dns_queries);
     let r = rate(q, prev.map(|p| sum(&p.workers, |w| w.dns_queries)), dt);
-    let _ = write!(out, "\ndns         queries {q} ({}/s)", fmt_rate(r));
+    let hits = sum(&v.workers, |w| w.dns_cache_hits);
+    let _ = write!(
+        out,
+        "\ndns         queries {q} ({}/s)  from cache {hits}",
+        fmt_rate(r)
+    );
     for (i, name) in RCODE_NAMES.iter().enumerate() {
         let n = sum(&v.workers, |w| w.rcodes[i]);
         if n > 0 {

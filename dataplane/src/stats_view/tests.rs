@@ -22,6 +22,7 @@ fn publish(w: &Writer, t: &SlotTable, k: u64) {
             forwarded: 30 * k,
             rx_bytes: 6400 * k,
             dns_queries: 50 * k,
+            dns_cache_hits: 20 * k,
             flows: 7,
             flow_inserts: 20 * k,
             ..WorkerValues::default()
@@ -127,7 +128,10 @@ fn one_reading_shows_totals_and_no_rates_in_plain_text() {
         cells(&text, "drops by reason", "  no_service"),
         ["21", "-/s"]
     );
-    assert!(text.contains("queries 100 (-/s)  NXDOMAIN 10\n"), "{text}");
+    assert!(
+        text.contains("queries 100 (-/s)  from cache 40  NXDOMAIN 10\n"),
+        "{text}"
+    );
     assert_eq!(
         cells(&text, "flow table", "worker 0"),
         ["7", "20", "0", "0", "0", "0"]
