@@ -13,9 +13,10 @@
 //!
 //! Permutations are generated lazily (one `next` per backend, no `N×M` matrix). The last `√M`
 //! claims, which would make most of the probes (coupon collecting in a nearly full table), find
-//! the same slots from a list of the free ones instead (`FreeList`); a test checks the table
+//! the same slots from a list of the free ones instead (`FreeList`, which orders the free slots
+//! by their place in the claiming walk with one multiplication each); a test checks the table
 //! against the one-probe-at-a-time walk, on fixed and on random sizes and weights. The probe loop
-//! is kept to one load, one bit test and a compare-free step (`Taken::first_free`: the smaller of
+//! is kept to one load, one bit test and a step with one compare (`Taken::first_free`: the smaller of
 //! `c + skip` and `c + skip − m`); a backend as heavy as the heaviest takes exactly one claim a
 //! turn without touching its credit; the live walks are held in order themselves (32 bytes each,
 //! no index into a second array); offsets, skips and quotas are reduced by a reciprocal
@@ -318,7 +319,7 @@ impl Divisor {
 /// `next` is already taken, so no free slot lies behind it.
 struct FreeList {
     slots: Vec<usize>,
-    reduce: Reduce,
+    m: u64,
 }
 
 impl FreeList {
@@ -332,7 +333,7 @@ impl FreeList {
     fn from_taken(taken: &Taken, m: usize) -> FreeList {
         FreeList {
             slots: taken.free_slots(m),
-            reduce: Reduce::new(m as u64),
+            m: m as u64,
         }
     }
 
@@ -340,7 +341,7 @@ impl FreeList {
     /// walk's skip has an inverse when `m` is prime, as configs require; otherwise the walk
     /// probes.
     fn claim(&mut self, walk: &mut Walk, taken: &mut Taken) -> usize {
-        let m = self.reduce.m;
+        let m = self.m;
         let Some(inverse) = inverse_mod(walk.skip as u64, m) else {
             let c = walk.claim_by_probing(taken, m as usize);
             if let Some(k) = self.slots.iter().position(|&f| f == c) {
@@ -348,55 +349,32 @@ impl FreeList {
             }
             return c;
         };
+        // Slot `c` is at place `p = x·inverse mod m` in the walk, `x = c − offset mod m`. With
+        // `f = ⌈2⁶⁴·inverse / m⌉`, `x·f mod 2⁶⁴` lies in `[2⁶⁴·p/m, 2⁶⁴·(p+1)/m)` (its excess
+        // over `2⁶⁴·p/m` is below `x < m ≤ 2⁶⁴/m`), so it orders the slots as `p` does: one
+        // multiplication per slot, no reduction.
+        let f = ((u128::from(inverse) << 64).div_ceil(u128::from(m))) as u64;
         let offset = walk.offset as u64;
-        let place = |c: usize| {
+        let key = |c: usize| {
             let c = c as u64;
-            let from_offset = if c >= offset {
+            let x = if c >= offset {
                 c - offset
             } else {
                 c + m - offset
             };
-            self.reduce.rem(from_offset * inverse)
+            x.wrapping_mul(f)
         };
-        let (mut best, mut best_place) = (0, u64::MAX);
+        let (mut best, mut best_key) = (0, u64::MAX);
         for (k, &c) in self.slots.iter().enumerate() {
-            let p = place(c);
-            if p < best_place {
-                (best, best_place) = (k, p);
+            let p = key(c);
+            if p < best_key {
+                (best, best_key) = (k, p);
             }
         }
         let c = self.slots.swap_remove(best);
         taken.set(c);
         walk.next = add_mod(c, walk.skip as usize, m as usize) as u32;
         c
-    }
-}
-
-/// `x mod m` by multiplication (Barrett), for `x < 2⁴⁸` and `m < 2²⁴`.
-struct Reduce {
-    m: u64,
-    /// `⌊2⁶⁴ / m⌋`.
-    r: u64,
-}
-
-impl Reduce {
-    fn new(m: u64) -> Reduce {
-        Reduce {
-            m,
-            r: (u128::from(u64::MAX) / u128::from(m.max(1))) as u64,
-        }
-    }
-
-    #[inline(always)]
-    fn rem(&self, x: u64) -> u64 {
-        let q = ((u128::from(x) * u128::from(self.r)) >> 64) as u64;
-        // q is the quotient or one less.
-        let r = x - q * self.m;
-        if r >= self.m {
-            r - self.m
-        } else {
-            r
-        }
     }
 }
 
