@@ -15,13 +15,17 @@
 //! claims, which would make most of the probes (coupon collecting in a nearly full table), find
 //! the same slots from a list of the free ones instead (`FreeList`, which orders the free slots
 //! by their place in the claiming walk with one multiplication each); a test checks the table
-//! against the one-probe-at-a-time walk, on fixed and on random sizes and weights. The probe loop
-//! is kept to one load, one bit test and a step with one compare (`Taken::first_free`: the smaller of
-//! `c + skip` and `c + skip − m`); a backend as heavy as the heaviest takes exactly one claim a
-//! turn without touching its credit; the live walks are held in order themselves (32 bytes each,
-//! no index into a second array); offsets, skips and quotas are reduced by a reciprocal
-//! (`Divisor`) rather than a `div` per backend. Build time: `maglev/build_m65537_n1000` in
-//! `benches/forward.rs`.
+//! against the one-probe-at-a-time walk, on fixed and on random sizes and weights.
+//!
+//! Cost (`maglev/build_m65537_n1000` in `benches/forward.rs`): the probe loop is one load, one bit
+//! test and a step with one compare on its dependency chain (`Taken::first_free`: the smaller of
+//! `c + skip` and `c + skip − m`). A turn claims at most once (a walk's credit stays below the
+//! heaviest weight between turns), so a batch of `k` turns cannot fill more than `k` slots and
+//! finished walks can only appear once the fewest claims left reaches 0 (`Turns::low`): the turn
+//! loop checks neither per turn. A backend as heavy as the heaviest claims every turn without
+//! touching its credit; the live walks are held in order themselves (32 bytes each, no index
+//! into a second array); offsets, skips and quotas are reduced by a reciprocal (`Divisor`)
+//! rather than a `div` per backend.
 use super::hash::mum;
 
 /// A backend as the table sees it.
@@ -76,7 +80,7 @@ impl Maglev {
         let mut turns = Turns {
             live,
             at: 0,
-            finished: false,
+            low: 0,
             w_max: u64::from(w_max),
             filled: 0,
         };
@@ -133,8 +137,7 @@ impl Taken {
     /// The first free slot of the walk `c, c + skip, c + 2·skip, … mod m` (one exists).
     #[inline(always)]
     fn first_free(&self, mut c: usize, skip: usize, m: usize) -> usize {
-        // `c + skip − m` wraps above `c + skip` unless the sum reached `m`: the smaller is the
-        // sum mod `m`, with one compare on the dependency chain.
+        // `add_mod` with `skip − m` computed once: one compare on the dependency chain.
         let back = skip.wrapping_sub(m);
         while !self.is_free(c) {
             c = (c + skip).min(c.wrapping_add(back));
@@ -166,8 +169,10 @@ struct Turns {
     live: Vec<Walk>,
     /// Where the current round resumes in `live`.
     at: usize,
-    /// Whether a walk reached its quota in the current round (the round's end drops it).
-    finished: bool,
+    /// At most the fewest claims any live walk has left: a turn claims at most once, so no walk
+    /// reaches its quota in a round while this is above 0, and the finished walks are dropped
+    /// (and this recomputed) only at the end of a round where it is 0.
+    low: u32,
     /// The heaviest weight: a turn costs that much credit.
     w_max: u64,
     /// Slots claimed so far.
@@ -175,45 +180,40 @@ struct Turns {
 }
 
 impl Turns {
-    /// Plays turns, each claim's slot from `claim`, until `stop` slots are filled (checked
-    /// between turns) or every backend has its quota.
+    /// Plays turns, each claim's slot from `claim`, until `stop` slots are filled or every
+    /// backend has its quota.
     fn play(&mut self, stop: usize, slots: &mut [u16], mut claim: impl FnMut(&mut Walk) -> usize) {
         let w_max = self.w_max;
-        let mut filled = self.filled;
-        while filled < stop && !self.live.is_empty() {
-            let (mut at, mut finished) = (self.at, self.finished);
-            let live = &mut self.live[..];
-            while at < live.len() && filled < stop {
-                let w = &mut live[at];
-                if u64::from(w.weight) == w_max {
-                    // One claim a turn, the credit unchanged (live walks are under quota).
-                    let c = claim(w);
-                    slots[c] = w.index;
-                    w.left -= 1;
-                    filled += 1;
-                } else {
+        while self.filled < stop && !self.live.is_empty() {
+            // A turn claims at most once (a walk's credit stays below `w_max` between its
+            // turns), so the next `stop − filled` turns cannot fill past `stop`.
+            let end = self.live.len().min(self.at + (stop - self.filled));
+            let mut claimed = 0;
+            for w in &mut self.live[self.at..end] {
+                // A walk as heavy as the heaviest claims every turn and its credit stays 0.
+                if u64::from(w.weight) != w_max {
                     w.credit += u64::from(w.weight);
-                    while w.credit >= w_max && w.left > 0 {
-                        w.credit -= w_max;
-                        let c = claim(w);
-                        slots[c] = w.index;
-                        w.left -= 1;
-                        filled += 1;
+                    if w.credit < w_max {
+                        continue;
                     }
+                    w.credit -= w_max;
                 }
-                finished |= w.left == 0;
-                at += 1;
+                let c = claim(w);
+                slots[c] = w.index;
+                w.left -= 1;
+                claimed += 1;
             }
-            if at < live.len() {
-                (self.at, self.finished) = (at, finished);
-                break;
+            self.filled += claimed;
+            self.at = end;
+            if end == self.live.len() {
+                if self.low == 0 {
+                    self.live.retain(|w| w.left > 0);
+                    self.low = self.live.iter().map(|w| w.left).min().unwrap_or(0);
+                }
+                self.low = self.low.saturating_sub(1);
+                self.at = 0;
             }
-            if finished {
-                self.live.retain(|w| w.left > 0);
-            }
-            (self.at, self.finished) = (0, false);
         }
-        self.filled = filled;
     }
 }
 
@@ -393,12 +393,8 @@ fn inverse_mod(a: u64, m: u64) -> Option<u64> {
 /// `(a + b) mod m` for `a, b < m`.
 #[inline(always)]
 fn add_mod(a: usize, b: usize, m: usize) -> usize {
-    let s = a + b;
-    if s >= m {
-        s - m
-    } else {
-        s
-    }
+    // `a + b − m` wraps above `a + b` unless the sum reached `m`: the smaller is the sum mod `m`.
+    (a + b).min((a + b).wrapping_sub(m))
 }
 
 #[cfg(test)]
