@@ -19,7 +19,9 @@
 //!
 //! Cost (`maglev/build_m65537_n1000` in `benches/forward.rs`): the probe loop is one load, one bit
 //! test and a step with one compare on its dependency chain (`Taken::first_free`: the smaller of
-//! `c + skip` and `c + skip − m`). A turn claims at most once (a walk's credit stays below the
+//! `c + skip` and `c + skip − m`); from a quarter to three quarters full, where its exit would
+//! be mispredicted on about half the claims, it first tests four slots without a branch
+//! (`Taken::first_free_of`). A turn claims at most once (a walk's credit stays below the
 //! heaviest weight between turns), so a batch of `k` turns cannot fill more than `k` slots and
 //! finished walks can only appear once the fewest claims left reaches 0 (`Turns::low`): the turn
 //! loop checks neither per turn. A backend as heavy as the heaviest claims every turn without
@@ -84,7 +86,17 @@ impl Maglev {
             w_max: u64::from(w_max),
             filled: 0,
         };
-        turns.play(tail_from, &mut slots, |w| w.claim_by_probing(&mut taken, m));
+        // From a quarter to three quarters full, four slots of the walk are tested at a time.
+        let (quarter, three_quarters) = ((m / 4).min(tail_from), (m / 4 * 3).min(tail_from));
+        turns.play(quarter, &mut slots, |w| {
+            w.claim_by_probing::<1>(&mut taken, m)
+        });
+        turns.play(three_quarters, &mut slots, |w| {
+            w.claim_by_probing::<4>(&mut taken, m)
+        });
+        turns.play(tail_from, &mut slots, |w| {
+            w.claim_by_probing::<1>(&mut taken, m)
+        });
         if turns.filled < m {
             let mut tail = FreeList::from_taken(&taken, m);
             turns.play(m, &mut slots, |w| tail.claim(w, &mut taken));
@@ -143,6 +155,27 @@ impl Taken {
             c = (c + skip).min(c.wrapping_add(back));
         }
         c
+    }
+
+    /// `first_free`, with the walk's first `K` slots tested before any branch. In a table a
+    /// quarter to three quarters full the first free slot is mostly among four, and one branch
+    /// that is mostly taken replaces a loop whose exit is mispredicted on about half the claims;
+    /// the four loads do not wait on each other either (measured: 10% off the whole build;
+    /// eight at a time, or four from an empty table, are slower).
+    #[inline(always)]
+    fn first_free_of<const K: usize>(&self, c: usize, skip: usize, m: usize) -> usize {
+        let (mut at, mut free) = ([0; K], 0u32);
+        let mut c = c;
+        for (j, slot) in at.iter_mut().enumerate() {
+            *slot = c;
+            free |= u32::from(self.is_free(c)) << j;
+            c = add_mod(c, skip, m);
+        }
+        if free != 0 {
+            at[free.trailing_zeros() as usize]
+        } else {
+            self.first_free(c, skip, m)
+        }
     }
 
     /// The free slots below `m`, in order (a word at a time).
@@ -250,11 +283,16 @@ impl Walk {
         }
     }
 
-    /// Claims the first free slot at or after `next` in the walk, the paper's loop.
+    /// Claims the first free slot at or after `next` in the walk, the paper's loop, testing
+    /// `K` slots at a time (`Taken::first_free_of`).
     #[inline(always)]
-    fn claim_by_probing(&mut self, taken: &mut Taken, m: usize) -> usize {
+    fn claim_by_probing<const K: usize>(&mut self, taken: &mut Taken, m: usize) -> usize {
         let skip = self.skip as usize;
-        let c = taken.first_free(self.next as usize, skip, m);
+        let c = if K == 1 {
+            taken.first_free(self.next as usize, skip, m)
+        } else {
+            taken.first_free_of::<K>(self.next as usize, skip, m)
+        };
         taken.set(c);
         self.next = add_mod(c, skip, m) as u32;
         c
@@ -343,7 +381,7 @@ impl FreeList {
     fn claim(&mut self, walk: &mut Walk, taken: &mut Taken) -> usize {
         let m = self.m;
         let Some(inverse) = inverse_mod(walk.skip as u64, m) else {
-            let c = walk.claim_by_probing(taken, m as usize);
+            let c = walk.claim_by_probing::<1>(taken, m as usize);
             if let Some(k) = self.slots.iter().position(|&f| f == c) {
                 self.slots.swap_remove(k);
             }
