@@ -282,6 +282,7 @@ impl DnsService {
     /// (it then checks the datagram again and drops what is malformed). It checks the UDP
     /// checksum itself, from the sums of the message's pieces, and builds the response's from
     /// them.
+    #[inline(always)]
     fn try_fast<B: PacketBuffer>(
         &self,
         buf: &mut B,
