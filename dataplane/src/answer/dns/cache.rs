@@ -20,10 +20,10 @@
 //!   response: at most one in sixteen of its queries is stored.
 //!
 //! Direct-mapped, [`ENTRIES`] entries of 320 bytes (320 KiB) per worker, allocated once.
+use super::tail::fold16;
 use super::turn;
 use super::DnsCounters;
 use crate::packet::checksum;
-use crate::packet::parse::IPPROTO_UDP;
 use crate::packet::{IpMeta, PacketBuffer};
 use crate::verdict::Verdict;
 
@@ -171,12 +171,6 @@ fn key_bytes(w: &[u64; MAX_KEY / 8]) -> [u8; MAX_KEY] {
     b
 }
 
-/// A folded one's-complement sum as a 16-bit value.
-fn folded(sum: u32) -> u16 {
-    let x = (sum & 0xffff) + (sum >> 16);
-    ((x & 0xffff) + (x >> 16)) as u16
-}
-
 impl PacketCache {
     /// An empty cache of [`ENTRIES`] entries.
     pub fn new() -> Self {
@@ -244,14 +238,8 @@ impl PacketCache {
         };
         if sum != 0 || ip.src.is_ipv6() {
             // Zero means "no checksum" for IPv4 only; a bad one is the uncached path's to drop.
-            let acc = addrs
-                + u32::from(IPPROTO_UDP)
-                + 2 * udp_len as u32
-                + ports
-                + u32::from(sum)
-                + id
-                + u32::from(e.key_sum);
-            if sum == 0 || checksum::finish(acc) != 0 {
+            let msg = id + u32::from(e.key_sum);
+            if sum == 0 || !turn::udp_checksum_ok(addrs, ports, udp_len, sum, msg) {
                 return Lookup::Miss(None);
             }
         }
@@ -337,8 +325,8 @@ impl PacketCache {
         e.rcode = resp[3] & 0xf;
         e.edns = edns;
         e.referral = referral;
-        e.key_sum = folded(checksum::sum(0, query));
-        e.resp_sum = folded(checksum::sum(0, &resp[2..]));
+        e.key_sum = fold16(checksum::sum(0, query));
+        e.resp_sum = fold16(checksum::sum(0, &resp[2..]));
         e.head.copy_from_slice(resp_head);
         e.post[..post.len()].copy_from_slice(post);
         self.inserts += 1;

@@ -68,6 +68,19 @@ pub struct DnsService {
     id: u64,
 }
 
+/// Counts a query and what became of it around `answer`.
+#[inline(always)]
+fn count(counters: &mut DnsCounters, answer: impl FnOnce(&mut DnsCounters) -> Verdict) -> Verdict {
+    counters.queries += 1;
+    let v = answer(counters);
+    if let Verdict::Drop(_) = v {
+        counters.dropped += 1;
+    } else {
+        counters.responses += 1;
+    }
+    v
+}
+
 /// The next [`DnsService`] id (0 marks an empty cache entry).
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -130,14 +143,7 @@ impl DnsService {
         port: &PortSnapshot,
         counters: &mut DnsCounters,
     ) -> Verdict {
-        counters.queries += 1;
-        let v = self.handle_inner(buf, ip, port, counters);
-        if let Verdict::Drop(_) = v {
-            counters.dropped += 1;
-        } else {
-            counters.responses += 1;
-        }
-        v
+        count(counters, |c| self.handle_inner(buf, ip, port, c))
     }
 
     /// [`DnsService::handle`] with the worker's packet cache in front of the fast path
@@ -150,14 +156,9 @@ impl DnsService {
         counters: &mut DnsCounters,
         cache: &mut cache::PacketCache,
     ) -> Verdict {
-        counters.queries += 1;
-        let v = self.handle_cached_inner(buf, ip, port, counters, cache);
-        if let Verdict::Drop(_) = v {
-            counters.dropped += 1;
-        } else {
-            counters.responses += 1;
-        }
-        v
+        count(counters, |c| {
+            self.handle_cached_inner(buf, ip, port, c, cache)
+        })
     }
 
     #[inline(always)]
@@ -312,14 +313,7 @@ impl DnsService {
                     u32::from(if q_end & 1 == 0 { s } else { s.swap_bytes() })
                 }
             };
-            let acc = addrs
-                + u32::from(IPPROTO_UDP)
-                + 2 * udp_len as u32
-                + ports
-                + u32::from(sum)
-                + head_sum
-                + rest;
-            if sum == 0 || checksum::finish(acc) != 0 {
+            if sum == 0 || !turn::udp_checksum_ok(addrs, ports, udp_len, sum, head_sum + rest) {
                 return Some(Verdict::Drop(DropReason::BadChecksum));
             }
         }

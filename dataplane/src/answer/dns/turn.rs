@@ -50,6 +50,14 @@ pub fn udp_checksum(addrs: u32, ports: u32, udp_len: usize, msg: u32) -> u16 {
     }
 }
 
+/// True when a received datagram of `udp_len` bytes with checksum field `sum` verifies: `addrs`
+/// from [`addr_sum`], `ports` from [`port_sum`], `msg` the payload's sum (at an even offset).
+#[inline(always)]
+pub fn udp_checksum_ok(addrs: u32, ports: u32, udp_len: usize, sum: u16, msg: u32) -> bool {
+    let acc = addrs + u32::from(IPPROTO_UDP) + 2 * udp_len as u32 + ports + u32::from(sum) + msg;
+    checksum::finish(acc) == 0
+}
+
 /// The two UDP ports of the datagram at `l4`, summed as 16-bit words.
 #[inline]
 pub fn port_sum(frame: &[u8], l4: usize) -> Option<u32> {
