@@ -40,6 +40,25 @@ fn query(name: &str, qtype: u16) -> Vec<u8> {
     m
 }
 
+/// Parses the frame in `buf` and answers it, through `cache` when there is one.
+#[inline(always)]
+fn answer(
+    svc: &DnsService,
+    buf: &mut TestBuffer,
+    port: &PortSnapshot,
+    counters: &mut DnsCounters,
+    cache: Option<&mut PacketCache>,
+) {
+    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+        panic!("frame")
+    };
+    let v = match cache {
+        Some(cache) => svc.handle_cached(buf, &ip, port, counters, cache),
+        None => svc.handle(buf, &ip, port, counters),
+    };
+    assert_eq!(v, Verdict::Answer);
+}
+
 fn answer_path(c: &mut Criterion<CpuTime>) {
     let svc = DnsService::build(&DnsServiceConfig {
         zones: vec![
@@ -78,11 +97,7 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
             b.iter(|| {
                 for buf in bufs.iter_mut() {
                     buf.reset(&frame);
-                    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
-                        panic!("frame")
-                    };
-                    let v = svc.handle(buf, &ip, &port, &mut counters);
-                    assert_eq!(v, Verdict::Answer);
+                    answer(&svc, buf, &port, &mut counters, None);
                 }
             })
         });
@@ -92,11 +107,7 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
             b.iter(|| {
                 for buf in bufs.iter_mut() {
                     buf.reset(&frame);
-                    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
-                        panic!("frame")
-                    };
-                    let v = svc.handle_cached(buf, &ip, &port, &mut counters, &mut cache);
-                    assert_eq!(v, Verdict::Answer);
+                    answer(&svc, buf, &port, &mut counters, Some(&mut cache));
                 }
             })
         });
@@ -137,17 +148,8 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
                         std::hint::black_box(buf.data()[56]);
                         continue;
                     }
-                    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
-                        panic!("frame")
-                    };
-                    let v = match mode {
-                        "random_nxdomain" => svc.handle(&mut buf, &ip, &port, &mut counters),
-                        "random_nxdomain/cached" => {
-                            svc.handle_cached(&mut buf, &ip, &port, &mut counters, &mut cache)
-                        }
-                        _ => unreachable!(),
-                    };
-                    assert_eq!(v, Verdict::Answer);
+                    let cache = mode.ends_with("cached").then_some(&mut cache);
+                    answer(&svc, &mut buf, &port, &mut counters, cache);
                 }
             })
         });

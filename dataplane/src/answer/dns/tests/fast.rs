@@ -72,9 +72,9 @@ fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -
     took
 }
 
-pub(super) const QTYPES: [u16; 15] = [1, 28, 16, 15, 2, 6, 5, 12, 33, 48, 43, 99, 255, 41, 257];
+const QTYPES: [u16; 15] = [1, 28, 16, 15, 2, 6, 5, 12, 33, 48, 43, 99, 255, 41, 257];
 
-pub(super) const EDNS: [Option<(u16, u8, bool, bool)>; 6] = [
+const EDNS: [Option<(u16, u8, bool, bool)>; 6] = [
     None,
     Some((512, 0, false, false)),
     Some((1232, 0, true, false)),
@@ -83,51 +83,66 @@ pub(super) const EDNS: [Option<(u16, u8, bool, bool)>; 6] = [
     Some((1232, 1, false, false)),
 ];
 
+/// Walks the corpus: every name of `svc` (index `i`), each of `variants(i, name)` that is a
+/// valid name (index `k`), asked for every type of [`QTYPES`] (index `j`) with the EDNS and RD
+/// the indexes pick; `each(name, qtype, message, i + j + k, j)`.
+pub(super) fn for_each_question(
+    svc: &DnsService,
+    variants: impl Fn(usize, &str) -> Vec<String>,
+    mut each: impl FnMut(&str, u16, &[u8], usize, usize),
+) {
+    let names: Vec<String> = svc
+        .db
+        .nodes
+        .iter()
+        .map(|n| super::super::name::to_text(svc.db.bytes(n.name, usize::from(n.name_len))))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let base = name.trim_end_matches('.');
+        for (k, v) in variants(i, base).iter().enumerate() {
+            if super::super::name::from_text(v).is_none() || v.contains('\\') {
+                continue;
+            }
+            for (j, qtype) in QTYPES.iter().enumerate() {
+                let edns = EDNS[(i + j + k) % EDNS.len()];
+                let flags = if (i + j) % 3 == 0 { 0 } else { 0x0100 };
+                let msg = query(
+                    v,
+                    *qtype,
+                    Q {
+                        flags,
+                        class: 1,
+                        edns,
+                    },
+                );
+                each(v, *qtype, &msg, i + j + k, j);
+            }
+        }
+    }
+}
+
 #[test]
 fn fast_and_general_paths_write_the_same_bytes_for_every_name() {
     let mut fast_hits = 0usize;
     let mut total = 0usize;
     let slow_ones = services().into_iter().map(DnsService::without_fast_path);
     for (svc, slow) in services().into_iter().zip(slow_ones) {
-        let names: Vec<String> = svc
-            .db
-            .nodes
-            .iter()
-            .map(|n| super::super::name::to_text(svc.db.bytes(n.name, usize::from(n.name_len))))
-            .collect();
-        for (i, name) in names.iter().enumerate() {
-            let base = name.trim_end_matches('.');
-            let variants = [
+        let variants = |i: usize, base: &str| {
+            vec![
                 base.to_string(),
                 mixed_case(base, 0x5555_5555_5555_5555 ^ i as u64),
                 format!("nope.{base}"),
                 format!("A.b.{}", mixed_case(base, 0xf0f0_f0f0)),
                 format!("hostmaster.{base}"),
                 format!("ns1.{base}"),
-            ];
-            for (k, v) in variants.iter().enumerate() {
-                if super::super::name::from_text(v).is_none() || v.contains('\\') {
-                    continue;
-                }
-                for (j, qtype) in QTYPES.iter().enumerate() {
-                    let edns = EDNS[(i + j + k) % EDNS.len()];
-                    let flags = if (i + j) % 3 == 0 { 0 } else { 0x0100 };
-                    let msg = query(
-                        v,
-                        *qtype,
-                        Q {
-                            flags,
-                            class: 1,
-                            edns,
-                        },
-                    );
-                    total += 1;
-                    if compare(&svc, &slow, &msg, (i + j + k) % 7 == 0) {
-                        fast_hits += 1;
-                    }
-                }
+            ]
+        };
+        for_each_question(&svc, variants, |_, _, msg, ijk, _| {
+            total += 1;
+            if compare(&svc, &slow, msg, ijk % 7 == 0) {
+                fast_hits += 1;
             }
-        }
+        });
     }
     eprintln!("fast path took {fast_hits} of {total}");
     // The comparison means something only if the fast path answered much of it.
