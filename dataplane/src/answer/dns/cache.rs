@@ -250,15 +250,7 @@ impl PacketCache {
         let msg_at = l4 + 8;
         let len = frame.len();
         let want = msg_at + keep + post_len;
-        if want > len + buf.tailroom() {
-            return Lookup::Miss(None);
-        }
-        let resized = if want >= len {
-            buf.append(want - len)
-        } else {
-            buf.trim(len - want)
-        };
-        if resized.is_err() {
+        if want > len + buf.tailroom() || turn::resize(buf, len, want).is_none() {
             return Lookup::Miss(None);
         }
         let frame = buf.data_mut();

@@ -352,14 +352,7 @@ impl DnsService {
         let msg_at = ip.l4 + 8;
         let room = (len + buf.tailroom()).checked_sub(msg_at)?;
         let total = answer.fits(q, room)?;
-        // What `set_len` does, without asking the buffer its length again.
-        let want = msg_at + total;
-        let resized = if want >= len {
-            buf.append(want - len)
-        } else {
-            buf.trim(len - want)
-        };
-        resized.ok()?;
+        turn::resize(buf, len, msg_at + total)?;
         let frame = buf.data_mut();
         let msg = frame.get_mut(msg_at..msg_at + total)?;
         let (msg_len, rcode, msg_sum) = answer.write(q, msg, head_sum)?;

@@ -6,7 +6,7 @@
 //! checksum of the response can be computed before the headers are turned around.
 use crate::packet::checksum;
 use crate::packet::parse::IPPROTO_UDP;
-use crate::packet::IpMeta;
+use crate::packet::{IpMeta, PacketBuffer};
 
 /// TTL / hop limit of our responses.
 pub const REPLY_TTL: u8 = 64;
@@ -56,6 +56,18 @@ pub fn udp_checksum(addrs: u32, ports: u32, udp_len: usize, msg: u32) -> u16 {
 pub fn udp_checksum_ok(addrs: u32, ports: u32, udp_len: usize, sum: u16, msg: u32) -> bool {
     let acc = addrs + u32::from(IPPROTO_UDP) + 2 * udp_len as u32 + ports + u32::from(sum) + msg;
     checksum::finish(acc) == 0
+}
+
+/// Makes the `len`-byte frame in `buf` `want` bytes long: what [`PacketBuffer::set_len`] does,
+/// without asking the buffer its length again. `None` when it has not the room.
+#[inline(always)]
+pub fn resize<B: PacketBuffer>(buf: &mut B, len: usize, want: usize) -> Option<()> {
+    let resized = if want >= len {
+        buf.append(want - len)
+    } else {
+        buf.trim(len - want)
+    };
+    resized.ok()
 }
 
 /// The two UDP ports of the datagram at `l4`, summed as 16-bit words.
