@@ -102,20 +102,48 @@ impl Service {
 }
 
 /// (VIP, protocol, port range) → index into [`Snapshot::services`].
+///
+/// IPv4 and IPv6 VIPs sit in separate lists keyed by the address as an integer: a lookup
+/// compares a register with each entry, not the 17-byte `IpAddr` enum, whose wide loads would
+/// wait on the narrower stores that just built the packet's metadata.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTable {
-    entries: Vec<(IpAddr, Protocol, u16, u16, usize)>,
+    v4: Vec<(u32, Protocol, u16, u16, usize)>,
+    v6: Vec<(u128, Protocol, u16, u16, usize)>,
 }
 
 impl ServiceTable {
+    /// Binds `vip`, `proto` and ports `lo..=hi` to service `idx` (after any earlier binding
+    /// of the same destination).
+    pub fn insert(&mut self, vip: IpAddr, proto: Protocol, (lo, hi): (u16, u16), idx: usize) {
+        match vip {
+            IpAddr::V4(a) => self.v4.push((u32::from(a), proto, lo, hi, idx)),
+            IpAddr::V6(a) => self.v6.push((u128::from(a), proto, lo, hi, idx)),
+        }
+    }
+
     /// The service bound to `vip`, `proto`, `port`, if any.
     #[inline]
     pub fn lookup(&self, vip: &IpAddr, proto: Protocol, port: u16) -> Option<usize> {
-        self.entries
-            .iter()
-            .find(|e| e.0 == *vip && e.1 == proto && e.2 <= port && port <= e.3)
-            .map(|e| e.4)
+        match *vip {
+            IpAddr::V4(a) => find(&self.v4, u32::from(a), proto, port),
+            IpAddr::V6(a) => find(&self.v6, u128::from(a), proto, port),
+        }
     }
+}
+
+/// The first of `entries` bound to (`vip`, `proto`, `port`).
+#[inline(always)]
+fn find<A: PartialEq + Copy>(
+    entries: &[(A, Protocol, u16, u16, usize)],
+    vip: A,
+    proto: Protocol,
+    port: u16,
+) -> Option<usize> {
+    entries
+        .iter()
+        .find(|e| e.0 == vip && e.1 == proto && e.2 <= port && port <= e.3)
+        .map(|e| e.4)
 }
 
 /// Everything workers read per packet.
@@ -170,9 +198,7 @@ impl Snapshot {
                 }
             };
             for vip in &s.vips {
-                table
-                    .entries
-                    .push((*vip, s.protocol, s.ports.0, s.ports.1, idx));
+                table.insert(*vip, s.protocol, s.ports, idx);
             }
             services.push(Service {
                 name: s.name.clone(),

@@ -64,13 +64,13 @@ struct Entry {
     resp_sum: u16,
     /// The response's flags and counts (message bytes 2..12).
     head: [u8; 10],
-    /// The key's words, zero past its length.
-    key: [u64; MAX_KEY / 8],
+    /// The key's bytes, zero past its length.
+    key: [u8; MAX_KEY],
     post: [u8; MAX_POST],
 }
 
 const EMPTY: Entry = Entry {
-    key: [0; MAX_KEY / 8],
+    key: [0; MAX_KEY],
     service: 0,
     hash: 0,
     key_len: 0,
@@ -114,7 +114,7 @@ impl std::fmt::Debug for PacketCache {
 
 /// A query's key, read before the uncached path writes over the query.
 pub struct Key {
-    words: [u64; MAX_KEY / 8],
+    bytes: [u8; MAX_KEY],
     len: usize,
     hash: u64,
 }
@@ -134,41 +134,48 @@ fn fold_mul(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
+/// An eight-byte little-endian word.
 #[inline(always)]
-fn key_hash(w: &[u64; MAX_KEY / 8], len: usize, seed: u64) -> u64 {
-    let a = fold_mul(w[0] ^ seed, w[1] ^ K1);
-    let b = fold_mul(w[2] ^ K2, w[3] ^ seed);
-    let c = fold_mul(w[4] ^ K3, w[5] ^ K1);
-    let d = fold_mul(w[6] ^ K4, w[7] ^ K2);
-    fold_mul(a ^ c ^ len as u64, b ^ d ^ K3)
+fn word(c: &[u8; 8]) -> u64 {
+    u64::from_le_bytes(*c)
 }
 
-/// The key's words, zero past its end, loaded straight from the packet (no copy through a
-/// buffer first: eight-byte loads of bytes just stored one by one would wait for the stores).
-/// `src` is 8..=[`MAX_KEY`] bytes long.
+/// The last eight bytes of `b` as a word (0 when it is shorter).
 #[inline(always)]
-fn key_words(src: &[u8]) -> [u64; MAX_KEY / 8] {
-    let mut words = [0u64; MAX_KEY / 8];
-    let (whole, rest) = src.as_chunks::<8>();
-    for (w, c) in words.iter_mut().zip(whole) {
-        *w = u64::from_le_bytes(*c);
-    }
-    if !rest.is_empty() {
-        // The last eight bytes, shifted down to the ones past the whole words.
-        if let Some(last) = src.last_chunk::<8>() {
-            words[whole.len()] = u64::from_le_bytes(*last) >> (8 * (8 - rest.len()));
-        }
-    }
-    words
+fn tail_word(b: &[u8]) -> u64 {
+    b.last_chunk::<8>().map_or(0, word)
 }
 
-/// The key's bytes back from its words.
-fn key_bytes(w: &[u64; MAX_KEY / 8]) -> [u8; MAX_KEY] {
-    let mut b = [0u8; MAX_KEY];
-    for (c, w) in b.chunks_exact_mut(8).zip(w) {
-        c.copy_from_slice(&w.to_le_bytes());
+/// The key's hash, read straight from the packet: two multiply-fold lanes over its sixteen-byte
+/// pairs of words, one step for a last whole word, then its last eight bytes (which overlap
+/// the words before when the length is not a multiple of eight) and its length.
+#[inline(always)]
+fn key_hash(src: &[u8], seed: u64) -> u64 {
+    let (pairs, rest) = src.as_chunks::<16>();
+    let mut a = seed;
+    let mut b = (src.len() as u64).wrapping_mul(K4);
+    for p in pairs {
+        let (x, y) = p.split_at(8);
+        a = fold_mul(a ^ x.first_chunk().map_or(0, word), K1);
+        b = fold_mul(b ^ y.first_chunk().map_or(0, word), K3);
     }
-    b
+    if let Some(c) = rest.first_chunk::<8>() {
+        a = fold_mul(a ^ word(c), K2);
+    }
+    fold_mul(a ^ tail_word(src), b ^ K2)
+}
+
+/// True when the first `src.len()` bytes of `key` are `src` (8..=[`MAX_KEY`] bytes): its whole
+/// words and its last eight bytes compared as words.
+#[inline(always)]
+fn same_key(key: &[u8; MAX_KEY], src: &[u8]) -> bool {
+    let Some(k) = key.get(..src.len()) else {
+        return false;
+    };
+    let whole = src.as_chunks::<8>().0.iter().zip(k.as_chunks::<8>().0);
+    whole.fold(tail_word(src) ^ tail_word(k), |d, (a, b)| {
+        d | (word(a) ^ word(b))
+    }) == 0
 }
 
 impl PacketCache {
@@ -211,20 +218,23 @@ impl PacketCache {
         if src.len() > MAX_KEY || src.len() < 10 {
             return Lookup::Miss(None);
         }
-        let words = key_words(src);
-        let hash = key_hash(&words, src.len(), self.seed);
+        let hash = key_hash(src, self.seed);
         let slot = hash as usize & (ENTRIES - 1);
         let e = &self.entries[slot];
-        // The first line (hash, service, length) before the key's words: a miss reads one line.
+        // The first line (hash, service, length) before the key's bytes: a miss reads one line.
         if e.hash != hash
             || e.service != service
             || usize::from(e.key_len) != src.len()
-            || e.key.iter().zip(&words).fold(0, |d, (a, b)| d | (a ^ b)) != 0
+            || !same_key(&e.key, src)
         {
-            return Lookup::Miss(self.admit(hash).then_some(Key {
-                words,
-                len: src.len(),
-                hash,
+            return Lookup::Miss(self.admit(hash).then(|| {
+                let mut bytes = [0; MAX_KEY];
+                bytes[..src.len()].copy_from_slice(src);
+                Key {
+                    bytes,
+                    len: src.len(),
+                    hash,
+                }
             }));
         }
         // The checksum from the sums: the pseudo-header, the UDP header, the ID and the key.
@@ -290,8 +300,7 @@ impl PacketCache {
     /// for `service`, with what the fast path counted for it; one that does not fit an entry
     /// is not stored.
     pub fn insert(&mut self, service: u64, key: &Key, resp: &[u8], edns: bool, referral: bool) {
-        let query = key_bytes(&key.words);
-        let query = &query[..key.len];
+        let query = &key.bytes[..key.len.min(MAX_KEY)];
         let (Some(resp_head), Some(resp_rest), Some(query_rest)) =
             (resp.get(2..12), resp.get(12..), query.get(10..))
         else {
@@ -308,7 +317,7 @@ impl PacketCache {
             return;
         }
         let e = &mut self.entries[key.hash as usize & (ENTRIES - 1)];
-        e.key = key.words;
+        e.key = key.bytes;
         e.service = service;
         e.hash = key.hash;
         e.key_len = key.len as u8;
@@ -350,26 +359,32 @@ mod tests {
     }
 
     #[test]
-    fn key_words_are_the_bytes_zero_padded() {
+    fn hash_depends_on_every_byte_and_the_length() {
         let src: Vec<u8> = (1..=64).collect();
         for n in 10..=64 {
-            let w = key_words(&src[..n]);
-            let mut want = [0u8; MAX_KEY];
-            want[..n].copy_from_slice(&src[..n]);
-            assert_eq!(key_bytes(&w), want, "length {n}");
+            let h = key_hash(&src[..n], 9);
+            for i in 0..n {
+                let mut v = src.clone();
+                v[i] ^= 0x20;
+                assert_ne!(key_hash(&v[..n], 9), h, "length {n}, byte {i}");
+            }
+            assert_ne!(key_hash(&src[..n - 1], 9), h, "length {n}");
+            assert_ne!(key_hash(&src[..n], 10), h, "length {n}, seed");
         }
     }
 
     #[test]
-    fn hash_depends_on_every_word_and_the_length() {
-        let w = [1u64, 2, 3, 4, 5, 6, 7, 8];
-        let h = key_hash(&w, 64, 9);
-        for i in 0..8 {
-            let mut v = w;
-            v[i] ^= 1 << 40;
-            assert_ne!(key_hash(&v, 64, 9), h, "word {i}");
+    fn same_key_compares_every_byte_and_nothing_past_the_length() {
+        let src: Vec<u8> = (1..=64).collect();
+        for n in 10..=64 {
+            let mut key = [0xee; MAX_KEY];
+            key[..n].copy_from_slice(&src[..n]);
+            assert!(same_key(&key, &src[..n]), "length {n}");
+            for i in 0..n {
+                let mut k = key;
+                k[i] ^= 1;
+                assert!(!same_key(&k, &src[..n]), "length {n}, byte {i}");
+            }
         }
-        assert_ne!(key_hash(&w, 63, 9), h);
-        assert_ne!(key_hash(&w, 64, 10), h);
     }
 }

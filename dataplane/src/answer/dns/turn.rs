@@ -111,15 +111,28 @@ pub fn turn(
         let dst: [u8; 4] = h[16..20].try_into().ok()?;
         h[12..16].copy_from_slice(&dst);
         h[16..20].copy_from_slice(&src);
+        // The header's words are summed from the values written, not read back: a word load
+        // over bytes just stored one by one would wait for those stores to retire.
+        let (vihl_tos, ident) = (
+            u16::from_be_bytes([h[0], h[1]]),
+            u16::from_be_bytes([h[4], h[5]]),
+        );
+        let flags = h[6] & 0x40; // keep DF, clear MF/offset
+        let proto = h[9];
         h[2..4].copy_from_slice(&total.to_be_bytes());
-        h[6] &= 0x40; // keep DF, clear MF/offset
-        h[7] = 0;
-        h[8] = REPLY_TTL;
+        h[6..9].copy_from_slice(&[flags, 0, REPLY_TTL]);
         h[10..12].copy_from_slice(&[0, 0]);
         let c = if l4 - l3 == 20 {
             // The swapped addresses sum to `addrs` still; the checksum field is zero.
-            let w = |i: usize| u32::from(u16::from_be_bytes([h[i], h[i + 1]]));
-            checksum::finish(addrs + w(0) + w(2) + w(4) + w(6) + w(8))
+            let w = |hi: u8, lo: u8| u32::from(u16::from_be_bytes([hi, lo]));
+            checksum::finish(
+                addrs
+                    + u32::from(vihl_tos)
+                    + u32::from(total)
+                    + u32::from(ident)
+                    + w(flags, 0)
+                    + w(REPLY_TTL, proto),
+            )
         } else {
             checksum::checksum(frame.get(l3..l4)?)
         };
