@@ -25,7 +25,6 @@ use super::turn;
 use super::DnsCounters;
 use crate::packet::checksum;
 use crate::packet::{IpMeta, PacketBuffer};
-use crate::verdict::Verdict;
 
 /// Longest key: the query message after its two-byte ID.
 pub const MAX_KEY: usize = 64;
@@ -121,8 +120,8 @@ pub struct Key {
 
 /// What [`PacketCache::lookup`] found.
 pub enum Lookup {
-    /// Answered from the cache: the frame is the response.
-    Hit(Verdict),
+    /// Answered from the cache: the frame is the response (an answer).
+    Hit,
     /// Not answered; the key to store the fast path's response under, when it is admitted.
     Miss(Option<Key>),
 }
@@ -276,7 +275,7 @@ impl PacketCache {
         counters.referrals += u64::from(e.referral);
         counters.rcode[usize::from(e.rcode & 0xf)] += 1;
         self.hits += 1;
-        Lookup::Hit(Verdict::Answer)
+        Lookup::Hit
     }
 
     /// True when `hash` missed before (since the filter was last cleared); marks it otherwise.

@@ -148,6 +148,10 @@ impl DnsService {
 
     /// [`DnsService::handle`] with the worker's packet cache in front of the fast path
     /// ([`cache`]): the same frame, verdict and counters as without it.
+    ///
+    /// A hit stays in this small function; a miss goes to [`DnsService::handle_miss`], out of
+    /// line, so that the fast path's and resolver's code does not crowd the hit's registers.
+    #[inline]
     pub fn handle_cached<B: PacketBuffer>(
         &self,
         buf: &mut B,
@@ -156,40 +160,46 @@ impl DnsService {
         counters: &mut DnsCounters,
         cache: &mut cache::PacketCache,
     ) -> Verdict {
-        count(counters, |c| {
-            self.handle_cached_inner(buf, ip, port, c, cache)
-        })
+        if !self.fast || ip.proto != IPPROTO_UDP || ip.fragment {
+            return self.handle(buf, ip, port, counters);
+        }
+        match cache.lookup(self.id, buf, ip, &port.mac, counters) {
+            cache::Lookup::Hit => {
+                counters.queries += 1;
+                counters.responses += 1;
+                Verdict::Answer
+            }
+            cache::Lookup::Miss(key) => self.handle_miss(buf, ip, port, counters, cache, key),
+        }
     }
 
-    #[inline(always)]
-    fn handle_cached_inner<B: PacketBuffer>(
+    /// A query the cache did not answer: the fast path (its answer stored under `key` when
+    /// there is one), else the general path.
+    #[inline(never)]
+    fn handle_miss<B: PacketBuffer>(
         &self,
         buf: &mut B,
         ip: &IpMeta,
         port: &PortSnapshot,
         counters: &mut DnsCounters,
         cache: &mut cache::PacketCache,
+        key: Option<cache::Key>,
     ) -> Verdict {
-        if !self.fast || ip.proto != IPPROTO_UDP || ip.fragment {
-            return self.handle_inner(buf, ip, port, counters);
-        }
-        let key = match cache.lookup(self.id, buf, ip, &port.mac, counters) {
-            cache::Lookup::Hit(v) => return v,
-            cache::Lookup::Miss(key) => key,
-        };
-        let (edns, referrals) = (counters.edns, counters.referrals);
-        match self.try_fast(buf, ip, port, counters) {
-            Some(Verdict::Answer) => {
-                if let (Some(key), Some(resp)) = (key, buf.data().get(ip.l4 + 8..)) {
-                    let edns = counters.edns != edns;
-                    let referral = counters.referrals != referrals;
-                    cache.insert(self.id, &key, resp, edns, referral);
+        count(counters, |counters| {
+            let (edns, referrals) = (counters.edns, counters.referrals);
+            match self.try_fast(buf, ip, port, counters) {
+                Some(Verdict::Answer) => {
+                    if let (Some(key), Some(resp)) = (key, buf.data().get(ip.l4 + 8..)) {
+                        let edns = counters.edns != edns;
+                        let referral = counters.referrals != referrals;
+                        cache.insert(self.id, &key, resp, edns, referral);
+                    }
+                    Verdict::Answer
                 }
-                Verdict::Answer
+                Some(v) => v,
+                None => self.general(buf, ip, port, counters),
             }
-            Some(v) => v,
-            None => self.general(buf, ip, port, counters),
-        }
+        })
     }
 
     fn handle_inner<B: PacketBuffer>(

@@ -25,7 +25,7 @@ fn array_mut<const N: usize>(frame: &mut [u8], at: usize) -> Option<&mut [u8; N]
 
 /// The one's-complement sum of the source and destination addresses (16-bit folded), the same
 /// before and after they are swapped.
-#[inline]
+#[inline(always)]
 pub fn addr_sum(frame: &[u8], ip: &IpMeta) -> Option<u32> {
     let l3 = ip.l3;
     if ip.src.is_ipv6() {
