@@ -61,7 +61,6 @@ impl From<Verdict> for Stage {
 pub struct Pending {
     service: usize,
     port_idx: usize,
-    ip: IpMeta,
     prepared: Prepared,
 }
 
@@ -159,7 +158,7 @@ pub fn stage_two<B: PacketBuffer>(
         return Verdict::Drop(DropReason::NoService);
     };
     let now = state.now_ms;
-    let v = fwd.handle_prepared(&p.prepared, buf, &p.ip, port, &mut state.forward, now);
+    let v = fwd.handle_prepared(&p.prepared, buf, port, &mut state.forward, now);
     if v == Verdict::Forward {
         let slot = service.backend_slot(state.forward.last_backend);
         state.services.count_backend(slot);
@@ -215,7 +214,6 @@ fn l4<B: PacketBuffer>(
         ServiceRuntime::Forward(fwd) => Stage::Forward(Pending {
             service: idx,
             port_idx,
-            ip: *ip,
             prepared: fwd.prepare(buf, ip, &state.forward),
         }),
     }

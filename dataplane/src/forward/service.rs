@@ -9,7 +9,7 @@ use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
 use super::{ForwardCounters, WorkerForwardState};
 use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
 use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
-use crate::packet::{IpMeta, PacketBuffer};
+use crate::packet::{IpMeta, PacketBuffer, Parsed};
 use crate::snapshot::{Mac, PortSnapshot};
 use crate::verdict::{DropReason, Verdict};
 
@@ -359,18 +359,17 @@ impl ForwardService {
         now_ms: u64,
     ) -> Verdict {
         let p = Prepared::new(buf.data(), ip);
-        self.handle_prepared(&p, buf, ip, port, state, now_ms)
+        self.handle_prepared(&p, buf, port, state, now_ms)
     }
 
-    /// Stage two of a burst: forwards the packet `p` was prepared from (same `buf` and `ip`,
-    /// not changed since) to its backend, and sets [`WorkerForwardState::last_backend`].
+    /// Stage two of a burst: forwards the packet `p` was prepared from (same `buf`, not
+    /// changed since) to its backend, and sets [`WorkerForwardState::last_backend`].
     /// Always inlined: the prepared flow then stays in registers.
     #[inline(always)]
     pub fn handle_prepared<B: PacketBuffer>(
         &self,
         p: &Prepared,
         buf: &mut B,
-        ip: &IpMeta,
         port: &PortSnapshot,
         state: &mut WorkerForwardState,
         now_ms: u64,
@@ -379,14 +378,14 @@ impl ForwardService {
             return Verdict::Drop(r);
         }
         state.flows.expire_due(now_ms);
-        let insert = !ip.fragment;
+        let insert = !p.inner.fragment;
         let Some((b, be)) = self.pick_hot(&p.key, p.hash, p.tcp_flags, insert, state, now_ms)
         else {
             state.counters.no_backend += 1;
             return Verdict::Drop(DropReason::NoBackend);
         };
         state.last_backend = b;
-        self.deliver_hot(buf, p.frame_len, ip, port, be, p.hash, state, now_ms)
+        self.deliver_hot(buf, p.frame_len, p.inner, port, be, p.hash, state, now_ms)
     }
 
     /// Sends the IP packet in `buf` to backend `b`: resolves the next hop, encapsulates.
@@ -406,17 +405,18 @@ impl ForwardService {
             return Verdict::Drop(DropReason::NoBackend);
         };
         let len = buf.len();
-        self.deliver_hot(buf, len, ip, port, be, hash, state, now_ms)
+        self.deliver_hot(buf, len, Inner::of(ip), port, be, hash, state, now_ms)
     }
 
-    /// [`ForwardService::deliver`] to backend `be` with the buffer's length `frame_len` known.
+    /// [`ForwardService::deliver`] to backend `be` with the buffer's length `frame_len` and
+    /// the IP header's summary `inner` known.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn deliver_hot<B: PacketBuffer>(
         &self,
         buf: &mut B,
         frame_len: usize,
-        ip: &IpMeta,
+        inner: Inner,
         port: &PortSnapshot,
         be: &Hot,
         hash: u64,
@@ -446,11 +446,9 @@ impl ForwardService {
                 Verdict::Forward
             }
             Some(t) => {
-                let inner_len = ip.l4.saturating_sub(ip.l3) + ip.l4_len;
-                let v6 = matches!(ip.src, IpAddr::V6(_));
-                match t.encapsulate(buf, frame_len, inner_len, v6, hash, &mac, &port.mac) {
+                match t.encapsulate(buf, frame_len, inner.len, inner.v6, hash, &mac, &port.mac) {
                     Ok(()) => Verdict::Forward,
-                    Err(DropReason::TooBig) => too_big(buf, ip, port, t, state),
+                    Err(DropReason::TooBig) => too_big(buf, port, t, state),
                     Err(r) => Verdict::Drop(r),
                 }
             }
@@ -485,19 +483,24 @@ fn unresolved<B: PacketBuffer>(
     request(buf, port, v6, src, nh, state)
 }
 
-/// Too big once encapsulated: counted, and the client told (never about an ICMP message).
+/// Too big once encapsulated: counted, and the client told (never about an ICMP message). The
+/// frame is as it arrived (the encapsulation refused it before writing): its header is parsed
+/// again here, off the common path, rather than carried through it.
 #[inline(never)]
 fn too_big<B: PacketBuffer>(
     buf: &mut B,
-    ip: &IpMeta,
     port: &PortSnapshot,
     t: &Template,
     state: &mut WorkerForwardState,
 ) -> Verdict {
     state.counters.too_big += 1;
     let mtu = t.mtu().min(0xffff) as u16;
+    let ip = match crate::packet::parse(buf.data()) {
+        Ok(Parsed::Ipv4(ip) | Parsed::Ipv6(ip)) => ip,
+        _ => return Verdict::Drop(DropReason::TooBig),
+    };
     let l4 = ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP;
-    if l4 && super::icmp::write_too_big(buf, ip, &port.mac, mtu) {
+    if l4 && super::icmp::write_too_big(buf, &ip, &port.mac, mtu) {
         state.counters.too_big_icmp += 1;
         Verdict::Answer
     } else {
@@ -573,4 +576,5 @@ pub fn flow_key_hashed(
 mod tests;
 
 mod burst;
+use burst::Inner;
 pub use burst::Prepared;

@@ -4,8 +4,8 @@
 //!
 //! A caller with a burst of parsed packets, some of them for forward services:
 //! 1. for each forward packet `i`: `prep[i] = service.prepare(buf_i, &ip_i, &state.forward)`;
-//! 2. for each again, in order: `service.handle_prepared(&prep[i], buf_i, &ip_i, port, state,
-//!    now)`, reading [`WorkerForwardState::last_backend`] after each as with `handle`.
+//! 2. for each again, in order: `service.handle_prepared(&prep[i], buf_i, port, state, now)`,
+//!    reading [`WorkerForwardState::last_backend`] after each as with `handle`.
 //!
 //! [`ForwardService::handle_burst`] does both for a burst that all goes to one service.
 use super::{flow_key_hashed, ForwardService};
@@ -19,15 +19,41 @@ use crate::verdict::{DropReason, Verdict};
 /// Packets [`ForwardService::handle_burst`] prepares ahead of processing them.
 pub const BURST: usize = 32;
 
-/// A packet after stage one ([`ForwardService::prepare`]): its flow key and hash, TCP flags and
-/// frame length read, or the reason it will be dropped.
+/// A packet after stage one ([`ForwardService::prepare`]): its flow key and hash, TCP flags,
+/// frame length and what stage two needs of its IP header read, or the reason it will be
+/// dropped. Stage two takes no parsed header: copying one between the stages cost more than
+/// these few words (its addresses, written a byte at a time, were read back in wide moves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prepared {
     pub(super) key: FlowKey,
     pub(super) hash: u64,
     pub(super) tcp_flags: Option<u8>,
     pub(super) frame_len: usize,
+    pub(super) inner: Inner,
     pub(super) early: Result<(), DropReason>,
+}
+
+/// What delivering a packet needs of its IP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Inner {
+    /// The IP packet's length (header and payload, no Ethernet padding).
+    pub(super) len: usize,
+    /// IPv6 (else IPv4).
+    pub(super) v6: bool,
+    /// A fragment: forwarded statelessly, never inserted in the flow table.
+    pub(super) fragment: bool,
+}
+
+impl Inner {
+    /// The summary of `ip`.
+    #[inline(always)]
+    pub(super) fn of(ip: &IpMeta) -> Inner {
+        Inner {
+            len: ip.l4.saturating_sub(ip.l3) + ip.l4_len,
+            v6: ip.src.is_ipv6(),
+            fragment: ip.fragment,
+        }
+    }
 }
 
 impl Prepared {
@@ -36,6 +62,11 @@ impl Prepared {
         hash: 0,
         tcp_flags: None,
         frame_len: 0,
+        inner: Inner {
+            len: 0,
+            v6: false,
+            fragment: false,
+        },
         early: Err(DropReason::Malformed),
     };
 
@@ -77,6 +108,7 @@ impl Prepared {
             hash,
             tcp_flags,
             frame_len: frame.len(),
+            inner: Inner::of(ip),
             early: Ok(()),
         }
     }
@@ -131,8 +163,8 @@ impl ForwardService {
             for ((p, b), ip) in prep.iter_mut().zip(bs.iter()).zip(is) {
                 *p = self.prepare(b, ip, state);
             }
-            for (((p, b), ip), o) in prep.iter().zip(bs.iter_mut()).zip(is).zip(os) {
-                let v = self.handle_prepared(p, b, ip, port, state, now_ms);
+            for ((p, b), o) in prep.iter().zip(bs.iter_mut()).zip(os) {
+                let v = self.handle_prepared(p, b, port, state, now_ms);
                 *o = (v, state.last_backend);
             }
             at += m;
