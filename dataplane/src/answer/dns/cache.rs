@@ -154,9 +154,9 @@ fn key_hash(src: &[u8], seed: u64) -> u64 {
     let mut a = seed;
     let mut b = (src.len() as u64).wrapping_mul(K4);
     for p in pairs {
-        let (x, y) = p.split_at(8);
-        a = fold_mul(a ^ x.first_chunk().map_or(0, word), K1);
-        b = fold_mul(b ^ y.first_chunk().map_or(0, word), K3);
+        let w = u128::from_le_bytes(*p);
+        a = fold_mul(a ^ w as u64, K1);
+        b = fold_mul(b ^ (w >> 64) as u64, K3);
     }
     if let Some(c) = rest.first_chunk::<8>() {
         a = fold_mul(a ^ word(c), K2);

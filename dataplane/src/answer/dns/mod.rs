@@ -151,7 +151,7 @@ impl DnsService {
     ///
     /// A hit stays in this small function; a miss goes to [`DnsService::handle_miss`], out of
     /// line, so that the fast path's and resolver's code does not crowd the hit's registers.
-    #[inline]
+    #[inline(always)]
     pub fn handle_cached<B: PacketBuffer>(
         &self,
         buf: &mut B,
