@@ -1,4 +1,4 @@
-//! Instructions per packet of the DNS paths, counted by callgrind (deterministic where the
+//! Instructions per packet of the DNS and forward paths, counted by callgrind (deterministic where the
 //! machine's timings are not): `valgrind --tool=callgrind
 //! --toggle-collect='path_instructions::measure*' target/release/examples/path_instructions <path>`,
 //! then the total divided by the 100,000 packets measured.
@@ -9,9 +9,14 @@ use std::path::PathBuf;
 use dataplane::answer::dns::cache::PacketCache;
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
+use dataplane::forward::flow_table::TCP_ACK;
+use dataplane::forward::frames::tcp4;
+use dataplane::forward::NextHop;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
+use dataplane::snapshot::ServiceRuntime;
 use dataplane::testutil::{self, udp4};
+use dataplane::verdict::Verdict;
 
 const N: usize = 100_000;
 
@@ -70,7 +75,7 @@ fn main() {
                 } else {
                     svc.handle(&mut buf, &ip, &port, &mut counters)
                 };
-                black_box(v);
+                assert_eq!(v, Verdict::Answer);
             };
             for _ in 0..4 {
                 one();
@@ -85,7 +90,52 @@ fn main() {
             let mut ws = WorkerState::default();
             let mut one = || {
                 buf.reset(&frame);
-                black_box(process(&mut buf, 0, &snap, &mut ws));
+                assert_eq!(process(&mut buf, 0, &snap, &mut ws), Verdict::Answer);
+            };
+            for _ in 0..4 {
+                one();
+            }
+            measure(&mut one);
+        }
+        "forward_pipeline_hit" => {
+            let mut cfg = String::from(
+                "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n\
+                 [[vip]]\naddress = \"203.0.113.10\"\n[[service]]\nname = \"web\"\n\
+                 vip = \"203.0.113.10\"\nprotocol = \"tcp\"\nport = 80\nkind = \"forward\"\n\
+                 encap = \"ipip\"\n",
+            );
+            for i in 0..16 {
+                cfg.push_str(&format!(
+                    "[[service.backend]]\naddress = \"198.51.100.{}\"\n",
+                    10 + i
+                ));
+            }
+            let snap = testutil::snapshot(&cfg);
+            let mut ws = WorkerState {
+                now_ms: 1,
+                ..WorkerState::default()
+            };
+            if let ServiceRuntime::Forward(f) = &snap.services[0].runtime {
+                for b in f.backends() {
+                    if let NextHop::Neighbor { ip, v6, .. } = b.next_hop {
+                        ws.forward.neighbors.resolve(&ip, v6, 0);
+                        ws.forward
+                            .neighbors
+                            .learn(&ip, v6, [2, 0xbb, 0, 0, 0, 1], 0);
+                    }
+                }
+            }
+            let frame = tcp4(
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(203, 0, 113, 10),
+                1024,
+                80,
+                TCP_ACK,
+                &[0u8; 18],
+            );
+            let mut one = || {
+                buf.reset(&frame);
+                assert_eq!(process(&mut buf, 0, &snap, &mut ws), Verdict::Forward);
             };
             for _ in 0..4 {
                 one();
@@ -101,7 +151,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown path '{other}'; paths: dns_cached dns_fast dns_pipeline_cached reset_only"
+                "unknown path '{other}'; paths: dns_cached dns_fast dns_pipeline_cached forward_pipeline_hit reset_only"
             );
             std::process::exit(2);
         }
