@@ -270,11 +270,13 @@ fn poll_once(
         return 0;
     }
     counters.rx_packets += n as u64;
+    let port = snap.ports.get(port_idx);
     // 0: free, 1: tx on the port, 2: tx to the kernel.
     let mut dest = [0u8; MAX_BURST];
-    let mut lens = [0u32; MAX_BURST];
+    let mut kept_lens = 0u64;
     // Two passes (see `pipeline::stage_one`): the whole burst is classified first, forward
-    // packets' flow-table lines prefetched; then the forward services finish theirs.
+    // packets' flow-table lines prefetched; then the forward services finish theirs. A packet
+    // stage one finishes (an answer, a drop) is settled in the first pass.
     let mut stages = [Stage::Done(Verdict::Drop(DropReason::Unsupported)); MAX_BURST];
     let mut any_pending = false;
     for (i, stage) in stages.iter_mut().enumerate().take(n) {
@@ -288,50 +290,44 @@ fn poll_once(
                 }
             }
         }
-        if m.segments() == 1 {
-            *stage = pipeline::stage_one(&mut m, port_idx, snap, state);
-            any_pending |= matches!(stage, Stage::Forward(_));
+        let staged = if m.segments() == 1 {
+            pipeline::stage_one(&mut m, port_idx, snap, state)
+        } else {
+            Stage::Done(Verdict::Drop(DropReason::Unsupported))
+        };
+        match staged {
+            Stage::Done(v) => settle(
+                &m,
+                v,
+                punt.is_some(),
+                port,
+                counters,
+                &mut dest[i],
+                &mut kept_lens,
+            ),
+            pending => {
+                *stage = pending;
+                any_pending = true;
+            }
         }
     }
     if any_pending {
-        for (i, stage) in stages.iter_mut().enumerate().take(n) {
+        for (i, stage) in stages.iter().enumerate().take(n) {
             if let Stage::Forward(p) = stage {
-                let v = pipeline::stage_two(&mut rx.get(i), p, snap, state);
-                *stage = Stage::Done(v);
+                let mut m = rx.get(i);
+                let v = pipeline::stage_two(&mut m, p, snap, state);
+                settle(
+                    &m,
+                    v,
+                    punt.is_some(),
+                    port,
+                    counters,
+                    &mut dest[i],
+                    &mut kept_lens,
+                );
             }
         }
     }
-    for (i, stage) in stages.iter().enumerate().take(n) {
-        let m = rx.get(i);
-        let done = match *stage {
-            Stage::Done(v) => v,
-            // Not reached: every pending packet was finished above.
-            Stage::Forward(_) => Verdict::Drop(DropReason::NoService),
-        };
-        let verdict = match done {
-            Verdict::Punt if punt.is_none() => Verdict::Drop(DropReason::PuntFailed),
-            Verdict::Drop(r)
-                if punt.is_some()
-                    && snap
-                        .ports
-                        .get(port_idx)
-                        .is_some_and(|p| exception::should_punt(m.data(), p, r)) =>
-            {
-                Verdict::Punt
-            }
-            v => v,
-        };
-        counters.count(verdict);
-        match verdict {
-            Verdict::Answer | Verdict::Forward => {
-                dest[i] = 1;
-                lens[i] = m.len() as u32;
-            }
-            Verdict::Punt => dest[i] = 2,
-            _ => {}
-        }
-    }
-    let kept_lens: u64 = lens[..n].iter().map(|&l| u64::from(l)).sum();
     rx.split3_into(&dest, tx, punt_tx);
     let (sent, dropped) = queue.tx_burst(tx, TX_RETRIES);
     counters.tx_packets += sent as u64;
@@ -350,6 +346,39 @@ fn poll_once(
         }
     }
     n
+}
+
+/// A packet's final verdict: to the kernel when it is a drop the punt TAP should see (and
+/// there is one), counted, and its destination in the burst (`dest`: 1 the port, 2 the TAP)
+/// with an answer's or forward's length added to `kept_lens`.
+#[inline(always)]
+fn settle(
+    m: &dpdk::MbufRef<'_>,
+    v: Verdict,
+    has_punt: bool,
+    port: Option<&crate::snapshot::PortSnapshot>,
+    counters: &mut WorkerCounters,
+    dest: &mut u8,
+    kept_lens: &mut u64,
+) {
+    let verdict = match v {
+        Verdict::Punt if !has_punt => Verdict::Drop(DropReason::PuntFailed),
+        Verdict::Drop(r)
+            if has_punt && port.is_some_and(|p| exception::should_punt(m.data(), p, r)) =>
+        {
+            Verdict::Punt
+        }
+        v => v,
+    };
+    counters.count(verdict);
+    match verdict {
+        Verdict::Answer | Verdict::Forward => {
+            *dest = 1;
+            *kept_lens += m.len() as u64;
+        }
+        Verdict::Punt => *dest = 2,
+        _ => {}
+    }
 }
 
 /// Periodic work off the per-packet path: ARP/NDP requests for backends whose next hop is
