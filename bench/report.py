@@ -27,6 +27,7 @@ for key in dict.fromkeys((r["profile"], r["dut"]) for r in runs):
     row = {"profile": key[0], "dut": key[1], "runs": len(group)}
     for k in ("offered_mpps", "answered_mpps", "loss", "p50_us", "p99_us"):
         row[k] = median(r[k] for r in group)
+    row["dut_cycles_per_packet"] = median(r.get("dut_cycles_per_packet") for r in group)
     for k in ("sent", "received", "validated", "errors"):
         row[k] = sum(r[k] for r in group)
     row["answered_mpps_runs"] = [round(r["answered_mpps"], 4) for r in group]
@@ -48,13 +49,14 @@ def fmt(v, spec):
 
 
 header = ("profile", "dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs",
-          "p99 µs", "ratio", "wrong/validated")
+          "p99 µs", "ratio", "DUT cycles/pkt", "wrong/validated")
 lines = []
 for r in rows:
     lines.append((r["profile"], r["dut"], str(r["runs"]), fmt(r["offered_mpps"], ".3f"),
                   fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
                   fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
-                  fmt(r["ratio_to_testpmd"], ".2f"), f"{r['errors']}/{r['validated']}"))
+                  fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["dut_cycles_per_packet"], ".0f"),
+                  f"{r['errors']}/{r['validated']}"))
 widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
 table = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
          "-|-".join("-" * w for w in widths)]

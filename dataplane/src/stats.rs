@@ -27,6 +27,10 @@ pub struct WorkerCounters {
     pub drops: [u64; DropReason::COUNT],
     /// DNS queries answered from the packet cache (set when the worker stops).
     pub dns_cache_hits: u64,
+    /// TSC cycles spent in poll rounds that received packets, from the round's start to its
+    /// last transmit (set when the worker stops). Per packet received it is what a packet costs
+    /// the worker whether or not it was the bottleneck (VPP's clocks per packet).
+    pub busy_cycles: u64,
 }
 
 impl WorkerCounters {
@@ -62,13 +66,15 @@ impl WorkerCounters {
         self.forwarded += o.forwarded;
         self.punted += o.punted;
         self.dns_cache_hits += o.dns_cache_hits;
+        self.busy_cycles += o.busy_cycles;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }
     }
 
     /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
-    /// then `dns_cache_hits=..` when there were any.
+    /// then `dns_cache_hits=..` when there were any and `cycles_per_packet=..` (busy TSC cycles
+    /// per packet received) once the workers stopped.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "rx={} tx={} answered={} forwarded={} punted={} dropped={}",
@@ -89,6 +95,10 @@ impl WorkerCounters {
         }
         if self.dns_cache_hits > 0 {
             s.push_str(&format!(" dns_cache_hits={}", self.dns_cache_hits));
+        }
+        if self.busy_cycles > 0 && self.rx_packets > 0 {
+            let per_packet = self.busy_cycles as f64 / self.rx_packets as f64;
+            s.push_str(&format!(" cycles_per_packet={per_packet:.1}"));
         }
         s
     }
@@ -148,6 +158,7 @@ impl PublishedCounters {
             punted: v.punted,
             drops,
             dns_cache_hits: v.dns_cache_hits,
+            busy_cycles: 0,
         }
     }
 }

@@ -159,6 +159,7 @@ pub fn run(
     let mut seen_generation = 0u64;
     let mut next_upkeep = 0u64;
     let mut published_ms = u64::MAX;
+    let mut busy_cycles = 0u64;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         // The cache re-reads the shared pointer only (one atomic load) and holds a reference to
@@ -209,6 +210,9 @@ pub fn run(
                 got += from_kernel(tap, queue, &mut counters, &mut rx);
             }
         }
+        if got > 0 {
+            busy_cycles += dpdk::tsc().wrapping_sub(t);
+        }
         // At most once per millisecond of the worker clock (the heartbeat's resolution): at
         // line rate that is one publication per hundreds of rounds, so the stats cost per
         // packet is a comparison. The last round is always published, below.
@@ -237,6 +241,7 @@ pub fn run(
     }
     published.publish(&counters, &state);
     counters.dns_cache_hits = state.dns_cache.hits;
+    counters.busy_cycles = busy_cycles;
     counters
 }
 
