@@ -20,7 +20,7 @@ use dataplane::config::DnsServiceConfig;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{LocalAddrs, PortSnapshot};
-use dataplane::testutil::{self, generated_zone, udp4, PORT_MAC};
+use dataplane::testutil::{self, dns_query, generated_zone, udp4, PORT_MAC};
 use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
@@ -29,16 +29,15 @@ fn zones_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/zones")
 }
 
-fn query(name: &str, qtype: u16) -> Vec<u8> {
-    let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in name.split('.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.push(0);
-    m.extend_from_slice(&qtype.to_be_bytes());
-    m.extend_from_slice(&1u16.to_be_bytes());
-    m
+/// A query for `name` of type `qtype` from 198.51.100.7:40000 to `vip`:53.
+fn query_frame(vip: Ipv4Addr, name: &str, qtype: u16) -> Vec<u8> {
+    udp4(
+        Ipv4Addr::new(198, 51, 100, 7),
+        vip,
+        40000,
+        53,
+        &dns_query(name, qtype),
+    )
 }
 
 /// Parses the frame in `buf` and answers it, through `cache` when there is one.
@@ -85,13 +84,7 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
         ("wildcard", "foo.wild.example.test", 1),
         ("referral", "www.sub.example.test", 1),
     ] {
-        let frame = udp4(
-            Ipv4Addr::new(198, 51, 100, 7),
-            vip,
-            40000,
-            53,
-            &query(name, qtype),
-        );
+        let frame = query_frame(vip, name, qtype);
         let mut bufs: Vec<TestBuffer> = (0..BATCH).map(|_| TestBuffer::new(&frame)).collect();
         let mut counters = DnsCounters::default();
         group.bench_function(label, |b| {
@@ -134,13 +127,7 @@ zones = ["{}"]
 "#,
         zones_dir().join("example.test.zone").display()
     ));
-    let frame = udp4(
-        Ipv4Addr::new(198, 51, 100, 7),
-        vip,
-        40000,
-        53,
-        &query("www.example.test", 1),
-    );
+    let frame = query_frame(vip, "www.example.test", 1);
     let mut bufs: Vec<TestBuffer> = (0..BATCH).map(|_| TestBuffer::new(&frame)).collect();
     let mut ws = WorkerState::default();
     group.bench_function("a_hit/pipeline_cached", |b| {
@@ -153,13 +140,7 @@ zones = ["{}"]
     });
     // A flood of names never asked before (NXDOMAIN, no UDP checksum so that the name can
     // change in place): every query misses, without and with the cache in front.
-    let frame = udp4(
-        Ipv4Addr::new(198, 51, 100, 7),
-        vip,
-        40000,
-        53,
-        &query("r00000000.example.test", 1),
-    );
+    let frame = query_frame(vip, "r00000000.example.test", 1);
     let mut f = frame.clone();
     f[40..42].copy_from_slice(&[0, 0]);
     let mut buf = TestBuffer::new(&f);
@@ -195,13 +176,7 @@ zones = ["{}"]
     }
     // The per-packet restore of the query bytes alone (each answer rewrites them in place),
     // to subtract from the rows above, as the answer benchmarks do.
-    let frame = udp4(
-        Ipv4Addr::new(198, 51, 100, 7),
-        vip,
-        40000,
-        53,
-        &query("www.example.test", 1),
-    );
+    let frame = query_frame(vip, "www.example.test", 1);
     let mut bufs: Vec<TestBuffer> = (0..BATCH).map(|_| TestBuffer::new(&frame)).collect();
     group.bench_function("reset_only", |b| {
         b.iter(|| {

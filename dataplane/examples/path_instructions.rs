@@ -15,22 +15,10 @@ use dataplane::forward::NextHop;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::ServiceRuntime;
-use dataplane::testutil::{self, udp4};
+use dataplane::testutil::{self, dns_query, udp4};
 use dataplane::verdict::Verdict;
 
 const N: usize = 100_000;
-
-fn query(name: &str, qtype: u16) -> Vec<u8> {
-    let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in name.split('.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.push(0);
-    m.extend_from_slice(&qtype.to_be_bytes());
-    m.extend_from_slice(&1u16.to_be_bytes());
-    m
-}
 
 #[inline(never)]
 fn measure(f: &mut dyn FnMut()) {
@@ -48,7 +36,7 @@ fn main() {
         vip,
         40000,
         53,
-        &query("www.example.test", 1),
+        &dns_query("www.example.test", 1),
     );
     let mut buf = TestBuffer::new(&frame);
     match path.as_str() {

@@ -74,6 +74,20 @@ pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, data: &[u8]) -> Vec<u8> {
     ipv4(PORT_MAC, src, dst, 1, 64, &icmp4(8, 0, 0x4242, 7, data))
 }
 
+/// A DNS query message: ID 0x1234, RD set, one question `name` (dotted, no trailing dot) of
+/// type `qtype`, class IN, no EDNS.
+pub fn dns_query(name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.push(0);
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&1u16.to_be_bytes());
+    m
+}
+
 /// A UDP datagram (checksum filled) inside an IPv4 frame.
 pub fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     let len = (8 + payload.len()) as u16;

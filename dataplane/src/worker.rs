@@ -13,7 +13,7 @@ use crate::dpdk::{self, Burst, Eal, Mempool, QueueHandle, MAX_BURST};
 use crate::exception;
 use crate::packet::PacketBuffer;
 use crate::pipeline::{self, Stage, WorkerState};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{PortSnapshot, Snapshot};
 use crate::stats::{PublishedCounters, WorkerCounters};
 use crate::verdict::{DropReason, Verdict};
 
@@ -275,10 +275,12 @@ fn poll_once(
         return 0;
     }
     counters.rx_packets += n as u64;
-    let port = snap.ports.get(port_idx);
-    // 0: free, 1: tx on the port, 2: tx to the kernel.
-    let mut dest = [0u8; MAX_BURST];
-    let mut kept_lens = 0u64;
+    let mut out = Outcomes {
+        punt: punt.is_some(),
+        port: snap.ports.get(port_idx),
+        dest: [0; MAX_BURST],
+        kept_lens: 0,
+    };
     // Two passes (see `pipeline::stage_one`): the whole burst is classified first, forward
     // packets' flow-table lines prefetched; then the forward services finish theirs. A packet
     // stage one finishes (an answer, a drop) is settled in the first pass.
@@ -301,15 +303,7 @@ fn poll_once(
             Stage::Done(Verdict::Drop(DropReason::Unsupported))
         };
         match staged {
-            Stage::Done(v) => settle(
-                &m,
-                v,
-                punt.is_some(),
-                port,
-                counters,
-                &mut dest[i],
-                &mut kept_lens,
-            ),
+            Stage::Done(v) => out.settle(i, &m, v, counters),
             pending => {
                 *stage = pending;
                 any_pending = true;
@@ -321,19 +315,12 @@ fn poll_once(
             if let Stage::Forward(p) = stage {
                 let mut m = rx.get(i);
                 let v = pipeline::stage_two(&mut m, p, snap, state);
-                settle(
-                    &m,
-                    v,
-                    punt.is_some(),
-                    port,
-                    counters,
-                    &mut dest[i],
-                    &mut kept_lens,
-                );
+                out.settle(i, &m, v, counters);
             }
         }
     }
-    rx.split3_into(&dest, tx, punt_tx);
+    let kept_lens = out.kept_lens;
+    rx.split3_into(&out.dest, tx, punt_tx);
     let (sent, dropped) = queue.tx_burst(tx, TX_RETRIES);
     counters.tx_packets += sent as u64;
     counters.tx_bytes += if dropped == 0 {
@@ -353,36 +340,51 @@ fn poll_once(
     n
 }
 
-/// A packet's final verdict: to the kernel when it is a drop the punt TAP should see (and
-/// there is one), counted, and its destination in the burst (`dest`: 1 the port, 2 the TAP)
-/// with an answer's or forward's length added to `kept_lens`.
-#[inline(always)]
-fn settle(
-    m: &dpdk::MbufRef<'_>,
-    v: Verdict,
-    has_punt: bool,
-    port: Option<&crate::snapshot::PortSnapshot>,
-    counters: &mut WorkerCounters,
-    dest: &mut u8,
-    kept_lens: &mut u64,
-) {
-    let verdict = match v {
-        Verdict::Punt if !has_punt => Verdict::Drop(DropReason::PuntFailed),
-        Verdict::Drop(r)
-            if has_punt && port.is_some_and(|p| exception::should_punt(m.data(), p, r)) =>
-        {
-            Verdict::Punt
+/// Where a burst's packets go: `dest[i]` 0 freed, 1 sent on the port, 2 to the kernel (punt
+/// TAP), and the bytes of those sent on the port.
+struct Outcomes<'a> {
+    /// The queue has a punt TAP.
+    punt: bool,
+    port: Option<&'a PortSnapshot>,
+    dest: [u8; MAX_BURST],
+    kept_lens: u64,
+}
+
+impl Outcomes<'_> {
+    /// Packet `i`'s final verdict `v`: to the kernel when it is a drop the punt TAP should see
+    /// (and there is one), counted, and its destination with an answer's or forward's length.
+    #[inline(always)]
+    fn settle(
+        &mut self,
+        i: usize,
+        m: &dpdk::MbufRef<'_>,
+        v: Verdict,
+        counters: &mut WorkerCounters,
+    ) {
+        let verdict = match v {
+            Verdict::Punt if !self.punt => Verdict::Drop(DropReason::PuntFailed),
+            Verdict::Drop(r)
+                if self.punt
+                    && self
+                        .port
+                        .is_some_and(|p| exception::should_punt(m.data(), p, r)) =>
+            {
+                Verdict::Punt
+            }
+            v => v,
+        };
+        counters.count(verdict);
+        let to = match verdict {
+            Verdict::Answer | Verdict::Forward => {
+                self.kept_lens += m.len() as u64;
+                1
+            }
+            Verdict::Punt => 2,
+            _ => 0,
+        };
+        if let Some(d) = self.dest.get_mut(i) {
+            *d = to;
         }
-        v => v,
-    };
-    counters.count(verdict);
-    match verdict {
-        Verdict::Answer | Verdict::Forward => {
-            *dest = 1;
-            *kept_lens += m.len() as u64;
-        }
-        Verdict::Punt => *dest = 2,
-        _ => {}
     }
 }
 
