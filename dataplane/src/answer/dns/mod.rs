@@ -149,8 +149,8 @@ impl DnsService {
     /// [`DnsService::handle`] with the worker's packet cache in front of the fast path
     /// ([`cache`]): the same frame, verdict and counters as without it.
     ///
-    /// A hit stays in this small function; a miss goes to [`DnsService::handle_miss`], out of
-    /// line, so that the fast path's and resolver's code does not crowd the hit's registers.
+    /// A hit is answered inline, in the caller; a miss goes to a function out of line, so that
+    /// the fast path's and resolver's code does not crowd the hit's registers.
     #[inline(always)]
     pub fn handle_cached<B: PacketBuffer>(
         &self,
