@@ -40,6 +40,9 @@ pub enum Health {
     Stale(u64),
     /// A worker's last publication lags the control thread's heartbeat by more than allowed.
     WorkerStale(usize),
+    /// A worker has not published at all while the control thread's heartbeat moved on by more
+    /// than allowed (just started, or stuck before its first poll round).
+    WorkerSilent(usize),
 }
 
 impl Health {
@@ -59,6 +62,7 @@ impl fmt::Display for Health {
             Health::Stale(u64::MAX) => f.write_str("stale (no heartbeat)"),
             Health::Stale(ms) => write!(f, "stale (heartbeat {:.1} s old)", *ms as f64 / 1e3),
             Health::WorkerStale(w) => write!(f, "stale (worker {w} stopped publishing)"),
+            Health::WorkerSilent(w) => write!(f, "stale (worker {w} has not published yet)"),
         }
     }
 }
@@ -87,6 +91,7 @@ pub fn assess(v: &SegmentValues, now_unix_ms: u64, stale_after_ms: u64, alive: b
         .iter()
         .position(|w| h.heartbeat_clock_ms.saturating_sub(w.heartbeat_ms) > stale_after_ms)
     {
+        Some(w) if v.workers[w].heartbeat_ms == 0 => Health::WorkerSilent(w),
         Some(w) => Health::WorkerStale(w),
         None => Health::Ok,
     }
@@ -122,6 +127,19 @@ mod tests {
         w.heartbeat(5000);
         s = w.read().unwrap();
         let hb = s.header.heartbeat_unix_ms;
+        assert_eq!(at(&s, hb + 100, true), Health::WorkerSilent(0));
+        assert_eq!(
+            Health::WorkerSilent(0).to_string(),
+            "stale (worker 0 has not published yet)"
+        );
+        w.publish_worker(
+            0,
+            &WorkerValues {
+                heartbeat_ms: 3000,
+                ..WorkerValues::default()
+            },
+        );
+        s = w.read().unwrap();
         assert_eq!(at(&s, hb + 100, true), Health::WorkerStale(0));
         w.publish_worker(
             0,

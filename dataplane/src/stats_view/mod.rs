@@ -95,7 +95,9 @@ fn run_inner(o: &Options) -> Result<u8, String> {
     let mut reader = open(&path)?;
     let (values, health, now) = read(&reader, stale_ms).map_err(|e| e.to_string())?;
     let not_running = match health {
-        Health::Dead | Health::Stale(_) | Health::WorkerStale(_) => Some(1),
+        Health::Dead | Health::Stale(_) | Health::WorkerStale(_) | Health::WorkerSilent(_) => {
+            Some(1)
+        }
         Health::Stopped => Some(0),
         Health::Ok | Health::Starting => None,
     };
