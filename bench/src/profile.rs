@@ -204,6 +204,8 @@ pub struct Builder {
     new_threshold: u32,
     generations: Vec<u16>,
     rng: Rng,
+    /// The `dns` mix, built once: validating an answer allocates nothing.
+    dns: Vec<DnsCase>,
 }
 
 fn ipv4_frame(src: Ipv4Addr, dst: Ipv4Addr, dst_mac: Mac, proto: u8, l4: &[u8]) -> Vec<u8> {
@@ -383,6 +385,11 @@ impl Builder {
             templates,
             flows,
             new_threshold: (new_share.clamp(0.0, 1.0) * f64::from(u32::MAX)) as u32,
+            dns: if profile == Profile::Dns {
+                dns_cases()
+            } else {
+                Vec::new()
+            },
             generations: if profile.is_forward() {
                 vec![0; flows as usize]
             } else {
@@ -522,7 +529,7 @@ impl Builder {
         match self.profile {
             Profile::Arp => validate_arp(f),
             Profile::Icmp => validate_icmp(f, self.templates[0].len()),
-            Profile::Dns => validate_dns(f),
+            Profile::Dns => validate_dns(f, &self.dns),
             _ => self.validate_forward(f),
         }
     }
@@ -632,7 +639,7 @@ fn validate_icmp(f: &[u8], sent_len: usize) -> Result<(), String> {
     check_payload(f, IP + 8, ETH + total)
 }
 
-fn validate_dns(f: &[u8]) -> Result<(), String> {
+fn validate_dns(f: &[u8], cases: &[DnsCase]) -> Result<(), String> {
     ipv4_ok(f, ETH)?;
     if f[ETH + 9] != 17 || f[ETH + 12..ETH + 16] != DNS_VIP.octets() || word(f, IP) != 53 {
         return Err("not UDP from the DNS VIP port 53".into());
@@ -657,8 +664,8 @@ fn validate_dns(f: &[u8]) -> Result<(), String> {
         return Err("QDCOUNT is not 1".into());
     }
     let rest = &m[12..];
-    let case = dns_cases()
-        .into_iter()
+    let case = cases
+        .iter()
         .find(|c| {
             rest.len() >= c.qname.len() + 4
                 && rest[..c.qname.len()].eq_ignore_ascii_case(&c.qname)
