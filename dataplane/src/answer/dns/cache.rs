@@ -207,7 +207,7 @@ impl PacketCache {
         let Some(udp) = frame.get(l4..l4 + ip.l4_len) else {
             return Lookup::Miss(None);
         };
-        let Some(&[p0, p1, p2, p3, l0, l1, c0, c1, i0, i1]) = udp.first_chunk::<10>() else {
+        let Some(&[p0, p1, _, _, l0, l1, c0, c1, i0, i1]) = udp.first_chunk::<10>() else {
             return Lookup::Miss(None);
         };
         let udp_len = usize::from(u16::from_be_bytes([l0, l1]));
@@ -237,10 +237,10 @@ impl PacketCache {
             }));
         }
         // The checksum from the sums: the pseudo-header, the UDP header, the ID and the key.
-        let (Some(addrs), sum, ports, id) = (
+        let (Some(addrs), Some(ports), sum, id) = (
             turn::addr_sum(frame, ip),
+            turn::port_sum(frame, l4),
             u16::from_be_bytes([c0, c1]),
-            u32::from(u16::from_be_bytes([p0, p1])) + u32::from(u16::from_be_bytes([p2, p3])),
             u32::from(u16::from_be_bytes([i0, i1])),
         ) else {
             return Lookup::Miss(None);

@@ -164,11 +164,7 @@ impl DnsService {
             return self.handle(buf, ip, port, counters);
         }
         match cache.lookup(self.id, buf, ip, &port.mac, counters) {
-            cache::Lookup::Hit => {
-                counters.queries += 1;
-                counters.responses += 1;
-                Verdict::Answer
-            }
+            cache::Lookup::Hit => count(counters, |_| Verdict::Answer),
             cache::Lookup::Miss(key) => self.handle_miss(buf, ip, port, counters, cache, key),
         }
     }

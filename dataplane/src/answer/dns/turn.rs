@@ -71,7 +71,7 @@ pub fn resize<B: PacketBuffer>(buf: &mut B, len: usize, want: usize) -> Option<(
 }
 
 /// The two UDP ports of the datagram at `l4`, summed as 16-bit words.
-#[inline]
+#[inline(always)]
 pub fn port_sum(frame: &[u8], l4: usize) -> Option<u32> {
     let p = array::<4>(frame, l4)?;
     Some(u32::from(u16::from_be_bytes([p[0], p[1]])) + u32::from(u16::from_be_bytes([p[2], p[3]])))
