@@ -31,6 +31,8 @@ for key in dict.fromkeys((r["profile"], r["dut"]) for r in runs):
     for k in ("sent", "received", "validated", "errors"):
         row[k] = sum(r[k] for r in group)
     row["answered_mpps_runs"] = [round(r["answered_mpps"], 4) for r in group]
+    # The best round: interference on a shared host only ever slows a round down.
+    row["best_mpps"] = max(r["answered_mpps"] for r in group)
     row["first_errors"] = [e for r in group for e in r["first_errors"]][:8]
     row["dut_exits"] = [r.get("dut_exit", 0) for r in group]
     row["dut_counters"] = [r.get("dut_counters", "") for r in group]
@@ -42,6 +44,10 @@ baseline = {r["profile"]: r["answered_mpps"] for r in rows if r["dut"] == "testp
 for r in rows:
     b = baseline.get(r["profile"])
     r["ratio_to_testpmd"] = round(r["answered_mpps"] / b, 3) if b else None
+for r in rows:
+    b = next((t["best_mpps"] for t in rows
+              if t["dut"] == "testpmd" and t["profile"] == r["profile"]), None)
+    r["best_ratio_to_testpmd"] = round(r["best_mpps"] / b, 3) if b else None
 
 
 def fmt(v, spec):
@@ -49,13 +55,14 @@ def fmt(v, spec):
 
 
 header = ("profile", "dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs",
-          "p99 µs", "ratio", "DUT cycles/pkt", "wrong/validated")
+          "p99 µs", "ratio", "best Mpps", "best ratio", "DUT cycles/pkt", "wrong/validated")
 lines = []
 for r in rows:
     lines.append((r["profile"], r["dut"], str(r["runs"]), fmt(r["offered_mpps"], ".3f"),
                   fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
                   fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
-                  fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["dut_cycles_per_packet"], ".0f"),
+                  fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["best_mpps"], ".3f"),
+                  fmt(r["best_ratio_to_testpmd"], ".2f"), fmt(r["dut_cycles_per_packet"], ".0f"),
                   f"{r['errors']}/{r['validated']}"))
 widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
 table = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
