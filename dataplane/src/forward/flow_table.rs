@@ -1,20 +1,15 @@
 //! Per-worker flow table: 5-tuple → backend, owned by one worker (no locks, no atomics).
 //!
-//! Open addressing with linear probing over one array of cache-line slots, each holding a flow's
-//! entry, its hash tag and its deadline, so a lookup that hits reads one line ([`FlowTable`]).
-//! Allocated once for a configured capacity (on transparent huge pages when it is large:
-//! [`HugeAlloc`]) and never grown: an insert that would need more room is refused and the flow
-//! goes by the Maglev table alone (stateless), counted. Each flow has an absolute deadline
-//! (worker clock, wrapping `u32` ms) set from the protocol and TCP state on every packet;
-//! expired entries are removed by a bounded sweep over a slice of the buckets each millisecond
-//! ([`FlowTable::expire_due`]), which reads the slots in order, and an expired entry met by a
-//! lookup counts as gone. New flows also pass a per-worker token bucket, so a flood of new
-//! tuples fills neither the table nor evicts live flows: once the bucket is empty new flows are
-//! stateless until it refills.
-//!
-//! With a million flows the table is far larger than the CPU caches and a lookup's cost is its
-//! memory misses: one line per hit (an earlier layout kept tags and deadlines in a separate
-//! array and paid two).
+//! Open addressing with linear probing, one cache line per entry plus a 32-bit tag array
+//! ([`FlowTable`]), allocated once for a configured capacity (on transparent huge pages when it
+//! is large: [`HugeAlloc`]) and never grown: an insert that would need more room is refused and
+//! the flow goes by the Maglev table alone (stateless), counted. Each flow has an absolute
+//! deadline (worker clock, wrapping `u32` ms) set from the protocol and TCP state on every
+//! packet, kept next to its tag rather than in its entry; expired entries are removed by a
+//! bounded sweep over a slice of the buckets each millisecond ([`FlowTable::expire_due`]), which
+//! reads only the tag array, and an expired entry met by a lookup counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples fills
+//! neither the table nor evicts live flows: once the bucket is empty new flows are stateless
+//! until it refills.
 use allocator_api2::vec::Vec;
 
 use crate::dpdk::HugeAlloc;
@@ -22,8 +17,8 @@ use crate::dpdk::HugeAlloc;
 mod flow;
 pub use flow::{FlowKey, FlowState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 
-/// One flow: key, backend and TCP state. 48 bytes, on a 64-byte line of its own in the table
-/// with its hash tag and deadline (see `entry_is_small`).
+/// One flow: key, backend and TCP state (its deadline lives in the tag array). 48 bytes, on a
+/// 64-byte line of its own in the table (see `entry_is_small`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEntry {
     /// The 5-tuple.
@@ -112,17 +107,12 @@ fn dead(deadline: u32, now: u32) -> bool {
     (now.wrapping_sub(deadline) as i32) >= 0
 }
 
-/// One slot: an entry with its hash tag (0 = empty) and deadline, on a cache line of its own
-/// (a lookup that hits touches this one line; [`FlowTable::prefetch`] asks for it ahead of
-/// time).
+/// One slot: an entry on a cache line of its own (a lookup that hits touches the tag line and
+/// this one line; [`FlowTable::prefetch`] asks for both ahead of time).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Slot {
     entry: FlowEntry,
-    /// [`tag_of`] the flow's hash; 0 for an empty slot (whose other fields mean nothing).
-    tag: u32,
-    /// Worker clock (ms, wrapping) after which the flow is dead.
-    deadline: u32,
 }
 
 const EMPTY_SLOT: Slot = Slot {
@@ -132,9 +122,43 @@ const EMPTY_SLOT: Slot = Slot {
         backend: 0,
         state: FlowState::Udp,
     },
+};
+
+/// A slot's word in the tag array: its hash tag (0 = empty) and its flow's deadline, so probes
+/// and the expiry sweep read this array alone, and a hit refreshes the deadline here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(8))]
+struct Meta {
+    tag: u32,
+    deadline: u32,
+}
+
+const EMPTY_META: Meta = Meta {
     tag: 0,
     deadline: 0,
 };
+
+/// What a lookup most likely finds, which decides the lines [`FlowTable::prefetch`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// A packet of a flow that should be in the table: its tag line and its slot's line.
+    Hit,
+    /// The first packet of a flow: its tag line alone, all that a lookup that misses reads
+    /// (the insert after it writes the slot, which does not wait for the line).
+    New,
+}
+
+impl Expect {
+    /// [`Expect::New`] for a TCP SYN without ACK (`tcp_flags`), [`Expect::Hit`] for any other
+    /// TCP segment and for UDP (`None`).
+    #[inline(always)]
+    pub fn of(tcp_flags: Option<u8>) -> Expect {
+        match tcp_flags {
+            Some(f) if f & (TCP_SYN | TCP_ACK) == TCP_SYN => Expect::New,
+            _ => Expect::Hit,
+        }
+    }
+}
 
 /// Largest capacity a table takes: the tag keeps the low 31 bits of the hash, so slot indices
 /// (homes) must fit in them.
@@ -148,7 +172,7 @@ fn tag_of(hash: u64) -> u32 {
     hash as u32 | 0x8000_0000
 }
 
-/// A live flow a lookup found: its entry and its deadline.
+/// A live flow a lookup found: its entry, and its deadline in the tag array.
 #[derive(Debug)]
 pub struct Flow<'a> {
     /// The entry.
@@ -203,9 +227,11 @@ impl Vacant<'_> {
 }
 
 /// A worker's flow table: open addressing with linear probing over a power-of-two array of
-/// `Slot`s (tag 0 = empty). Deletion shifts the rest of the cluster back (no tombstones), so
+/// `Slot`s, plus a parallel array of tags and deadlines (tag 0 = empty) that probes and the
+/// expiry sweep read instead of the slots. Deletion shifts the rest of the cluster back (no tombstones), so
 /// churn never lengthens probes. At most `capacity` entries in at least 1.5× as many slots.
 pub struct FlowTable {
+    meta: Vec<Meta, HugeAlloc>,
     slots: Vec<Slot, HugeAlloc>,
     mask: usize,
     len: usize,
@@ -255,13 +281,16 @@ fn prefetch<T>(p: *const T) {
 
 impl FlowTable {
     /// Allocates the table for `cfg.capacity` flows (at most [`MAX_CAPACITY`]): the next power
-    /// of two of at least 1.5× the capacity slots (so probes stay short), 64 bytes each.
+    /// of two of at least 1.5× the capacity slots (so probes stay short), 72 bytes each.
     pub fn new(cfg: FlowTableConfig) -> Self {
         let capacity = cfg.capacity.clamp(1, MAX_CAPACITY);
         let n = (capacity + capacity / 2 + 1).next_power_of_two();
+        let mut meta = Vec::with_capacity_in(n, HugeAlloc);
+        meta.resize(n, EMPTY_META);
         let mut slots = Vec::with_capacity_in(n, HugeAlloc);
         slots.resize(n, EMPTY_SLOT);
         Self {
+            meta,
             slots,
             mask: n - 1,
             len: 0,
@@ -303,15 +332,24 @@ impl FlowTable {
 
     /// Bytes allocated by the table.
     pub fn allocation_size(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.meta.capacity() * std::mem::size_of::<Meta>()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 
-    /// Asks the CPU for the cache line a lookup of `hash` reads first (its home slot), so a
-    /// burst can hash every packet, prefetch, and find the lines there when it looks them up.
+    /// Asks the CPU for the cache lines a lookup of `hash` reads first (its tag, and its slot
+    /// when `expect` is [`Expect::Hit`]), so a burst can hash every packet, prefetch, and find
+    /// the lines there when it looks them up. A flood of new flows then costs one line per
+    /// packet, not two.
     #[inline(always)]
-    pub fn prefetch(&self, hash: u64) {
-        if let Some(s) = self.slots.get(hash as usize & self.mask) {
-            prefetch(s);
+    pub fn prefetch(&self, hash: u64, expect: Expect) {
+        let i = hash as usize & self.mask;
+        if let Some(t) = self.meta.get(i) {
+            prefetch(t);
+        }
+        if expect == Expect::Hit {
+            if let Some(s) = self.slots.get(i) {
+                prefetch(s);
+            }
         }
     }
 
@@ -322,13 +360,11 @@ impl FlowTable {
         let mut i = hash as usize & self.mask;
         // Terminates: there are always more slots than entries (capacity < slots).
         loop {
-            let Some(s) = self.slots.get(i) else {
-                return Err(i); // not reached: the mask keeps `i` in the table
-            };
-            if s.tag == tag && s.entry.key == *key {
+            let t = self.meta.get(i).map_or(0, |m| m.tag);
+            if t == tag && self.slots.get(i).is_some_and(|s| s.entry.key == *key) {
                 return Ok(i);
             }
-            if s.tag == 0 {
+            if t == 0 {
                 return Err(i);
             }
             i = (i + 1) & self.mask;
@@ -360,10 +396,11 @@ impl FlowTable {
                 })
             }
         };
-        let live = self
-            .slots
-            .get(i)
-            .is_some_and(|s| !dead(s.deadline, now_ms as u32));
+        let live = i < self.slots.len()
+            && self
+                .meta
+                .get(i)
+                .is_some_and(|m| !dead(m.deadline, now_ms as u32));
         if !live {
             self.remove_at(i);
             self.counters.expired += 1;
@@ -375,10 +412,9 @@ impl FlowTable {
         }
         self.counters.hits += 1;
         // In bounds: checked just above.
-        let slot = &mut self.slots[i];
         Ok(Flow {
-            entry: &mut slot.entry,
-            deadline: &mut slot.deadline,
+            entry: &mut self.slots[i].entry,
+            deadline: &mut self.meta[i].deadline,
             timeouts: &self.timeouts,
         })
     }
@@ -387,16 +423,16 @@ impl FlowTable {
     /// where their probe sequence allows (Knuth's algorithm R), so no tombstone is left.
     fn remove_at(&mut self, mut i: usize) {
         let mask = self.mask;
-        if self.slots.get(i).is_none_or(|s| s.tag == 0) {
+        if self.meta.get(i).is_none_or(|m| m.tag == 0) {
             return;
         }
         self.len -= 1;
         loop {
-            self.slots[i].tag = 0;
+            self.meta[i] = EMPTY_META;
             let mut j = i;
             loop {
                 j = (j + 1) & mask;
-                let t = self.slots[j].tag;
+                let t = self.meta[j].tag;
                 if t == 0 {
                     return;
                 }
@@ -411,6 +447,7 @@ impl FlowTable {
                     break;
                 }
             }
+            self.meta[i] = self.meta[j];
             self.slots[i] = self.slots[j];
             i = j;
         }
@@ -469,17 +506,19 @@ impl FlowTable {
             Some(i) => i,
             None => {
                 let mut i = hash as usize & self.mask;
-                while self.slots.get(i).is_some_and(|s| s.tag != 0) {
+                while self.meta.get(i).is_some_and(|m| m.tag != 0) {
                     i = (i + 1) & self.mask;
                 }
                 i
             }
         };
-        if let Some(s) = self.slots.get_mut(i) {
-            // Field by field (a whole `Slot` went through the stack first).
+        if let (Some(m), Some(s)) = (self.meta.get_mut(i), self.slots.get_mut(i)) {
+            *m = Meta {
+                tag: tag_of(hash),
+                deadline,
+            };
+            // The entry's fields alone (a whole `Slot` went through the stack first).
             s.entry = entry;
-            s.tag = tag_of(hash);
-            s.deadline = deadline;
             self.len += 1;
         }
         self.counters.inserts += 1;
@@ -522,7 +561,11 @@ impl FlowTable {
 
     /// Iterates the live and not-yet-swept entries (diagnostics and tests).
     pub fn iter(&self) -> impl Iterator<Item = &FlowEntry> {
-        self.slots.iter().filter(|s| s.tag != 0).map(|s| &s.entry)
+        self.meta
+            .iter()
+            .zip(self.slots.iter())
+            .filter(|(m, _)| m.tag != 0)
+            .map(|(_, s)| &s.entry)
     }
 }
 

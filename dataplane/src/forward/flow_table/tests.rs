@@ -42,9 +42,10 @@ fn ins(t: &mut FlowTable, i: u32, flags: Option<u8>, now: u64) -> Result<(), Ref
 fn entry_is_small() {
     assert!(std::mem::size_of::<FlowEntry>() <= 64);
     assert_eq!(std::mem::size_of::<FlowEntry>(), 48);
-    // The entry, its tag and its deadline on one cache line of its own.
+    // The entry on one cache line of its own; tag and deadline in 8 bytes.
     assert_eq!(std::mem::size_of::<Slot>(), 64);
     assert_eq!(std::mem::align_of::<Slot>(), 64);
+    assert_eq!(std::mem::size_of::<Meta>(), 8);
 }
 
 #[test]
@@ -276,6 +277,7 @@ fn deletion_keeps_colliding_entries_reachable() {
 enum Op {
     Insert(u32, Option<u8>),
     Get(u32),
+    Touch(u32, Option<u8>),
     Advance(u32),
     Expire(u8),
 }
@@ -284,6 +286,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0u32..64, proptest::option::of(any::<u8>())).prop_map(|(k, f)| Op::Insert(k, f)),
         (0u32..64).prop_map(Op::Get),
+        (0u32..64, proptest::option::of(any::<u8>())).prop_map(|(k, f)| Op::Touch(k, f)),
         (0u32..40_000).prop_map(Op::Advance),
         any::<u8>().prop_map(Op::Expire),
     ]
@@ -291,7 +294,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 proptest! {
     /// Against a model: capacity is never exceeded; a live flow always returns the backend it
-    /// was inserted with; nothing is returned after its deadline.
+    /// was inserted with; nothing is returned after its deadline, which every packet moves by
+    /// its TCP state's timeout; a sweep of every bucket leaves only live flows.
     #[test]
     fn behaves_like_a_model(ops in proptest::collection::vec(op(), 1..300)) {
         let cap = 16;
@@ -320,8 +324,25 @@ proptest! {
                     let got = t.get(k.hash(), &k, now).map(|f| f.entry.backend);
                     prop_assert_eq!(got, model.get(&i).map(|v| v.0));
                 }
+                Op::Touch(i, flags) => {
+                    let k = key(i);
+                    let state = t.get(k.hash(), &k, now).map(|mut f| {
+                        f.touch(flags, now);
+                        f.entry.state
+                    });
+                    prop_assert_eq!(state.is_some(), model.contains_key(&i));
+                    if let (Some(state), Some(v)) = (state, model.get_mut(&i)) {
+                        v.1 = now + u64::from(cfg.timeout(state));
+                    }
+                }
                 Op::Advance(ms) => now += u64::from(ms),
-                Op::Expire(n) => { t.expire(now, usize::from(n)); }
+                Op::Expire(n) => {
+                    t.expire(now, usize::from(n));
+                    if usize::from(n) >= t.buckets() {
+                        model.retain(|_, v| v.1 > now);
+                        prop_assert_eq!(t.len(), model.len(), "a full sweep left dead flows");
+                    }
+                }
             }
             prop_assert!(t.len() <= cap);
             prop_assert_eq!(t.iter().count(), t.len());
@@ -378,4 +399,14 @@ fn the_state_table_follows_the_rules() {
             assert_eq!(s.next(Some(f)), s.next_by_rule(f), "{s:?} {f:#x}");
         }
     }
+}
+
+#[test]
+fn a_syn_expects_a_new_flow_and_everything_else_a_known_one() {
+    assert_eq!(Expect::of(Some(TCP_SYN)), Expect::New);
+    assert_eq!(Expect::of(Some(TCP_SYN | TCP_FIN)), Expect::New);
+    assert_eq!(Expect::of(Some(TCP_SYN | TCP_ACK)), Expect::Hit);
+    assert_eq!(Expect::of(Some(TCP_ACK)), Expect::Hit);
+    assert_eq!(Expect::of(Some(0)), Expect::Hit);
+    assert_eq!(Expect::of(None), Expect::Hit);
 }
