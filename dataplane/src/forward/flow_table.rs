@@ -138,28 +138,6 @@ const EMPTY_META: Meta = Meta {
     deadline: 0,
 };
 
-/// What a lookup most likely finds, which decides the lines [`FlowTable::prefetch`] asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// A packet of a flow that should be in the table: its tag line and its slot's line.
-    Hit,
-    /// The first packet of a flow: its tag line alone, all that a lookup that misses reads
-    /// (the insert after it writes the slot, which does not wait for the line).
-    New,
-}
-
-impl Expect {
-    /// [`Expect::New`] for a TCP SYN without ACK (`tcp_flags`), [`Expect::Hit`] for any other
-    /// TCP segment and for UDP (`None`).
-    #[inline(always)]
-    pub fn of(tcp_flags: Option<u8>) -> Expect {
-        match tcp_flags {
-            Some(f) if f & (TCP_SYN | TCP_ACK) == TCP_SYN => Expect::New,
-            _ => Expect::Hit,
-        }
-    }
-}
-
 /// Largest capacity a table takes: the tag keeps the low 31 bits of the hash, so slot indices
 /// (homes) must fit in them.
 pub const MAX_CAPACITY: usize = 1 << 30;
@@ -336,20 +314,14 @@ impl FlowTable {
             + self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 
-    /// Asks the CPU for the cache lines a lookup of `hash` reads first (its tag, and its slot
-    /// when `expect` is [`Expect::Hit`]), so a burst can hash every packet, prefetch, and find
-    /// the lines there when it looks them up. A flood of new flows then costs one line per
-    /// packet, not two.
+    /// Asks the CPU for the cache lines a lookup of `hash` reads first (its tag and slot), so a
+    /// burst can hash every packet, prefetch, and find the lines there when it looks them up.
     #[inline(always)]
-    pub fn prefetch(&self, hash: u64, expect: Expect) {
+    pub fn prefetch(&self, hash: u64) {
         let i = hash as usize & self.mask;
-        if let Some(t) = self.meta.get(i) {
+        if let (Some(t), Some(s)) = (self.meta.get(i), self.slots.get(i)) {
             prefetch(t);
-        }
-        if expect == Expect::Hit {
-            if let Some(s) = self.slots.get(i) {
-                prefetch(s);
-            }
+            prefetch(s);
         }
     }
 

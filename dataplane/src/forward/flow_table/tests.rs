@@ -400,13 +400,3 @@ fn the_state_table_follows_the_rules() {
         }
     }
 }
-
-#[test]
-fn a_syn_expects_a_new_flow_and_everything_else_a_known_one() {
-    assert_eq!(Expect::of(Some(TCP_SYN)), Expect::New);
-    assert_eq!(Expect::of(Some(TCP_SYN | TCP_FIN)), Expect::New);
-    assert_eq!(Expect::of(Some(TCP_SYN | TCP_ACK)), Expect::Hit);
-    assert_eq!(Expect::of(Some(TCP_ACK)), Expect::Hit);
-    assert_eq!(Expect::of(Some(0)), Expect::Hit);
-    assert_eq!(Expect::of(None), Expect::Hit);
-}

@@ -9,7 +9,7 @@
 //!
 //! [`ForwardService::handle_burst`] does both for a burst that all goes to one service.
 use super::{flow_key_hashed, ForwardService};
-use crate::forward::flow_table::{Expect, FlowKey};
+use crate::forward::flow_table::FlowKey;
 use crate::forward::WorkerForwardState;
 use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::packet::{IpMeta, PacketBuffer};
@@ -132,7 +132,7 @@ impl ForwardService {
     ) -> Prepared {
         let p = Prepared::new(buf.data(), ip);
         if p.early.is_ok() {
-            state.flows.prefetch(p.hash, Expect::of(p.tcp_flags));
+            state.flows.prefetch(p.hash);
         }
         p
     }
