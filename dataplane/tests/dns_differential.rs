@@ -78,7 +78,8 @@ fn start_nsd() -> Nsd {
          zonesdir: \"{zones}\"\n  database: \"\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
          zonelistfile: \"{d}/zone.list\"\n  pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  \
          identity: \"{IDENTITY}\"\n  nsid: \"ascii_{IDENTITY}\"\n  hide-version: yes\n  \
-         server-count: 1\n  do-ip6: no\n  verbosity: 1\n  ipv4-edns-size: 1232\n\
+         server-count: 1\n  do-ip6: no\n  verbosity: 1\n  ipv4-edns-size: 1232\n  \
+         rrl-ratelimit: 0\n\
          remote-control:\n  control-enable: no\n",
         zones = zones_dir().display()
     );
@@ -565,7 +566,16 @@ fn engine_matches_nsd() {
         } else {
             Duration::from_millis(300)
         };
-        let theirs = exchange(&sock, nsd.port, msg, wait);
+        let mut theirs = exchange(&sock, nsd.port, msg, wait);
+        // UDP on a loaded machine (NSD's rate limiting is off, above): an answer it owes may
+        // be lost; ask twice more before counting its silence against us (seen once in CI, on
+        // a query it answers every time).
+        for _ in 0..2 {
+            if theirs.is_some() || ours.is_none() {
+                break;
+            }
+            theirs = exchange(&sock, nsd.port, msg, wait);
+        }
         answered += usize::from(theirs.is_some());
         if let Some(diff) = compare(label, *qtype, theirs, ours) {
             failures.push(diff);
