@@ -40,14 +40,12 @@ for key in dict.fromkeys((r["profile"], r["dut"]) for r in runs):
     row["memory"] = group[0].get("memory")
     rows.append(row)
 
-baseline = {r["profile"]: r["answered_mpps"] for r in rows if r["dut"] == "testpmd"}
-for r in rows:
-    b = baseline.get(r["profile"])
-    r["ratio_to_testpmd"] = round(r["answered_mpps"] / b, 3) if b else None
-for r in rows:
-    b = next((t["best_mpps"] for t in rows
-              if t["dut"] == "testpmd" and t["profile"] == r["profile"]), None)
-    r["best_ratio_to_testpmd"] = round(r["best_mpps"] / b, 3) if b else None
+# Ratios to testpmd's row of the same profile: of the medians, and of the best rounds.
+for field, ratio in (("answered_mpps", "ratio_to_testpmd"), ("best_mpps", "best_ratio_to_testpmd")):
+    baseline = {r["profile"]: r[field] for r in rows if r["dut"] == "testpmd"}
+    for r in rows:
+        b = baseline.get(r["profile"])
+        r[ratio] = round(r[field] / b, 3) if b else None
 
 
 def fmt(v, spec):
