@@ -20,10 +20,12 @@ fn empty_run(meta: &[Meta]) -> usize {
 }
 
 impl FlowTable {
-    /// Sweeps up to `buckets` buckets from where the last sweep stopped, removing idle flows.
+    /// Sweeps `buckets` buckets from where the last sweep stopped, and on to the end of the run
+    /// of occupied buckets it stops in when it removes flows there, removing idle flows.
     /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
-    /// stretches are skipped sixteen buckets at a time; slot lines are read only to move entries
-    /// after a removal (deadlines are in the tag array).
+    /// stretches are skipped sixteen buckets at a time; slot lines are read only to move live
+    /// entries after a removal (deadlines are in the tag array, and [`FlowTable::expire_run`]
+    /// never moves a dead entry).
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
@@ -44,24 +46,53 @@ impl FlowTable {
                 while i < to && self.meta.get(i).is_some_and(|m| m.tag == 0) {
                     i += 1;
                 }
-                // A later entry of the cluster may shift into slot i: look at it again
-                // (bounded by the cluster's length).
-                while i < to
+                if i < to
                     && self
                         .meta
                         .get(i)
                         .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
                 {
-                    self.remove_at(i);
-                    removed += 1;
+                    let (gone, run) = self.expire_run(i, now);
+                    removed += gone;
+                    i += run;
+                } else if i < to {
+                    i += 1;
                 }
-                i += 1;
             }
             left -= to - from;
-            self.cursor = if to >= n { 0 } else { to };
+            self.cursor = if i >= n { 0 } else { i };
         }
         self.counters.expired += removed as u64;
         removed
+    }
+
+    /// Removes the idle flows of the run of occupied buckets that goes on from bucket `i` to
+    /// the next empty one, the last first: a removal then shifts only live entries back (the
+    /// ones after it in the run are all live by then), so no dead entry is ever moved, and
+    /// nothing from beyond the run moves into it. Returns how many it removed and the run's
+    /// length from `i` (which may wrap past the table's end).
+    fn expire_run(&mut self, i: usize, now: u32) -> (usize, usize) {
+        let mask = self.mask;
+        // The table always has empty buckets (capacity is under two thirds of them); the bound
+        // is only a guard.
+        let run = (0..=mask)
+            .find(|&k| self.meta.get((i + k) & mask).is_none_or(|m| m.tag == 0))
+            .unwrap_or(mask + 1);
+        let mut removed = 0;
+        for k in (0..run).rev() {
+            let b = (i + k) & mask;
+            // What a removal shifts into `b` comes from later in the run: live, so this looks
+            // at `b` once more at most.
+            while self
+                .meta
+                .get(b)
+                .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
+            {
+                self.remove_at(b);
+                removed += 1;
+            }
+        }
+        (removed, run)
     }
 
     /// The hot path's share of expiry: when the worker clock moved on since the last call,
