@@ -75,6 +75,48 @@ fn main() {
             };
             warm_then_measure(&mut one);
         }
+        "dns_random_nxdomain" | "dns_random_nxdomain_cached" => {
+            // A name never asked before each time (NXDOMAIN; no UDP checksum, so the name can
+            // change in place), as in a flood of random names, without and with the cache.
+            let svc = DnsService::build(&DnsServiceConfig {
+                zones: vec![zones.join("example.test.zone")],
+                identity: "x".into(),
+            })
+            .expect("configs/zones/example.test.zone compiles");
+            let snap = testutil::snapshot(&format!(
+                "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n[[vip]]\naddress = \"{vip}\"\n"
+            ));
+            let port = snap.ports[0].clone();
+            let mut counters = DnsCounters::default();
+            let mut cache = PacketCache::new();
+            let cached = path.ends_with("cached");
+            let mut f = udp4(
+                Ipv4Addr::new(198, 51, 100, 7),
+                vip,
+                40000,
+                53,
+                &dns_query("r00000000.example.test", 1),
+            );
+            f[40..42].copy_from_slice(&[0, 0]);
+            let mut n = 0u32;
+            let mut one = || {
+                n = n.wrapping_add(0x9e37_79b9);
+                for (i, b) in f[56..64].iter_mut().enumerate() {
+                    *b = b"0123456789abcdef"[(n >> (28 - 4 * i) & 0xf) as usize];
+                }
+                buf.reset(&f);
+                let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+                    panic!()
+                };
+                let v = if cached {
+                    svc.handle_cached(&mut buf, &ip, &port, &mut counters, &mut cache)
+                } else {
+                    svc.handle(&mut buf, &ip, &port, &mut counters)
+                };
+                assert_eq!(v, Verdict::Answer);
+            };
+            warm_then_measure(&mut one);
+        }
         "dns_pipeline_cached" => {
             let snap = testutil::snapshot(&format!(
                 "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n[[vip]]\naddress = \"{vip}\"\n[[service]]\nname = \"dns\"\nvip = \"{vip}\"\nprotocol = \"udp\"\nport = 53\nkind = \"dns\"\nzones = [\"{}\"]\n",
@@ -138,7 +180,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown path '{other}'; paths: dns_cached dns_fast dns_pipeline_cached forward_pipeline_hit reset_only"
+                "unknown path '{other}'; paths: dns_cached dns_fast dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached forward_pipeline_hit reset_only"
             );
             std::process::exit(2);
         }
