@@ -24,8 +24,8 @@ impl FlowTable {
     /// of occupied buckets it stops in when it removes flows there, removing idle flows.
     /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
     /// stretches are skipped sixteen buckets at a time; slot lines are read only to move live
-    /// entries after a removal (deadlines are in the tag array, and [`FlowTable::expire_run`]
-    /// never moves a dead entry).
+    /// entries after a removal (deadlines are in the tag array, and a run's dead flows are
+    /// removed last first, so no dead entry is ever moved).
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
