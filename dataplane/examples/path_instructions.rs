@@ -9,12 +9,14 @@ use std::path::PathBuf;
 use dataplane::answer::dns::cache::PacketCache;
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
+use dataplane::forward::flow_table::FlowTableConfig;
 use dataplane::forward::flow_table::TCP_ACK;
 use dataplane::forward::frames::tcp4;
-use dataplane::forward::NextHop;
+use dataplane::forward::{NextHop, WorkerForwardState};
+use dataplane::packet::checksum;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
-use dataplane::snapshot::ServiceRuntime;
+use dataplane::snapshot::{ServiceRuntime, Snapshot};
 use dataplane::testutil::{self, dns_query, udp4};
 use dataplane::verdict::Verdict;
 
@@ -24,6 +26,20 @@ const N: usize = 100_000;
 fn measure(f: &mut dyn FnMut()) {
     for _ in 0..N {
         f();
+    }
+}
+
+/// The backends' next hops learned (or confirmed) at `now_ms`, as an ARP reply does.
+fn confirm(snap: &Snapshot, ws: &mut WorkerState, now_ms: u64) {
+    if let ServiceRuntime::Forward(f) = &snap.services[0].runtime {
+        for b in f.backends() {
+            if let NextHop::Neighbor { ip, v6, .. } = b.next_hop {
+                ws.forward.neighbors.resolve(&ip, v6, now_ms);
+                ws.forward
+                    .neighbors
+                    .learn(&ip, v6, [2, 0xbb, 0, 0, 0, 1], now_ms);
+            }
+        }
     }
 }
 
@@ -129,7 +145,7 @@ fn main() {
             };
             warm_then_measure(&mut one);
         }
-        "forward_pipeline_hit" => {
+        "forward_pipeline_hit" | "forward_pipeline_new_flow" => {
             let mut cfg = String::from(
                 "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n\
                  [[vip]]\naddress = \"203.0.113.10\"\n[[service]]\nname = \"web\"\n\
@@ -147,16 +163,7 @@ fn main() {
                 now_ms: 1,
                 ..WorkerState::default()
             };
-            if let ServiceRuntime::Forward(f) = &snap.services[0].runtime {
-                for b in f.backends() {
-                    if let NextHop::Neighbor { ip, v6, .. } = b.next_hop {
-                        ws.forward.neighbors.resolve(&ip, v6, 0);
-                        ws.forward
-                            .neighbors
-                            .learn(&ip, v6, [2, 0xbb, 0, 0, 0, 1], 0);
-                    }
-                }
-            }
+            confirm(&snap, &mut ws, 0);
             let frame = tcp4(
                 Ipv4Addr::new(10, 0, 0, 1),
                 Ipv4Addr::new(203, 0, 113, 10),
@@ -165,7 +172,40 @@ fn main() {
                 TCP_ACK,
                 &[0u8; 18],
             );
+            let new_flows = path.ends_with("new_flow");
+            if new_flows {
+                // Every packet a new flow (a new client address), flows idle out after 1 ms,
+                // and the clock moves 1 ms per 52 packets: the steady state of the default
+                // 64k-flow table that `benches/forward.rs` times.
+                ws.forward = WorkerForwardState::with_config(FlowTableConfig {
+                    syn_timeout_ms: 1,
+                    established_timeout_ms: 1,
+                    udp_timeout_ms: 1,
+                    closing_timeout_ms: 1,
+                    new_flows_per_sec: u32::MAX,
+                    new_flow_burst: u32::MAX,
+                    ..FlowTableConfig::default()
+                });
+                confirm(&snap, &mut ws, 0);
+            }
+            let mut frame = frame;
+            let mut n = 0u32;
             let mut one = || {
+                if new_flows {
+                    n += 1;
+                    frame[26..30].copy_from_slice(&(0x0a00_0000 + n).to_be_bytes());
+                    // The IPv4 header checksum, set again for the new address.
+                    frame[24..26].copy_from_slice(&[0, 0]);
+                    let c = checksum::finish(checksum::sum(0, &frame[14..34]));
+                    frame[24..26].copy_from_slice(&c.to_be_bytes());
+                    if n % 52 == 0 {
+                        ws.now_ms += 1;
+                        let now = ws.now_ms;
+                        if now % 30_000 == 0 {
+                            confirm(&snap, &mut ws, now);
+                        }
+                    }
+                }
                 buf.reset(&frame);
                 assert_eq!(process(&mut buf, 0, &snap, &mut ws), Verdict::Forward);
             };
@@ -180,7 +220,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown path '{other}'; paths: dns_cached dns_fast dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached forward_pipeline_hit reset_only"
+                "unknown path '{other}'; paths: dns_cached dns_fast dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached forward_pipeline_hit forward_pipeline_new_flow reset_only"
             );
             std::process::exit(2);
         }
