@@ -198,10 +198,10 @@ fn main() {
                     frame[24..26].copy_from_slice(&[0, 0]);
                     let c = checksum::finish(checksum::sum(0, &frame[14..34]));
                     frame[24..26].copy_from_slice(&c.to_be_bytes());
-                    if n % 52 == 0 {
+                    if n.is_multiple_of(52) {
                         ws.now_ms += 1;
                         let now = ws.now_ms;
-                        if now % 30_000 == 0 {
+                        if now.is_multiple_of(30_000) {
                             confirm(&snap, &mut ws, now);
                         }
                     }
