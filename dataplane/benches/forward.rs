@@ -16,11 +16,11 @@ use dataplane::forward::flow_table::{FlowTableConfig, SWEEP_PERIOD_MS, TCP_ACK};
 use dataplane::forward::frames::tcp4;
 use dataplane::forward::hash::hash_bytes;
 use dataplane::forward::maglev::{Maglev, MaglevBackend};
-use dataplane::forward::{ForwardService, NextHop, WorkerForwardState};
+use dataplane::forward::{ForwardService, WorkerForwardState};
 use dataplane::packet::{parse, IpMeta, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{ServiceRuntime, Snapshot};
-use dataplane::testutil::{snapshot, udp4};
+use dataplane::testutil::{churning_flow_table, confirm_next_hops, snapshot, udp4};
 use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
@@ -80,18 +80,6 @@ fn state(snap: &Snapshot, cfg: FlowTableConfig) -> WorkerForwardState {
     let mut st = WorkerForwardState::with_config(cfg);
     confirm_next_hops(snap, &mut st, 0);
     st
-}
-
-/// Every backend's next hop learned (or confirmed) at `now_ms`, as an ARP reply does.
-fn confirm_next_hops(snap: &Snapshot, st: &mut WorkerForwardState, now_ms: u64) {
-    for i in 0..2 {
-        for b in fwd(snap, i).backends() {
-            if let NextHop::Neighbor { ip, v6, .. } = b.next_hop {
-                st.neighbors.resolve(&ip, v6, now_ms);
-                st.neighbors.learn(&ip, v6, [2, 0xbb, 0, 0, 0, 1], now_ms);
-            }
-        }
-    }
 }
 
 /// Checks that the packets of row `name` took the path it is named after: every next hop
@@ -219,15 +207,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
         ("new_flow_ipip_table64k_burst32", 1usize << 16, true),
         ("new_flow_ipip_table1m_burst32", 1 << 20, true),
     ] {
-        let cfg = FlowTableConfig {
-            capacity,
-            syn_timeout_ms: 1,
-            established_timeout_ms: 1,
-            udp_timeout_ms: 1,
-            closing_timeout_ms: 1,
-            new_flows_per_sec: u32::MAX,
-            new_flow_burst: u32::MAX,
-        };
+        let cfg = churning_flow_table(capacity);
         // A flow stays in the table until the sweep passes it: at most its timeout and one
         // sweep period.
         let per_ms = (capacity * 4 / 5) as u64 / (SWEEP_PERIOD_MS + 2);

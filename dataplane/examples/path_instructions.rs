@@ -4,7 +4,7 @@
 //! then the total divided by the 100,000 packets measured.
 use std::hint::black_box;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dataplane::answer::dns::cache::PacketCache;
 use dataplane::answer::dns::{DnsCounters, DnsService};
@@ -12,11 +12,11 @@ use dataplane::config::DnsServiceConfig;
 use dataplane::forward::flow_table::FlowTableConfig;
 use dataplane::forward::flow_table::TCP_ACK;
 use dataplane::forward::frames::tcp4;
-use dataplane::forward::{NextHop, WorkerForwardState};
+use dataplane::forward::WorkerForwardState;
 use dataplane::packet::checksum;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
-use dataplane::snapshot::{ServiceRuntime, Snapshot};
+use dataplane::snapshot::PortSnapshot;
 use dataplane::testutil::{self, dns_query, udp4};
 use dataplane::verdict::Verdict;
 
@@ -29,18 +29,36 @@ fn measure(f: &mut dyn FnMut()) {
     }
 }
 
-/// The backends' next hops learned (or confirmed) at `now_ms`, as an ARP reply does.
-fn confirm(snap: &Snapshot, ws: &mut WorkerState, now_ms: u64) {
-    if let ServiceRuntime::Forward(f) = &snap.services[0].runtime {
-        for b in f.backends() {
-            if let NextHop::Neighbor { ip, v6, .. } = b.next_hop {
-                ws.forward.neighbors.resolve(&ip, v6, now_ms);
-                ws.forward
-                    .neighbors
-                    .learn(&ip, v6, [2, 0xbb, 0, 0, 0, 1], now_ms);
-            }
-        }
-    }
+/// The DNS service of `configs/zones/example.test.zone` and a port that owns `vip`.
+fn dns_service(zones: &Path, vip: Ipv4Addr) -> (DnsService, PortSnapshot) {
+    let svc = DnsService::build(&DnsServiceConfig {
+        zones: vec![zones.join("example.test.zone")],
+        identity: "x".into(),
+    })
+    .expect("configs/zones/example.test.zone compiles");
+    let snap = testutil::snapshot(&format!(
+        "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n[[vip]]\naddress = \"{vip}\"\n"
+    ));
+    (svc, snap.ports[0].clone())
+}
+
+/// Answers the query in `buf`, through `cache` when there is one; it must be answered.
+#[inline(always)]
+fn answer(
+    svc: &DnsService,
+    buf: &mut TestBuffer,
+    port: &PortSnapshot,
+    counters: &mut DnsCounters,
+    cache: Option<&mut PacketCache>,
+) {
+    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
+        panic!()
+    };
+    let v = match cache {
+        Some(cache) => svc.handle_cached(buf, &ip, port, counters, cache),
+        None => svc.handle(buf, &ip, port, counters),
+    };
+    assert_eq!(v, Verdict::Answer);
 }
 
 /// A few packets first (the cache's admission, the flow's insertion), then the measured ones.
@@ -65,47 +83,23 @@ fn main() {
     let mut buf = TestBuffer::new(&frame);
     match path.as_str() {
         "dns_cached" | "dns_fast" => {
-            let svc = DnsService::build(&DnsServiceConfig {
-                zones: vec![zones.join("example.test.zone")],
-                identity: "x".into(),
-            })
-            .expect("configs/zones/example.test.zone compiles");
-            let snap = testutil::snapshot(&format!(
-                "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n[[vip]]\naddress = \"{vip}\"\n"
-            ));
-            let port = snap.ports[0].clone();
+            let (svc, port) = dns_service(&zones, vip);
             let mut counters = DnsCounters::default();
             let mut cache = PacketCache::new();
-            let cached = path == "dns_cached";
+            let mut cache = (path == "dns_cached").then_some(&mut cache);
             let mut one = || {
                 buf.reset(&frame);
-                let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
-                    panic!()
-                };
-                let v = if cached {
-                    svc.handle_cached(&mut buf, &ip, &port, &mut counters, &mut cache)
-                } else {
-                    svc.handle(&mut buf, &ip, &port, &mut counters)
-                };
-                assert_eq!(v, Verdict::Answer);
+                answer(&svc, &mut buf, &port, &mut counters, cache.as_deref_mut());
             };
             warm_then_measure(&mut one);
         }
         "dns_random_nxdomain" | "dns_random_nxdomain_cached" => {
             // A name never asked before each time (NXDOMAIN; no UDP checksum, so the name can
-            // change in place), as in a flood of random names, without and with the cache.
-            let svc = DnsService::build(&DnsServiceConfig {
-                zones: vec![zones.join("example.test.zone")],
-                identity: "x".into(),
-            })
-            .expect("configs/zones/example.test.zone compiles");
-            let snap = testutil::snapshot(&format!(
-                "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n[[vip]]\naddress = \"{vip}\"\n"
-            ));
-            let port = snap.ports[0].clone();
+            // change in place), as in a flood of random names.
+            let (svc, port) = dns_service(&zones, vip);
             let mut counters = DnsCounters::default();
             let mut cache = PacketCache::new();
-            let cached = path.ends_with("cached");
+            let mut cache = path.ends_with("cached").then_some(&mut cache);
             let mut f = udp4(
                 Ipv4Addr::new(198, 51, 100, 7),
                 vip,
@@ -121,15 +115,7 @@ fn main() {
                     *b = b"0123456789abcdef"[(n >> (28 - 4 * i) & 0xf) as usize];
                 }
                 buf.reset(&f);
-                let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
-                    panic!()
-                };
-                let v = if cached {
-                    svc.handle_cached(&mut buf, &ip, &port, &mut counters, &mut cache)
-                } else {
-                    svc.handle(&mut buf, &ip, &port, &mut counters)
-                };
-                assert_eq!(v, Verdict::Answer);
+                answer(&svc, &mut buf, &port, &mut counters, cache.as_deref_mut());
             };
             warm_then_measure(&mut one);
         }
@@ -163,7 +149,7 @@ fn main() {
                 now_ms: 1,
                 ..WorkerState::default()
             };
-            confirm(&snap, &mut ws, 0);
+            testutil::confirm_next_hops(&snap, &mut ws.forward, 0);
             let frame = tcp4(
                 Ipv4Addr::new(10, 0, 0, 1),
                 Ipv4Addr::new(203, 0, 113, 10),
@@ -177,16 +163,10 @@ fn main() {
                 // Every packet a new flow (a new client address), flows idle out after 1 ms,
                 // and the clock moves 1 ms per 52 packets: the steady state of the default
                 // 64k-flow table that `benches/forward.rs` times.
-                ws.forward = WorkerForwardState::with_config(FlowTableConfig {
-                    syn_timeout_ms: 1,
-                    established_timeout_ms: 1,
-                    udp_timeout_ms: 1,
-                    closing_timeout_ms: 1,
-                    new_flows_per_sec: u32::MAX,
-                    new_flow_burst: u32::MAX,
-                    ..FlowTableConfig::default()
-                });
-                confirm(&snap, &mut ws, 0);
+                let capacity = FlowTableConfig::default().capacity;
+                ws.forward =
+                    WorkerForwardState::with_config(testutil::churning_flow_table(capacity));
+                testutil::confirm_next_hops(&snap, &mut ws.forward, 0);
             }
             let mut frame = frame;
             let mut n = 0u32;
@@ -202,7 +182,7 @@ fn main() {
                         ws.now_ms += 1;
                         let now = ws.now_ms;
                         if now.is_multiple_of(30_000) {
-                            confirm(&snap, &mut ws, now);
+                            testutil::confirm_next_hops(&snap, &mut ws.forward, now);
                         }
                     }
                 }

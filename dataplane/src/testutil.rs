@@ -10,6 +10,42 @@ pub const PORT_MAC: Mac = [0x02, 0xaa, 0, 0, 0, 1];
 /// The MAC tests give the client.
 pub const CLIENT_MAC: Mac = [0x02, 0xcc, 0, 0, 0, 2];
 
+/// A flow table of `capacity` flows whose flows idle out 1 ms after their last packet, in any
+/// state, and whose new flows are never rate-limited: for timing a stream of new flows.
+pub fn churning_flow_table(capacity: usize) -> crate::forward::FlowTableConfig {
+    crate::forward::FlowTableConfig {
+        capacity,
+        syn_timeout_ms: 1,
+        established_timeout_ms: 1,
+        udp_timeout_ms: 1,
+        closing_timeout_ms: 1,
+        new_flows_per_sec: u32::MAX,
+        new_flow_burst: u32::MAX,
+    }
+}
+
+/// Every forward service's backends' next hops in `snap` learned (or confirmed) at `now_ms`,
+/// as an ARP reply does, so that forwarding does not wait on neighbour resolution.
+pub fn confirm_next_hops(
+    snap: &Snapshot,
+    state: &mut crate::forward::WorkerForwardState,
+    now_ms: u64,
+) {
+    for service in &snap.services {
+        let crate::snapshot::ServiceRuntime::Forward(f) = &service.runtime else {
+            continue;
+        };
+        for b in f.backends() {
+            if let crate::forward::NextHop::Neighbor { ip, v6, .. } = b.next_hop {
+                state.neighbors.resolve(&ip, v6, now_ms);
+                state
+                    .neighbors
+                    .learn(&ip, v6, [2, 0xbb, 0, 0, 0, 1], now_ms);
+            }
+        }
+    }
+}
+
 /// An Ethernet header.
 pub fn ethernet(dst: Mac, src: Mac, ethertype: u16) -> Vec<u8> {
     let mut f = Vec::with_capacity(128);
