@@ -17,7 +17,7 @@ use dataplane::answer::dns::cache::PacketCache;
 use dataplane::answer::dns::zonefile;
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
-use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
+use dataplane::packet::{PacketBuffer, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{LocalAddrs, PortSnapshot};
 use dataplane::testutil::{self, dns_query, generated_zone, udp4, PORT_MAC};
@@ -38,25 +38,6 @@ fn query_frame(vip: Ipv4Addr, name: &str, qtype: u16) -> Vec<u8> {
         53,
         &dns_query(name, qtype),
     )
-}
-
-/// Parses the frame in `buf` and answers it, through `cache` when there is one.
-#[inline(always)]
-fn answer(
-    svc: &DnsService,
-    buf: &mut TestBuffer,
-    port: &PortSnapshot,
-    counters: &mut DnsCounters,
-    cache: Option<&mut PacketCache>,
-) {
-    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
-        panic!("frame")
-    };
-    let v = match cache {
-        Some(cache) => svc.handle_cached(buf, &ip, port, counters, cache),
-        None => svc.handle(buf, &ip, port, counters),
-    };
-    assert_eq!(v, Verdict::Answer);
 }
 
 fn answer_path(c: &mut Criterion<CpuTime>) {
@@ -91,7 +72,7 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
             b.iter(|| {
                 for buf in bufs.iter_mut() {
                     buf.reset(&frame);
-                    answer(&svc, buf, &port, &mut counters, None);
+                    testutil::answer_dns(&svc, buf, &port, &mut counters, None);
                 }
             })
         });
@@ -101,7 +82,7 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
             b.iter(|| {
                 for buf in bufs.iter_mut() {
                     buf.reset(&frame);
-                    answer(&svc, buf, &port, &mut counters, Some(&mut cache));
+                    testutil::answer_dns(&svc, buf, &port, &mut counters, Some(&mut cache));
                 }
             })
         });
@@ -169,7 +150,7 @@ zones = ["{}"]
                         continue;
                     }
                     let cache = mode.ends_with("cached").then_some(&mut cache);
-                    answer(&svc, &mut buf, &port, &mut counters, cache);
+                    testutil::answer_dns(&svc, &mut buf, &port, &mut counters, cache);
                 }
             })
         });

@@ -14,7 +14,7 @@ use dataplane::forward::flow_table::TCP_ACK;
 use dataplane::forward::frames::tcp4;
 use dataplane::forward::WorkerForwardState;
 use dataplane::packet::checksum;
-use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
+use dataplane::packet::{PacketBuffer, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::PortSnapshot;
 use dataplane::testutil::{self, dns_query, udp4};
@@ -40,25 +40,6 @@ fn dns_service(zones: &Path, vip: Ipv4Addr) -> (DnsService, PortSnapshot) {
         "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n[[vip]]\naddress = \"{vip}\"\n"
     ));
     (svc, snap.ports[0].clone())
-}
-
-/// Answers the query in `buf`, through `cache` when there is one; it must be answered.
-#[inline(always)]
-fn answer(
-    svc: &DnsService,
-    buf: &mut TestBuffer,
-    port: &PortSnapshot,
-    counters: &mut DnsCounters,
-    cache: Option<&mut PacketCache>,
-) {
-    let Ok(Parsed::Ipv4(ip)) = parse(buf.data()) else {
-        panic!()
-    };
-    let v = match cache {
-        Some(cache) => svc.handle_cached(buf, &ip, port, counters, cache),
-        None => svc.handle(buf, &ip, port, counters),
-    };
-    assert_eq!(v, Verdict::Answer);
 }
 
 /// A few packets first (the cache's admission, the flow's insertion), then the measured ones.
@@ -89,7 +70,7 @@ fn main() {
             let mut cache = (path == "dns_cached").then_some(&mut cache);
             let mut one = || {
                 buf.reset(&frame);
-                answer(&svc, &mut buf, &port, &mut counters, cache.as_deref_mut());
+                testutil::answer_dns(&svc, &mut buf, &port, &mut counters, cache.as_deref_mut());
             };
             warm_then_measure(&mut one);
         }
@@ -115,7 +96,7 @@ fn main() {
                     *b = b"0123456789abcdef"[(n >> (28 - 4 * i) & 0xf) as usize];
                 }
                 buf.reset(&f);
-                answer(&svc, &mut buf, &port, &mut counters, cache.as_deref_mut());
+                testutil::answer_dns(&svc, &mut buf, &port, &mut counters, cache.as_deref_mut());
             };
             warm_then_measure(&mut one);
         }

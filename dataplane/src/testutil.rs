@@ -10,6 +10,27 @@ pub const PORT_MAC: Mac = [0x02, 0xaa, 0, 0, 0, 1];
 /// The MAC tests give the client.
 pub const CLIENT_MAC: Mac = [0x02, 0xcc, 0, 0, 0, 2];
 
+/// Parses the frame in `buf` and answers it with `svc`, through `cache` when there is one
+/// (benchmarks: the query must be answered).
+#[inline(always)]
+pub fn answer_dns(
+    svc: &crate::answer::dns::DnsService,
+    buf: &mut crate::packet::TestBuffer,
+    port: &crate::snapshot::PortSnapshot,
+    counters: &mut crate::answer::dns::DnsCounters,
+    cache: Option<&mut crate::answer::dns::cache::PacketCache>,
+) {
+    use crate::packet::PacketBuffer;
+    let Ok(crate::packet::Parsed::Ipv4(ip)) = crate::packet::parse(buf.data()) else {
+        panic!("not an IPv4 frame")
+    };
+    let v = match cache {
+        Some(cache) => svc.handle_cached(buf, &ip, port, counters, cache),
+        None => svc.handle(buf, &ip, port, counters),
+    };
+    assert_eq!(v, crate::verdict::Verdict::Answer);
+}
+
 /// A flow table of `capacity` flows whose flows idle out 1 ms after their last packet, in any
 /// state, and whose new flows are never rate-limited: for timing a stream of new flows.
 pub fn churning_flow_table(capacity: usize) -> crate::forward::FlowTableConfig {
