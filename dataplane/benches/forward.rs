@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use common::CpuTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use dataplane::forward::flow_table::{FlowTableConfig, SWEEP_PERIOD_MS, TCP_ACK};
+use dataplane::forward::flow_table::{FlowTableConfig, TCP_ACK};
 use dataplane::forward::frames::tcp4;
 use dataplane::forward::hash::hash_bytes;
 use dataplane::forward::maglev::{Maglev, MaglevBackend};
@@ -20,7 +20,9 @@ use dataplane::forward::{ForwardService, WorkerForwardState};
 use dataplane::packet::{parse, IpMeta, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{ServiceRuntime, Snapshot};
-use dataplane::testutil::{churning_flow_table, confirm_next_hops, snapshot, udp4};
+use dataplane::testutil::{
+    churn_flows_per_ms, churning_flow_table, confirm_next_hops, snapshot, udp4,
+};
 use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
@@ -208,9 +210,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
         ("new_flow_ipip_table1m_burst32", 1 << 20, true),
     ] {
         let cfg = churning_flow_table(capacity);
-        // A flow stays in the table until the sweep passes it: at most its timeout and one
-        // sweep period.
-        let per_ms = (capacity * 4 / 5) as u64 / (SWEEP_PERIOD_MS + 2);
+        let per_ms = churn_flows_per_ms(capacity);
         let mut st = state(&snap, cfg);
         let (mut now, mut since_tick, mut confirmed) = (10u64, 0u64, 10u64);
         let mut ms = metas.clone();

@@ -45,6 +45,14 @@ pub fn churning_flow_table(capacity: usize) -> crate::forward::FlowTableConfig {
     }
 }
 
+/// New flows per millisecond of worker clock that keep a [`churning_flow_table`] of `capacity`
+/// flows in its steady state: the most the hot path's sweep (the whole table per
+/// `SWEEP_PERIOD_MS`) frees again with the table at most 80% full, since a flow stays until the
+/// sweep passes it (at most its timeout and one sweep period).
+pub fn churn_flows_per_ms(capacity: usize) -> u64 {
+    (capacity * 4 / 5) as u64 / (crate::forward::flow_table::SWEEP_PERIOD_MS + 2)
+}
+
 /// Every forward service's backends' next hops in `snap` learned (or confirmed) at `now_ms`,
 /// as an ARP reply does, so that forwarding does not wait on neighbour resolution.
 pub fn confirm_next_hops(
