@@ -1,15 +1,20 @@
 #!/usr/bin/python3
 """bench/run's report: table on stdout, <base>.json and <base>.svg, and the --check verdict.
 
-usage: report.py ROWS.jsonl BASE NPROC CPU LOADAVG COMMAND CHECK(0|1)
-Standard library only.
+usage: report.py ROWS.jsonl BASE NPROC CPU LOADAVG COMMAND CHECK(0|1) [PATHS.jsonl]
+PATHS.jsonl: bench/paths.py's rows (criterion's per-packet paths), reported after the profiles
+and drawn in <BASE>-paths.svg. Standard library only.
 """
 import json
 import sys
 from html import escape
 
+import paths
+
 rows_path, base, nproc, cpu, load, command, check = sys.argv[1:8]
+paths_path = sys.argv[8] if len(sys.argv) > 8 else ""
 runs = [json.loads(line) for line in open(rows_path) if line.strip()]
+path_rows = [json.loads(line) for line in open(paths_path) if line.strip()] if paths_path else []
 
 
 def median(values):
@@ -67,6 +72,9 @@ table = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
          "-|-".join("-" * w for w in widths)]
 table += [" | ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
 print("\n".join(table))
+if path_rows:
+    print()
+    print(paths.table(path_rows))
 print(f"\n{nproc} cores, {cpu}; load average before the report: {load}")
 print(f"command: {command}")
 
@@ -83,6 +91,7 @@ doc = {
     "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
     "rows": rows,
     "runs": runs,
+    "paths": path_rows,
 }
 with open(base + ".json", "w") as f:
     json.dump(doc, f, indent=1)
@@ -133,7 +142,12 @@ svg.append(f'<text x="{L + 110 * len(duts)}" y="{H - 14}" fill="#555">'
 svg.append("</svg>")
 with open(base + ".svg", "w") as f:
     f.write("\n".join(svg) + "\n")
-print(f"wrote {base}.json and {base}.svg")
+if path_rows:
+    with open(base + "-paths.svg", "w") as f:
+        f.write(paths.svg(path_rows, f"{nproc} cores, {cpu}, load {load}; anycastd tree {rev}"))
+    print(f"wrote {base}.json, {base}.svg and {base}-paths.svg")
+else:
+    print(f"wrote {base}.json and {base}.svg")
 
 if check == "1":
     bad = []

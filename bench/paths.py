@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""bench/paths.py: the per-packet paths' criterion benchmarks, as rows of bench/run's report.
+
+usage: paths.py [--warm-up S] [--measure S] [--from FILE] [--out ROWS.jsonl] [--svg FILE]
+                [--quiet] [FILTER]
+       paths.py --smoke
+
+Runs the criterion benches `answer`, `forward` and `dns` (dataplane/benches/) with
+`--output-format bencher` (or reads that output from --from FILE), and for every per-packet path
+prints: ns per packet of the whole row, of the row's set-up (restoring the frame the path rewrote,
+measured by the bench's own `reset_only` row), and of the path alone (the difference), against
+the target of 50 ns. Every row times 32 packets. --out writes the rows as JSON lines for
+report.py, --svg a bar chart. FILTER is criterion's (a regular expression over row names).
+
+--smoke runs every bench once (criterion's --test: the benches' own checks, such as that no
+forwarded packet met an unresolved next hop, no timing) and checks that every bench row is
+known here: a path with its set-up row, a set-up row, or a row that is not a per-packet path.
+Standard library only.
+"""
+import argparse
+import json
+import re
+import subprocess
+import sys
+from html import escape
+
+BENCHES = ["answer", "forward", "dns"]
+PACKETS_PER_ROW = 32
+TARGET_NS = 50.0
+
+# (row pattern, its set-up row): the first match wins.
+SETUP_RULES = [
+    (r"answer/(.+)", r"answer/\1/reset_only"),
+    (r"forward/(?:new_flow|stateless)_.*_(batch32|burst32)", r"forward/new_flow_reset_only_\1"),
+    (r"forward/flow_hit_.*", "forward/reset_only_batch32"),
+    (r"dns_query/random_nxdomain(?:/.*)?", "dns_query/random_nxdomain/reset_only"),
+    (r"dns_query/.*", "dns_query/reset_only"),
+]
+# Rows that are not one packet's path: table builds and zone loads.
+NOT_PATHS = [r"maglev/.*", r"dns_zone_load/.*"]
+BENCH_LINE = re.compile(r"^test (\S+) \.\.\. bench:\s+([\d,]+(?:\.\d+)?) ns/iter")
+
+
+def is_setup(name):
+    """True for a row that times only a path's set-up."""
+    return "reset_only" in name
+
+
+def setup_of(name):
+    """The set-up row of path row `name`; None when `name` is not a path row; KeyError when
+    it is a row no rule knows."""
+    if is_setup(name) or any(re.fullmatch(p, name) for p in NOT_PATHS):
+        return None
+    for pattern, setup in SETUP_RULES:
+        if re.fullmatch(pattern, name):
+            return re.sub(f"^{pattern}$", setup, name)
+    raise KeyError(f"bench row '{name}' is unknown to bench/paths.py (add it to SETUP_RULES "
+                   "or NOT_PATHS)")
+
+
+def parse_bencher(text):
+    """Row name -> ns per iteration, from criterion's `--output-format bencher` lines."""
+    times = {}
+    for line in text.splitlines():
+        m = BENCH_LINE.match(line.strip())
+        if m:
+            times[m.group(1)] = float(m.group(2).replace(",", ""))
+    return times
+
+
+def path_rows(times):
+    """The path rows of `times` (ns per iteration by row name), in its order."""
+    rows = []
+    for name, ns in times.items():
+        setup = setup_of(name)
+        if setup is None:
+            continue
+        whole = ns / PACKETS_PER_ROW
+        setup_ns = times.get(setup)
+        setup_ns = None if setup_ns is None else setup_ns / PACKETS_PER_ROW
+        path = whole if setup_ns is None else whole - setup_ns
+        rows.append({
+            "path": name,
+            "ns_per_packet": round(whole, 2),
+            "setup_row": setup,
+            "setup_ns_per_packet": None if setup_ns is None else round(setup_ns, 2),
+            "path_ns": round(path, 2),
+            "target_ns": TARGET_NS,
+            "met": path <= TARGET_NS,
+        })
+    return rows
+
+
+def table(rows):
+    """The rows as a text table."""
+    header = ("path (criterion, 32 packets per row)", "ns/pkt", "set-up ns", "path ns",
+              f"≤ {TARGET_NS:.0f} ns")
+    lines = [(r["path"], f"{r['ns_per_packet']:.1f}",
+              "-" if r["setup_ns_per_packet"] is None else f"{r['setup_ns_per_packet']:.1f}",
+              f"{r['path_ns']:.1f}", "yes" if r["met"] else "NO") for r in rows]
+    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
+    out = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
+           "-|-".join("-" * w for w in widths)]
+    out += [" | ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
+    met = sum(r["met"] for r in rows)
+    out.append(f"\n{met} of {len(rows)} paths within {TARGET_NS:.0f} ns (path = whole row − "
+               "set-up row)")
+    return "\n".join(out)
+
+
+def svg(rows, caption):
+    """A horizontal bar chart of the path ns (set-up stacked after it) with the target line."""
+    if not rows:
+        return ""
+    L, R, T, bar, gap = 290, 40, 40, 14, 6
+    W = 900
+    top = max([r["ns_per_packet"] for r in rows] + [TARGET_NS]) * 1.05
+    H = T + len(rows) * (bar + gap) + 50
+    x = lambda v: L + (W - L - R) * v / top
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="10" y="20" font-size="13">anycastd per-packet paths, criterion: ns per '
+           f'packet (dark: the path; light: the bench\'s set-up)</text>']
+    for i, r in enumerate(rows):
+        y = T + i * (bar + gap)
+        path = max(r["path_ns"], 0.0)
+        color = "#2b6cb0" if r["met"] else "#c53030"
+        out.append(f'<text x="{L - 6}" y="{y + bar - 3}" text-anchor="end">'
+                   f'{escape(r["path"])}</text>')
+        out.append(f'<rect x="{L}" y="{y}" width="{x(path) - L:.1f}" height="{bar}" '
+                   f'fill="{color}"/>')
+        if r["setup_ns_per_packet"]:
+            out.append(f'<rect x="{x(path):.1f}" y="{y}" '
+                       f'width="{x(r["ns_per_packet"]) - x(path):.1f}" height="{bar}" '
+                       f'fill="#cbd5e0"/>')
+        out.append(f'<text x="{x(r["ns_per_packet"]) + 4:.1f}" y="{y + bar - 3}">'
+                   f'{r["path_ns"]:.1f}</text>')
+    bottom = T + len(rows) * (bar + gap)
+    out.append(f'<line x1="{x(TARGET_NS):.1f}" x2="{x(TARGET_NS):.1f}" y1="{T - 6}" '
+               f'y2="{bottom}" stroke="#c53030" stroke-dasharray="4 3"/>')
+    out.append(f'<text x="{x(TARGET_NS):.1f}" y="{bottom + 14}" text-anchor="middle" '
+               f'fill="#c53030">{TARGET_NS:.0f} ns target</text>')
+    out.append(f'<text x="10" y="{H - 10}" fill="#555">{escape(caption)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def cargo_bench(args):
+    """Runs the benches with criterion arguments `args`; their stdout."""
+    cmd = ["cargo", "bench", "-p", "anycastd"]
+    for b in BENCHES:
+        cmd += ["--bench", b]
+    done = subprocess.run(cmd + ["--"] + args, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"bench/paths.py: {' '.join(cmd + ['--'] + args)} failed "
+                 f"(exit {done.returncode})")
+    return done.stdout
+
+
+def smoke():
+    """Every bench once (their own checks), and every row known to the rules above."""
+    cargo_bench(["--test"])
+    listed = [line.split(": ")[0] for line in cargo_bench(["--list"]).splitlines()
+              if line.endswith(": benchmark")]
+    unknown, paths = [], 0
+    for name in listed:
+        try:
+            setup = setup_of(name)
+        except KeyError as e:
+            unknown.append(str(e))
+            continue
+        if setup is not None:
+            paths += 1
+            if setup not in listed:
+                unknown.append(f"bench row '{name}': its set-up row '{setup}' does not exist")
+    if unknown or paths == 0:
+        sys.exit("bench/paths.py --smoke FAILED:\n  " + "\n  ".join(unknown or ["no path rows"]))
+    print(f"bench/paths.py --smoke: every bench ran its checks; {paths} path rows of "
+          f"{len(listed)} rows, each with its set-up row")
+
+
+def seconds(v):
+    """A positive number of seconds, for argparse."""
+    if not re.fullmatch(r"\d+(\.\d+)?", v) or float(v) <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not '{v}'")
+    return v
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="bench/paths.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--warm-up", type=seconds, default="1", help="criterion warm-up, s")
+    ap.add_argument("--measure", type=seconds, default="2", help="criterion measurement, s")
+    ap.add_argument("--from", dest="source", help="read bencher output from FILE")
+    ap.add_argument("--out", help="write the rows as JSON lines")
+    ap.add_argument("--svg", help="write a bar chart")
+    ap.add_argument("--quiet", action="store_true", help="print no table")
+    ap.add_argument("--smoke", action="store_true", help="run each bench once, check names")
+    ap.add_argument("filter", nargs="*", help="criterion's row filter")
+    a = ap.parse_args(argv)
+    if a.smoke:
+        return smoke()
+    if a.source:
+        text = open(a.source).read()
+    else:
+        text = cargo_bench(["--warm-up-time", a.warm_up, "--measurement-time", a.measure,
+                            "--output-format", "bencher"] + a.filter)
+    rows = path_rows(parse_bencher(text))
+    if not rows:
+        sys.exit("bench/paths.py: no path rows in the benches' output")
+    if not a.quiet:
+        print(table(rows))
+    if a.out:
+        with open(a.out, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    if a.svg:
+        with open(a.svg, "w") as f:
+            f.write(svg(rows, f"criterion --warm-up-time {a.warm_up} "
+                              f"--measurement-time {a.measure}"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Tests of bench/paths.py's parsing and set-up matching (python3 bench/test_paths.py)."""
+import os
+import sys
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import paths  # noqa: E402
+
+# Criterion's bencher lines as the benches print them, with the noise around them.
+OUTPUT = """\
+Gnuplot not found, using plotters backend
+test answer/icmp_echo_64B_x32 ... bench:         640 ns/iter (+/- 6)
+test answer/icmp_echo_64B_x32/reset_only ... bench:         96 ns/iter (+/- 2)
+test forward/reset_only_batch32 ... bench:         160 ns/iter (+/- 3)
+test forward/flow_hit_ipip_burst32 ... bench:       1,024 ns/iter (+/- 9)
+test forward/new_flow_reset_only_batch32 ... bench:         448 ns/iter (+/- 4)
+test forward/new_flow_reset_only_burst32 ... bench:         384 ns/iter (+/- 4)
+test forward/stateless_maglev_ipip_batch32 ... bench:       1344 ns/iter (+/- 20)
+test forward/new_flow_ipip_table64k_burst32 ... bench:       2400 ns/iter (+/- 50)
+test maglev/build_m65537_n1000 ... bench:     2000000 ns/iter (+/- 900)
+test dns_query/a_hit ... bench:        2304 ns/iter (+/- 12)
+test dns_query/reset_only ... bench:        128 ns/iter (+/- 1)
+test dns_query/random_nxdomain/cached ... bench:        4000 ns/iter (+/- 30)
+test dns_query/random_nxdomain/reset_only ... bench:        352 ns/iter (+/- 3)
+test dns_query/referral ... bench:        3200 ns/iter (+/- 20)
+"""
+
+
+class Paths(unittest.TestCase):
+    def setUp(self):
+        self.rows = {r["path"]: r for r in paths.path_rows(paths.parse_bencher(OUTPUT))}
+
+    def test_parses_every_bencher_line_and_nothing_else(self):
+        times = paths.parse_bencher(OUTPUT)
+        self.assertEqual(len(times), 14)
+        self.assertEqual(times["forward/flow_hit_ipip_burst32"], 1024.0)
+
+    def test_setup_and_table_build_rows_are_not_paths(self):
+        self.assertEqual(sorted(self.rows), [
+            "answer/icmp_echo_64B_x32",
+            "dns_query/a_hit",
+            "dns_query/random_nxdomain/cached",
+            "dns_query/referral",
+            "forward/flow_hit_ipip_burst32",
+            "forward/new_flow_ipip_table64k_burst32",
+            "forward/stateless_maglev_ipip_batch32",
+        ])
+
+    def test_each_path_subtracts_its_own_setup_row(self):
+        expect = {
+            "answer/icmp_echo_64B_x32": ("answer/icmp_echo_64B_x32/reset_only", 20.0, 17.0),
+            "forward/flow_hit_ipip_burst32": ("forward/reset_only_batch32", 32.0, 27.0),
+            "forward/stateless_maglev_ipip_batch32": ("forward/new_flow_reset_only_batch32",
+                                                      42.0, 28.0),
+            "forward/new_flow_ipip_table64k_burst32": ("forward/new_flow_reset_only_burst32",
+                                                       75.0, 63.0),
+            "dns_query/a_hit": ("dns_query/reset_only", 72.0, 68.0),
+            "dns_query/random_nxdomain/cached": ("dns_query/random_nxdomain/reset_only",
+                                                 125.0, 114.0),
+        }
+        for name, (setup, whole, path) in expect.items():
+            r = self.rows[name]
+            self.assertEqual((r["setup_row"], r["ns_per_packet"], r["path_ns"]),
+                             (setup, whole, path), name)
+
+    def test_target_is_judged_on_the_path_alone(self):
+        self.assertTrue(self.rows["forward/stateless_maglev_ipip_batch32"]["met"])
+        self.assertFalse(self.rows["dns_query/a_hit"]["met"])
+        self.assertFalse(self.rows["forward/new_flow_ipip_table64k_burst32"]["met"])
+
+    def test_a_missing_setup_row_leaves_the_whole_row(self):
+        self.assertEqual(self.rows["dns_query/referral"]["path_ns"], 96.0)
+        only = paths.path_rows(paths.parse_bencher(
+            "test dns_query/referral ... bench:        3200 ns/iter (+/- 20)"))
+        self.assertEqual((only[0]["setup_ns_per_packet"], only[0]["path_ns"]), (None, 100.0))
+
+    def test_an_unknown_row_is_an_error_naming_it(self):
+        with self.assertRaisesRegex(KeyError, "forward/teleport_x32"):
+            paths.setup_of("forward/teleport_x32")
+
+    def test_table_and_svg(self):
+        rows = list(self.rows.values())
+        text = paths.table(rows)
+        self.assertIn("3 of 7 paths within 50 ns", text)
+        root = ET.fromstring(paths.svg(rows, "machine"))
+        bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect")
+                if e.get("fill") in ("#2b6cb0", "#c53030")]
+        self.assertEqual(len(bars), len(rows))
+
+
+if __name__ == "__main__":
+    unittest.main()
