@@ -146,16 +146,24 @@ def svg(rows, caption):
     return "\n".join(out) + "\n"
 
 
-def cargo_bench(args):
-    """Runs the benches with criterion arguments `args`; their stdout."""
+def cargo_bench(args, progress=False):
+    """Runs the benches with criterion arguments `args`; their stdout. With `progress`, each
+    row's figure goes to stderr as it comes (a full run takes minutes)."""
     cmd = ["cargo", "bench", "-p", "anycastd"]
     for b in BENCHES:
         cmd += ["--bench", b]
-    done = subprocess.run(cmd + ["--"] + args, stdout=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        sys.exit(f"bench/paths.py: {' '.join(cmd + ['--'] + args)} failed "
-                 f"(exit {done.returncode})")
-    return done.stdout
+    cmd += ["--"] + args
+    out = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            out.append(line)
+            m = BENCH_LINE.match(line.strip()) if progress else None
+            if m:
+                ns = float(m.group(2).replace(",", "")) / PACKETS_PER_ROW
+                print(f"  {m.group(1)}: {ns:.1f} ns/packet", file=sys.stderr, flush=True)
+    if proc.returncode != 0:
+        sys.exit(f"bench/paths.py: {' '.join(cmd)} failed (exit {proc.returncode})")
+    return "".join(out)
 
 
 def smoke():
@@ -204,7 +212,7 @@ def main(argv):
         text = open(a.source).read()
     else:
         text = cargo_bench(["--warm-up-time", a.warm_up, "--measurement-time", a.measure,
-                            "--output-format", "bencher"] + a.filter)
+                            "--output-format", "bencher"] + a.filter, progress=True)
     rows = path_rows(parse_bencher(text))
     if not rows:
         sys.exit("bench/paths.py: no path rows in the benches' output")
