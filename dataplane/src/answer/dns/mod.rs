@@ -165,12 +165,26 @@ impl DnsService {
         }
         match cache.lookup(self.id, buf, ip, &port.mac, counters) {
             cache::Lookup::Hit => count(counters, |_| Verdict::Answer),
-            cache::Lookup::Miss(key) => self.handle_miss(buf, ip, port, counters, cache, key),
+            cache::Lookup::Miss(None) => self.handle_uncached(buf, ip, port, counters),
+            cache::Lookup::Miss(Some(key)) => self.handle_miss(buf, ip, port, counters, cache, key),
         }
     }
 
-    /// A query the cache did not answer: the fast path (its answer stored under `key` when
-    /// there is one), else the general path.
+    /// A query the cache neither answered nor will store: [`DnsService::handle`], out of line
+    /// for the reason [`DnsService::handle_miss`] is.
+    #[inline(never)]
+    fn handle_uncached<B: PacketBuffer>(
+        &self,
+        buf: &mut B,
+        ip: &IpMeta,
+        port: &PortSnapshot,
+        counters: &mut DnsCounters,
+    ) -> Verdict {
+        self.handle(buf, ip, port, counters)
+    }
+
+    /// A query the cache did not answer but admits: the fast path (its answer stored under
+    /// `key`), else the general path.
     #[inline(never)]
     fn handle_miss<B: PacketBuffer>(
         &self,
@@ -179,13 +193,13 @@ impl DnsService {
         port: &PortSnapshot,
         counters: &mut DnsCounters,
         cache: &mut cache::PacketCache,
-        key: Option<cache::Key>,
+        key: cache::Key,
     ) -> Verdict {
         count(counters, |counters| {
             let (edns, referrals) = (counters.edns, counters.referrals);
             match self.try_fast(buf, ip, port, counters) {
                 Some(Verdict::Answer) => {
-                    if let (Some(key), Some(resp)) = (key, buf.data().get(ip.l4 + 8..)) {
+                    if let Some(resp) = buf.data().get(ip.l4 + 8..) {
                         let edns = counters.edns != edns;
                         let referral = counters.referrals != referrals;
                         cache.insert(self.id, &key, resp, edns, referral);
