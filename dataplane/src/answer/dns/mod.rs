@@ -136,6 +136,10 @@ impl DnsService {
     /// Answers a UDP query in place: the frame becomes the response (Ethernet, IP and UDP turned
     /// around, lengths and checksums set) and the verdict is [`Verdict::Answer`]; queries that
     /// get no response are dropped with a reason.
+    ///
+    /// Out of line: [`DnsService::handle_cached`] calls it for what its cache does not answer,
+    /// and the fast path's and resolver's code would crowd the cache hit's registers.
+    #[inline(never)]
     pub fn handle<B: PacketBuffer>(
         &self,
         buf: &mut B,
@@ -149,8 +153,9 @@ impl DnsService {
     /// [`DnsService::handle`] with the worker's packet cache in front of the fast path
     /// ([`cache`]): the same frame, verdict and counters as without it.
     ///
-    /// A hit is answered inline, in the caller; a miss goes to a function out of line, so that
-    /// the fast path's and resolver's code does not crowd the hit's registers.
+    /// A hit is answered inline, in the caller; a miss goes to a function out of line
+    /// ([`DnsService::handle`], or the miss handler that also stores the answer), so that the
+    /// fast path's and resolver's code does not crowd the hit's registers.
     #[inline(always)]
     pub fn handle_cached<B: PacketBuffer>(
         &self,
@@ -165,22 +170,9 @@ impl DnsService {
         }
         match cache.lookup(self.id, buf, ip, &port.mac, counters) {
             cache::Lookup::Hit => count(counters, |_| Verdict::Answer),
-            cache::Lookup::Miss(None) => self.handle_uncached(buf, ip, port, counters),
+            cache::Lookup::Miss(None) => self.handle(buf, ip, port, counters),
             cache::Lookup::Miss(Some(key)) => self.handle_miss(buf, ip, port, counters, cache, key),
         }
-    }
-
-    /// A query the cache neither answered nor will store: [`DnsService::handle`], out of line
-    /// for the reason [`DnsService::handle_miss`] is.
-    #[inline(never)]
-    fn handle_uncached<B: PacketBuffer>(
-        &self,
-        buf: &mut B,
-        ip: &IpMeta,
-        port: &PortSnapshot,
-        counters: &mut DnsCounters,
-    ) -> Verdict {
-        self.handle(buf, ip, port, counters)
     }
 
     /// A query the cache did not answer but admits: the fast path (its answer stored under
