@@ -91,6 +91,15 @@ def path_rows(times):
     return rows
 
 
+def text_table(header, lines):
+    """`lines` (tuples of strings) under `header`, in columns separated by " | "."""
+    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
+    out = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
+           "-|-".join("-" * w for w in widths)]
+    out += [" | ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
+    return "\n".join(out)
+
+
 def table(rows):
     """The rows as a text table."""
     header = ("path (criterion, 32 packets per row)", "ns/pkt", "set-up ns", "path ns",
@@ -98,14 +107,9 @@ def table(rows):
     lines = [(r["path"], f"{r['ns_per_packet']:.1f}",
               "-" if r["setup_ns_per_packet"] is None else f"{r['setup_ns_per_packet']:.1f}",
               f"{r['path_ns']:.1f}", "yes" if r["met"] else "NO") for r in rows]
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
-    out = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
-           "-|-".join("-" * w for w in widths)]
-    out += [" | ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
     met = sum(r["met"] for r in rows)
-    out.append(f"\n{met} of {len(rows)} paths within {TARGET_NS:.0f} ns (path = whole row − "
-               "set-up row)")
-    return "\n".join(out)
+    return (text_table(header, lines) + f"\n\n{met} of {len(rows)} paths within "
+            f"{TARGET_NS:.0f} ns (path = whole row − set-up row)")
 
 
 def svg(rows, caption):

@@ -67,11 +67,7 @@ for r in rows:
                   fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["best_mpps"], ".3f"),
                   fmt(r["best_ratio_to_testpmd"], ".2f"), fmt(r["dut_cycles_per_packet"], ".0f"),
                   f"{r['errors']}/{r['validated']}"))
-widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)]
-table = [" | ".join(h.ljust(w) for h, w in zip(header, widths)),
-         "-|-".join("-" * w for w in widths)]
-table += [" | ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
-print("\n".join(table))
+print(paths.text_table(header, lines))
 if path_rows:
     print()
     print(paths.table(path_rows))

@@ -140,16 +140,16 @@ fn main() {
                 &[0u8; 18],
             );
             let new_flows = path.ends_with("new_flow");
+            // Every packet a new flow (a new client address), flows idle out after 1 ms, and
+            // the clock moves 1 ms per `churn_flows_per_ms` packets: the steady state of the
+            // default 64k-flow table that `benches/forward.rs` times.
+            let capacity = FlowTableConfig::default().capacity;
+            let per_ms = testutil::churn_flows_per_ms(capacity) as u32;
             if new_flows {
-                // Every packet a new flow (a new client address), flows idle out after 1 ms,
-                // and the clock moves 1 ms per `churn_flows_per_ms` packets: the steady state
-                // of the default 64k-flow table that `benches/forward.rs` times.
-                let capacity = FlowTableConfig::default().capacity;
                 ws.forward =
                     WorkerForwardState::with_config(testutil::churning_flow_table(capacity));
                 testutil::confirm_next_hops(&snap, &mut ws.forward, 0);
             }
-            let per_ms = testutil::churn_flows_per_ms(FlowTableConfig::default().capacity) as u32;
             let mut frame = frame;
             let mut n = 0u32;
             let mut one = || {
@@ -158,7 +158,7 @@ fn main() {
                     frame[26..30].copy_from_slice(&(0x0a00_0000 + n).to_be_bytes());
                     // The IPv4 header checksum, set again for the new address.
                     frame[24..26].copy_from_slice(&[0, 0]);
-                    let c = checksum::finish(checksum::sum(0, &frame[14..34]));
+                    let c = checksum::checksum(&frame[14..34]);
                     frame[24..26].copy_from_slice(&c.to_be_bytes());
                     if n.is_multiple_of(per_ms) {
                         ws.now_ms += 1;
