@@ -58,14 +58,15 @@ def setup_of(name):
                    "or NOT_PATHS)")
 
 
+def bench_line(line):
+    """(row name, ns per iteration) of one criterion `--output-format bencher` line, or None."""
+    m = BENCH_LINE.match(line.strip())
+    return (m.group(1), float(m.group(2).replace(",", ""))) if m else None
+
+
 def parse_bencher(text):
     """Row name -> ns per iteration, from criterion's `--output-format bencher` lines."""
-    times = {}
-    for line in text.splitlines():
-        m = BENCH_LINE.match(line.strip())
-        if m:
-            times[m.group(1)] = float(m.group(2).replace(",", ""))
-    return times
+    return dict(filter(None, map(bench_line, text.splitlines())))
 
 
 def path_rows(times):
@@ -161,10 +162,10 @@ def cargo_bench(args, progress=False):
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
         for line in proc.stdout:
             out.append(line)
-            m = BENCH_LINE.match(line.strip()) if progress else None
-            if m:
-                ns = float(m.group(2).replace(",", "")) / PACKETS_PER_ROW
-                print(f"  {m.group(1)}: {ns:.1f} ns/packet", file=sys.stderr, flush=True)
+            row = bench_line(line) if progress else None
+            if row:
+                print(f"  {row[0]}: {row[1] / PACKETS_PER_ROW:.1f} ns/packet", file=sys.stderr,
+                      flush=True)
     if proc.returncode != 0:
         sys.exit(f"bench/paths.py: {' '.join(cmd)} failed (exit {proc.returncode})")
     return "".join(out)
