@@ -35,6 +35,7 @@ for key in dict.fromkeys((r["profile"], r["dut"]) for r in runs):
     row["dut_cycles_per_packet"] = median(r.get("dut_cycles_per_packet") for r in group)
     for k in ("sent", "received", "validated", "errors"):
         row[k] = sum(r[k] for r in group)
+    row["affinity_checks"] = sum(r.get("affinity_checks", 0) for r in group)
     row["answered_mpps_runs"] = [round(r["answered_mpps"], 4) for r in group]
     # The best round: interference on a shared host only ever slows a round down.
     row["best_mpps"] = max(r["answered_mpps"] for r in group)

@@ -108,6 +108,9 @@ struct Results {
     latency_samples: u64,
     validated: u64,
     errors: u64,
+    /// Validated forwarded frames of a flow seen before, whose backend was compared with the
+    /// earlier one's (`forward-tcp`, `forward-udp`).
+    affinity_checks: u64,
     first_errors: Vec<String>,
     tsc_hz: u64,
 }
@@ -232,7 +235,6 @@ fn run(cli: &Cli) -> Result<()> {
     let tx_end = start + run_cycles;
     let mut seq = 0u64;
     let mut last_rx = start;
-    let builder = builder;
     let mut receive = |rx: &mut Burst, now: u64| -> usize {
         let n = rx.len();
         for i in 0..n {
@@ -345,6 +347,7 @@ fn run(cli: &Cli) -> Result<()> {
         latency_samples: hist.count(),
         validated,
         errors,
+        affinity_checks: builder.affinity_checks(),
         first_errors,
         tsc_hz: hz,
     };
@@ -352,8 +355,9 @@ fn run(cli: &Cli) -> Result<()> {
     let stats = port.stats();
     eprintln!(
         "anycastd-gen: sent {sent} ({tx_full} tx attempts found the link full), received {received}, \
-         {errors} wrong of {validated} validated; port ipackets={} opackets={} imissed={}",
-        stats.ipackets, stats.opackets, stats.imissed
+         {errors} wrong of {validated} validated ({} a flow's backend checked again); \
+         port ipackets={} opackets={} imissed={}",
+        results.affinity_checks, stats.ipackets, stats.opackets, stats.imissed
     );
     // Keep the port open (not polling) until the DUT stops and disconnects.
     let deadline = Instant::now() + Duration::from_secs_f64(cli.linger);

@@ -203,9 +203,20 @@ pub struct Builder {
     /// New flows per 2^32 packets.
     new_threshold: u32,
     generations: Vec<u16>,
+    /// Per flow slot of `forward-tcp` and `forward-udp`, the last validated frame's client port
+    /// and backend ([`affinity_word`]; 0 before any): a flow's frames must all go to one
+    /// backend.
+    backends: Vec<u32>,
+    /// Frames whose backend `backends` compared with an earlier frame's.
+    affinity_checks: u64,
     rng: Rng,
     /// The `dns` mix, built once: validating an answer allocates nothing.
     dns: Vec<DnsCase>,
+}
+
+/// A flow's client port and backend (last address byte) as one word, never 0.
+fn affinity_word(sport: u16, backend: u8) -> u32 {
+    1 << 24 | u32::from(sport) << 8 | u32::from(backend)
 }
 
 fn ipv4_frame(src: Ipv4Addr, dst: Ipv4Addr, dst_mac: Mac, proto: u8, l4: &[u8]) -> Vec<u8> {
@@ -395,8 +406,19 @@ impl Builder {
             } else {
                 Vec::new()
             },
+            backends: if matches!(profile, Profile::ForwardTcp | Profile::ForwardUdp) {
+                vec![0; flows as usize]
+            } else {
+                Vec::new()
+            },
+            affinity_checks: 0,
             rng: Rng::new(seed),
         }
+    }
+
+    /// Validated frames whose flow's backend was checked against an earlier frame's.
+    pub fn affinity_checks(&self) -> u64 {
+        self.affinity_checks
     }
 
     /// Length of frame number `seq`.
@@ -505,8 +527,9 @@ impl Builder {
     }
 
     /// Checks a frame that came back: `Ok` when it is a correct answer (or forward, or macswapped
-    /// echo) to one of our frames.
-    pub fn validate(&self, f: &[u8], dut: Dut) -> Result<(), String> {
+    /// echo) to one of our frames. A forwarded frame of a flow that an earlier validated frame
+    /// saw go to another backend is an error (`forward-tcp`, `forward-udp`).
+    pub fn validate(&mut self, f: &[u8], dut: Dut) -> Result<(), String> {
         if f.len() < MIN_FRAME {
             return Err(format!("runt frame of {} bytes", f.len()));
         }
@@ -534,7 +557,7 @@ impl Builder {
         }
     }
 
-    fn validate_forward(&self, f: &[u8]) -> Result<(), String> {
+    fn validate_forward(&mut self, f: &[u8]) -> Result<(), String> {
         ipv4_ok(f, ETH)?;
         if f[ETH + 9] != 4 {
             return Err(format!("outer protocol {} is not IPIP", f[ETH + 9]));
@@ -575,7 +598,34 @@ impl Builder {
             return Err("inner L4 checksum is wrong".into());
         }
         let end = inner + usize::from(word(f, inner + 2));
-        check_payload(f, inner + 20 + l4len, end)
+        check_payload(f, inner + 20 + l4len, end)?;
+        self.check_affinity(f, src - FLOW_BASE)
+    }
+
+    /// The backend of flow slot `slot` in forwarded frame `f` is the one its last validated frame
+    /// went to, unless that was an earlier flow of the slot (another client port).
+    fn check_affinity(&mut self, f: &[u8], slot: u32) -> Result<(), String> {
+        let Some(last) = self.backends.get_mut(slot as usize) else {
+            return Ok(());
+        };
+        let sport = word(f, IP + 20);
+        let backend = f[ETH + 19];
+        let now = affinity_word(sport, backend);
+        let before = std::mem::replace(last, now);
+        if before >> 8 != now >> 8 {
+            return Ok(());
+        }
+        self.affinity_checks += 1;
+        if before != now {
+            let [a, b, c] = BACKEND_NET;
+            return Err(format!(
+                "flow {}:{sport} went to backend {}, and before to {}",
+                Ipv4Addr::from(FLOW_BASE + slot),
+                Ipv4Addr::new(a, b, c, backend),
+                Ipv4Addr::new(a, b, c, before as u8)
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -30,7 +30,7 @@ fn anycastd_answers_pass_validation() {
     let mut state = WorkerState::default();
     for p in Profile::ALL {
         for size in [64, 128, 1000] {
-            let b = Builder::new(p, size, 1000, 0.5, 7);
+            let mut b = Builder::new(p, size, 1000, 0.5, 7);
             for (seq, f) in frames(p, size, 16).into_iter().enumerate() {
                 let mut buf = TestBuffer::with_room(&f, 128, 2048);
                 let v = process(&mut buf, 0, &snap, &mut state);
@@ -65,7 +65,7 @@ fn anycastd_answers_pass_validation() {
 #[test]
 fn macswapped_frames_pass_and_requests_fail_anycastd_validation() {
     for p in Profile::ALL {
-        let b = Builder::new(p, 64, 1000, 0.5, 7);
+        let mut b = Builder::new(p, 64, 1000, 0.5, 7);
         for f in frames(p, 64, 8) {
             // Without an answer, the request itself is no valid anycastd answer.
             assert!(b.validate(&f, Dut::Anycastd).is_err(), "{}", p.name());
@@ -87,7 +87,7 @@ fn corrupted_answers_fail() {
         Profile::ForwardTcp,
         Profile::Arp,
     ] {
-        let b = Builder::new(p, 128, 1000, 0.5, 7);
+        let mut b = Builder::new(p, 128, 1000, 0.5, 7);
         let f = &frames(p, 128, 1)[0];
         let mut buf = TestBuffer::with_room(f, 128, 2048);
         process(&mut buf, 0, &snap, &mut state);
@@ -107,6 +107,43 @@ fn corrupted_answers_fail() {
             p.name()
         );
     }
+}
+
+#[test]
+fn a_flow_that_changes_backend_fails_validation() {
+    let snap = snapshot();
+    let mut state = WorkerState::default();
+    // Four flows, none new: each flow's frames all come back.
+    let mut b = Builder::new(Profile::ForwardTcp, 64, 4, 0.0, 7);
+    let mut sent = Builder::new(Profile::ForwardTcp, 64, 4, 0.0, 7);
+    let mut out = Vec::new();
+    for seq in 0..64 {
+        let mut f = vec![0; sent.len(seq)];
+        sent.build(&mut f, seq, seq as u32);
+        let mut buf = TestBuffer::with_room(&f, 128, 2048);
+        assert_eq!(process(&mut buf, 0, &snap, &mut state), Verdict::Forward);
+        assert_eq!(b.validate(buf.data(), Dut::Anycastd), Ok(()), "frame {seq}");
+        out.push(buf.data().to_vec());
+    }
+    assert_eq!(
+        b.affinity_checks(),
+        60,
+        "every frame after each flow's first"
+    );
+    // The last frame again, to another backend (outer checksum kept right): an error naming
+    // the flow.
+    let mut moved = out[63].clone();
+    let to = u16::from_be_bytes([moved[ETH + 18], moved[ETH + 19] ^ 1]);
+    set_word(&mut moved, ETH + 18, to, &[ETH + 10]);
+    let err = b.validate(&moved, Dut::Anycastd).expect_err("moved flow");
+    let client = Ipv4Addr::from(u32::from_be_bytes(
+        moved[IP + 12..IP + 16].try_into().unwrap(),
+    ));
+    assert!(err.contains(&format!("flow {client}:")), "{err}");
+    // Another flow of the same client address (a new client port) may go elsewhere.
+    let sport = word(&moved, IP + 20) + 1;
+    set_word(&mut moved, IP + 20, sport, &[IP + 20 + 16]);
+    assert_eq!(b.validate(&moved, Dut::Anycastd), Ok(()));
 }
 
 #[test]
