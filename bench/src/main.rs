@@ -353,11 +353,15 @@ fn run(cli: &Cli) -> Result<()> {
     };
     println!("{}", serde_json::to_string(&results)?);
     let stats = port.stats();
+    let affinity = match results.affinity_checks {
+        0 => String::new(),
+        n => format!(" ({n} a flow's backend checked again)"),
+    };
     eprintln!(
         "anycastd-gen: sent {sent} ({tx_full} tx attempts found the link full), received {received}, \
-         {errors} wrong of {validated} validated ({} a flow's backend checked again); \
+         {errors} wrong of {validated} validated{affinity}; \
          port ipackets={} opackets={} imissed={}",
-        results.affinity_checks, stats.ipackets, stats.opackets, stats.imissed
+        stats.ipackets, stats.opackets, stats.imissed
     );
     // Keep the port open (not polling) until the DUT stops and disconnects.
     let deadline = Instant::now() + Duration::from_secs_f64(cli.linger);

@@ -106,71 +106,6 @@ pub enum Dut {
     Anycastd,
 }
 
-/// One DNS query of the `dns` mix and what the answer must hold.
-#[derive(Debug, Clone)]
-pub struct DnsCase {
-    /// Short name for error messages.
-    pub label: &'static str,
-    /// The question's name in wire format.
-    pub qname: Vec<u8>,
-    /// Query type.
-    pub qtype: u16,
-    /// Whether the query carries an EDNS OPT record.
-    pub edns: bool,
-    /// Expected RCODE.
-    pub rcode: u8,
-    /// Expected answer count.
-    pub ancount: u16,
-}
-
-fn wire_name(name: &str) -> Vec<u8> {
-    let mut w = Vec::new();
-    for label in name.trim_end_matches('.').split('.') {
-        w.push(label.len() as u8);
-        w.extend_from_slice(label.as_bytes());
-    }
-    w.push(0);
-    w
-}
-
-/// The `dns` mix over configs/zones/example.test.zone.
-pub fn dns_cases() -> Vec<DnsCase> {
-    vec![
-        DnsCase {
-            label: "hit www A",
-            qname: wire_name("www.example.test"),
-            qtype: 1,
-            edns: false,
-            rcode: 0,
-            ancount: 2,
-        },
-        DnsCase {
-            label: "nxdomain",
-            qname: wire_name("nothere.example.test"),
-            qtype: 1,
-            edns: false,
-            rcode: 3,
-            ancount: 0,
-        },
-        DnsCase {
-            label: "cname alias A",
-            qname: wire_name("alias.example.test"),
-            qtype: 1,
-            edns: false,
-            rcode: 0,
-            ancount: 3,
-        },
-        DnsCase {
-            label: "edns mail AAAA",
-            qname: wire_name("mail.example.test"),
-            qtype: 28,
-            edns: true,
-            rcode: 0,
-            ancount: 1,
-        },
-    ]
-}
-
 /// A small xorshift generator (no allocation, no dependencies).
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -689,64 +624,9 @@ fn validate_icmp(f: &[u8], sent_len: usize) -> Result<(), String> {
     check_payload(f, IP + 8, ETH + total)
 }
 
-fn validate_dns(f: &[u8], cases: &[DnsCase]) -> Result<(), String> {
-    ipv4_ok(f, ETH)?;
-    if f[ETH + 9] != 17 || f[ETH + 12..ETH + 16] != DNS_VIP.octets() || word(f, IP) != 53 {
-        return Err("not UDP from the DNS VIP port 53".into());
-    }
-    let total = usize::from(word(f, ETH + 2));
-    let ulen = usize::from(word(f, IP + 4));
-    if ulen + 20 != total {
-        return Err("UDP length does not match the IPv4 length".into());
-    }
-    if word(f, IP + 6) != 0 && l4_checksum(f, ETH) != 0 {
-        return Err("UDP checksum is wrong".into());
-    }
-    let m = &f[IP + 8..ETH + total];
-    if m.len() < 12 {
-        return Err("DNS message shorter than its header".into());
-    }
-    let flags = word(m, 2);
-    if flags & 0x8000 == 0 || (flags >> 11) & 0xf != 0 {
-        return Err(format!("DNS flags {flags:#06x}: not a QUERY response"));
-    }
-    if word(m, 4) != 1 {
-        return Err("QDCOUNT is not 1".into());
-    }
-    let rest = &m[12..];
-    let case = cases
-        .iter()
-        .find(|c| {
-            rest.len() >= c.qname.len() + 4
-                && rest[..c.qname.len()].eq_ignore_ascii_case(&c.qname)
-                && word(rest, c.qname.len()) == c.qtype
-        })
-        .ok_or("the question is none of ours")?;
-    let rcode = (flags & 0xf) as u8;
-    if rcode != case.rcode {
-        return Err(format!(
-            "{}: RCODE {rcode}, expected {}",
-            case.label, case.rcode
-        ));
-    }
-    if flags & 0x0400 == 0 {
-        return Err(format!("{}: AA not set", case.label));
-    }
-    let an = word(m, 6);
-    if an != case.ancount {
-        return Err(format!(
-            "{}: {an} answers, expected {}",
-            case.label, case.ancount
-        ));
-    }
-    if case.rcode == 3 && word(m, 8) == 0 {
-        return Err(format!("{}: NXDOMAIN without an SOA", case.label));
-    }
-    if case.edns && word(m, 10) == 0 {
-        return Err(format!("{}: EDNS query answered without OPT", case.label));
-    }
-    Ok(())
-}
+mod dns;
+use dns::validate_dns;
+pub use dns::{dns_cases, DnsCase};
 
 #[cfg(test)]
 mod tests;

@@ -146,6 +146,71 @@ fn a_flow_that_changes_backend_fails_validation() {
     assert_eq!(b.validate(&moved, Dut::Anycastd), Ok(()));
 }
 
+/// The `dns` profile's answer to query `i` of the mix, through anycastd's pipeline.
+fn dns_answer(i: u64) -> Vec<u8> {
+    let snap = snapshot();
+    let mut state = WorkerState::default();
+    let f = &frames(Profile::Dns, 64, i + 1)[i as usize];
+    let mut buf = TestBuffer::with_room(f, 128, 2048);
+    assert_eq!(process(&mut buf, 0, &snap, &mut state), Verdict::Answer);
+    buf.data().to_vec()
+}
+
+#[test]
+fn dns_answers_with_other_records_fail() {
+    let cases = dns_cases();
+    let mail: std::net::Ipv6Addr = "2001:db8::25".parse().unwrap();
+    // (query of the mix, bytes of a record's data to change, what the answer is)
+    for (i, data) in [
+        (0, vec![192, 0, 2, 81]),
+        (2, vec![192, 0, 2, 80]),
+        (3, mail.octets().to_vec()),
+    ] {
+        let good = dns_answer(i);
+        assert_eq!(dns::validate_dns(&good, &cases), Ok(()), "{i}");
+        let at = good
+            .windows(data.len())
+            .position(|w| w == data)
+            .unwrap_or_else(|| panic!("answer {i} holds {data:?}"));
+        // Another address, and no UDP checksum (valid in IPv4): only the records differ.
+        let mut bad = good.clone();
+        bad[at + data.len() - 1] ^= 0x40;
+        bad[IP + 6..IP + 8].fill(0);
+        let err = dns::validate_dns(&bad, &cases).expect_err("changed record");
+        assert!(err.contains("is none of the expected"), "{i}: {err}");
+    }
+    // NXDOMAIN: the SOA in the authority section, its type changed, is missed.
+    let good = dns_answer(1);
+    let soa_type = IP + 8 + 12 + cases[1].qname.len() + 4 + 2;
+    assert_eq!(word(&good, soa_type), 6, "SOA after a compressed owner");
+    let mut bad = good.clone();
+    bad[soa_type + 1] = 2;
+    bad[IP + 6..IP + 8].fill(0);
+    assert!(dns::validate_dns(&bad, &cases)
+        .expect_err("no SOA")
+        .contains("without an SOA"));
+}
+
+#[test]
+fn a_compression_loop_is_an_error() {
+    // Header, then a question whose name points at itself.
+    let mut m = vec![0u8; 12];
+    m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+    let mut out = [0u8; 255];
+    assert!(dns::read_name(&m, 12, &mut out)
+        .expect_err("loop")
+        .contains("loop"));
+    assert!(
+        dns::read_name(&[3, b'w'], 0, &mut out).is_err(),
+        "cut label"
+    );
+    assert_eq!(
+        dns::read_name(&[3, b'w', b'w', b'w', 0, 0xc0, 0], 5, &mut out),
+        Ok((5, 7))
+    );
+    assert_eq!(&out[..5], b"\x03www\x00");
+}
+
 #[test]
 fn profile_names_round_trip() {
     for p in Profile::ALL {
