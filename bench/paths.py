@@ -24,19 +24,17 @@ import subprocess
 import sys
 from html import escape
 
-BENCHES = ["answer", "forward", "dns"]
+BENCHES = ["answer", "forward", "dns", "pipeline"]
 PACKETS_PER_ROW = 32
 TARGET_NS = 50.0
 
 # (row pattern, its set-up row): the first match wins.
 SETUP_RULES = [
-    (r"answer/(.+)", r"answer/\1/reset_only"),
+    (r"(answer|pipeline)/(.+)", r"\1/\2/reset_only"),
     (r"forward/(?:new_flow|stateless)_.*_(batch32|burst32)", r"forward/new_flow_reset_only_\1"),
-    (r"forward/pipeline/(.+)", r"forward/pipeline/\1/reset_only"),
     (r"forward/flow_hit_.*_table1m_(burst32)", r"forward/new_flow_reset_only_\1"),
     (r"forward/flow_hit_.*", "forward/reset_only_batch32"),
     (r"dns_query/random_nxdomain(?:/.*)?", "dns_query/random_nxdomain/reset_only"),
-    (r"dns_query/(a_hit_edns|aaaa_hit_ipv6)/.*", r"dns_query/\1/reset_only"),
     (r"dns_query/.*", "dns_query/reset_only"),
 ]
 # Rows that are not one packet's path: table builds and zone loads.

@@ -77,14 +77,12 @@ class Paths(unittest.TestCase):
         self.assertEqual((only[0]["setup_ns_per_packet"], only[0]["path_ns"]), (None, 100.0))
 
     def test_rows_with_their_own_setup_rows(self):
-        self.assertEqual(paths.setup_of("forward/pipeline/l2dsr_hit_x32"),
-                         "forward/pipeline/l2dsr_hit_x32/reset_only")
+        self.assertEqual(paths.setup_of("pipeline/l2dsr_hit_x32"),
+                         "pipeline/l2dsr_hit_x32/reset_only")
         self.assertEqual(paths.setup_of("forward/flow_hit_ipip_table1m_burst32"),
                          "forward/new_flow_reset_only_burst32")
         self.assertEqual(paths.setup_of("forward/flow_hit_ipip_burst32"),
                          "forward/reset_only_batch32")
-        self.assertEqual(paths.setup_of("dns_query/aaaa_hit_ipv6/pipeline_cached"),
-                         "dns_query/aaaa_hit_ipv6/reset_only")
         self.assertEqual(paths.setup_of("dns_query/a_hit/pipeline_cached"),
                          "dns_query/reset_only")
 

@@ -8,7 +8,7 @@
 //! machines these run on are shared, and wall time then mostly measures the other tenants.
 mod common;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use common::CpuTime;
@@ -17,7 +17,6 @@ use dataplane::answer::dns::cache::PacketCache;
 use dataplane::answer::dns::zonefile;
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
-use dataplane::forward::frames::udp6;
 use dataplane::packet::{PacketBuffer, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{LocalAddrs, PortSnapshot};
@@ -25,8 +24,6 @@ use dataplane::testutil::{self, dns_query, generated_zone, udp4, PORT_MAC};
 use dataplane::verdict::Verdict;
 
 const BATCH: usize = 32;
-/// The DNS service's IPv6 VIP in the pipeline rows.
-const VIP6: &str = "2001:db8:10::53";
 
 fn zones_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/zones")
@@ -98,14 +95,12 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
 [[port]]
 name = "edge0"
 device = "net_null0"
-addresses = ["198.51.100.1/24", "2001:db8:1::1/64"]
+addresses = ["198.51.100.1/24"]
 [[vip]]
 address = "{vip}"
-[[vip]]
-address = "{VIP6}"
 [[service]]
 name = "dns"
-vip = ["{vip}", "{VIP6}"]
+vip = "{vip}"
 protocol = "udp"
 port = 53
 kind = "dns"
@@ -124,55 +119,6 @@ zones = ["{}"]
             }
         })
     });
-    // The same with an EDNS OPT record (UDP size 1232), and an AAAA query over IPv6.
-    let mut edns = dns_query("www.example.test", 1);
-    edns[11] = 1;
-    edns.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
-    let client6: Ipv6Addr = "2001:db8:99::7".parse().expect("address");
-    let vip6: Ipv6Addr = VIP6.parse().expect("address");
-    for (label, frame) in [
-        (
-            "a_hit_edns",
-            udp4(Ipv4Addr::new(198, 51, 100, 7), vip, 40000, 53, &edns),
-        ),
-        (
-            "aaaa_hit_ipv6",
-            udp6(client6, vip6, 40000, 53, &dns_query("www.example.test", 28)),
-        ),
-    ] {
-        let mut bufs: Vec<TestBuffer> = (0..BATCH).map(|_| TestBuffer::new(&frame)).collect();
-        // One untimed pass first: answered, from the cache after its admission (and the EDNS
-        // query counted as such).
-        let (hits, edns) = (ws.dns_cache.hits, ws.dns.edns);
-        for buf in bufs.iter_mut() {
-            assert_eq!(process(buf, 0, &snap, &mut ws), Verdict::Answer, "{label}");
-        }
-        assert!(
-            ws.dns_cache.hits > hits,
-            "{label}: not answered from the cache"
-        );
-        assert_eq!(
-            ws.dns.edns > edns,
-            label == "a_hit_edns",
-            "{label}: EDNS count"
-        );
-        group.bench_function(format!("{label}/pipeline_cached"), |b| {
-            b.iter(|| {
-                for buf in bufs.iter_mut() {
-                    buf.reset(&frame);
-                    assert_eq!(process(buf, 0, &snap, &mut ws), Verdict::Answer);
-                }
-            })
-        });
-        group.bench_function(format!("{label}/reset_only"), |b| {
-            b.iter(|| {
-                for buf in bufs.iter_mut() {
-                    buf.reset(&frame);
-                }
-                std::hint::black_box(bufs[BATCH - 1].data()[0]);
-            })
-        });
-    }
     // A flood of names never asked before (NXDOMAIN, no UDP checksum so that the name can
     // change in place): every query misses, without and with the cache in front.
     let frame = query_frame(vip, "r00000000.example.test", 1);

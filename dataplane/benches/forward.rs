@@ -8,12 +8,12 @@
 mod common;
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use common::CpuTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dataplane::forward::flow_table::{FlowTableConfig, TCP_ACK};
-use dataplane::forward::frames::{tcp4, tcp6};
+use dataplane::forward::frames::tcp4;
 use dataplane::forward::hash::hash_bytes;
 use dataplane::forward::maglev::{Maglev, MaglevBackend};
 use dataplane::forward::{ForwardService, WorkerForwardState};
@@ -21,8 +21,7 @@ use dataplane::packet::{parse, IpMeta, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{ServiceRuntime, Snapshot};
 use dataplane::testutil::{
-    churn_flows_per_ms, churning_flow_table, confirm_next_hops, icmp4, ipv4, snapshot, udp4,
-    PORT_MAC,
+    churn_flows_per_ms, churning_flow_table, confirm_next_hops, snapshot, udp4,
 };
 use dataplane::verdict::Verdict;
 
@@ -83,152 +82,6 @@ fn state(snap: &Snapshot, cfg: FlowTableConfig) -> WorkerForwardState {
     let mut st = WorkerForwardState::with_config(cfg);
     confirm_next_hops(snap, &mut st, 0);
     st
-}
-
-/// A config for the pipeline rows: L2-DSR to IPv4 backends on 203.0.113.20:80, IPIP to IPv6
-/// backends on [2001:db8:10::10]:80, IPIP to IPv4 backends on 203.0.113.10:80.
-fn pipeline_config() -> String {
-    let mut c = String::from(
-        "[[port]]\nname = \"edge0\"\ndevice = \"net_null0\"\n\
-         addresses = [\"198.51.100.1/24\", \"2001:db8:1::1/64\"]\n",
-    );
-    for vip in ["203.0.113.10", "203.0.113.20", "2001:db8:10::10"] {
-        c.push_str(&format!("[[vip]]\naddress = \"{vip}\"\n"));
-    }
-    for (name, vip, encap, backend) in [
-        ("web", "203.0.113.10", "ipip", "198.51.100."),
-        ("web-dsr", "203.0.113.20", "l2dsr", "198.51.100."),
-        ("web6", "2001:db8:10::10", "ipip", "2001:db8:1::"),
-    ] {
-        c.push_str(&format!(
-            "[[service]]\nname = \"{name}\"\nvip = \"{vip}\"\nprotocol = \"tcp\"\n\
-             port = 80\nkind = \"forward\"\nencap = \"{encap}\"\n"
-        ));
-        for i in 0..16 {
-            c.push_str(&format!(
-                "[[service.backend]]\naddress = \"{backend}{}\"\n",
-                10 + i
-            ));
-        }
-    }
-    c
-}
-
-/// Row `forward/pipeline/{name}`: the 32 `frames` through the whole pipeline (`process`), each
-/// giving `want`, after the `prime` frames and one untimed pass of `frames` (which insert their
-/// flows); and
-/// `forward/pipeline/{name}/reset_only`, the restore of the frames alone, to subtract.
-fn pipeline_row(
-    g: &mut criterion::BenchmarkGroup<CpuTime>,
-    name: &str,
-    snap: &Snapshot,
-    prime: &[Vec<u8>],
-    frames: &[Vec<u8>],
-    want: Verdict,
-) -> WorkerState {
-    let mut ws = WorkerState {
-        forward: state(snap, FlowTableConfig::default()),
-        now_ms: 1,
-        ..WorkerState::default()
-    };
-    for f in prime {
-        process(&mut TestBuffer::new(f), 0, snap, &mut ws);
-    }
-    let mut bufs: Vec<TestBuffer> = frames.iter().map(|f| TestBuffer::new(f)).collect();
-    for (i, buf) in bufs.iter_mut().enumerate() {
-        assert_eq!(process(buf, 0, snap, &mut ws), want, "{name}: frame {i}");
-    }
-    g.bench_function(format!("pipeline/{name}"), |b| {
-        b.iter(|| {
-            for (buf, f) in bufs.iter_mut().zip(frames) {
-                buf.reset(f);
-            }
-            let mut as_wanted = 0;
-            for buf in bufs.iter_mut() {
-                if process(buf, 0, snap, &mut ws) == want {
-                    as_wanted += 1;
-                }
-            }
-            assert_eq!(as_wanted, frames.len(), "{name}");
-        })
-    });
-    assert_forwarding(name, &ws.forward);
-    g.bench_function(format!("pipeline/{name}/reset_only"), |b| {
-        b.iter(|| {
-            for (buf, f) in bufs.iter_mut().zip(frames) {
-                buf.reset(f);
-            }
-            black_box(bufs[frames.len() - 1].data()[0]);
-        })
-    });
-    ws
-}
-
-/// The rarer paths through the whole pipeline, 32 flows each: a flow hit forwarded by L2-DSR
-/// and by IPv6-in-IPv6, an ICMP "fragmentation needed" about a flow (forwarded to the flow's
-/// backend), and a packet too big once encapsulated (answered with "fragmentation needed").
-fn bench_pipeline_paths(c: &mut Criterion<CpuTime>) {
-    let snap = snapshot(&pipeline_config());
-    let vip = Ipv4Addr::new(203, 0, 113, 10);
-    let client = |i: u32| Ipv4Addr::from(0x0a00_0000 + i);
-    let mut g = c.benchmark_group("forward");
-    g.throughput(Throughput::Elements(BATCH as u64));
-    let each = |f: &dyn Fn(u32) -> Vec<u8>| (0..BATCH as u32).map(f).collect::<Vec<_>>();
-    let dsr = each(&|i| {
-        tcp4(
-            client(i),
-            Ipv4Addr::new(203, 0, 113, 20),
-            1024,
-            80,
-            TCP_ACK,
-            &[0u8; 18],
-        )
-    });
-    pipeline_row(&mut g, "l2dsr_hit_x32", &snap, &[], &dsr, Verdict::Forward);
-    let vip6: Ipv6Addr = "2001:db8:10::10".parse().expect("address");
-    let v6 = each(&|i| {
-        let client6 = Ipv6Addr::from(0x2001_0db8_0099_u128 << 80 | u128::from(i));
-        tcp6(client6, vip6, 1024, 80, TCP_ACK, &[0u8; 18])
-    });
-    pipeline_row(&mut g, "ipip6_hit_x32", &snap, &[], &v6, Verdict::Forward);
-    // A router on the path quotes the backend's reply (VIP:80 → client); the flows exist.
-    let flows = each(&|i| tcp4(client(i), vip, 1024, 80, TCP_ACK, &[0u8; 18]));
-    let errors = each(&|i| {
-        let reply = tcp4(vip, client(i), 80, 1024, TCP_ACK, &[0u8; 8]);
-        let msg = icmp4(3, 4, 0, 1500, &reply[14..14 + 28]);
-        ipv4(PORT_MAC, Ipv4Addr::new(192, 0, 2, 254), vip, 1, 60, &msg)
-    });
-    let ws = pipeline_row(
-        &mut g,
-        "icmp_error_to_backend_x32",
-        &snap,
-        &flows,
-        &errors,
-        Verdict::Forward,
-    );
-    let (inserts, hits) = (
-        ws.forward.flows.counters.inserts,
-        ws.forward.flows.counters.hits,
-    );
-    assert!(
-        inserts == BATCH as u64 && hits >= ws.forward.counters.icmp_errors,
-        "icmp_error_to_backend_x32: the errors found their flows ({inserts} inserts, {hits} hits)"
-    );
-    // 1460 bytes of TCP payload with DF: 20 bytes too many for IPIP over a 1500-byte MTU.
-    let big = each(&|i| tcp4(client(i), vip, 1024, 80, TCP_ACK, &[0u8; 1460]));
-    let ws = pipeline_row(
-        &mut g,
-        "too_big_answered_x32",
-        &snap,
-        &[],
-        &big,
-        Verdict::Answer,
-    );
-    assert_eq!(
-        ws.forward.counters.too_big, ws.forward.counters.too_big_icmp,
-        "too_big_answered_x32: every packet answered with an ICMP error"
-    );
-    g.finish();
 }
 
 /// Checks that the packets of row `name` took the path it is named after: every next hop
@@ -542,6 +395,6 @@ fn bench_maglev(c: &mut Criterion<CpuTime>) {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(CpuTime);
-    targets = bench_forward, bench_pipeline_paths, bench_maglev
+    targets = bench_forward, bench_maglev
 }
 criterion_main!(benches);
