@@ -21,7 +21,8 @@ use dataplane::packet::{parse, IpMeta, PacketBuffer, Parsed, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::{ServiceRuntime, Snapshot};
 use dataplane::testutil::{
-    churn_flows_per_ms, churning_flow_table, confirm_next_hops, snapshot, udp4,
+    assert_next_hops_resolved, churn_flows_per_ms, churning_flow_table, confirm_next_hops,
+    snapshot, udp4,
 };
 use dataplane::verdict::Verdict;
 
@@ -84,16 +85,6 @@ fn state(snap: &Snapshot, cfg: FlowTableConfig) -> WorkerForwardState {
     st
 }
 
-/// Checks that the packets of row `name` took the path it is named after: every next hop
-/// resolved (no request, no drop for want of a MAC).
-fn assert_forwarding(name: &str, st: &WorkerForwardState) {
-    assert_eq!(
-        (st.counters.unresolved, st.counters.neighbor_refreshes),
-        (0, 0),
-        "{name}: packets met a next hop not resolved"
-    );
-}
-
 fn meta(frame: &[u8]) -> IpMeta {
     match parse(frame) {
         Ok(Parsed::Ipv4(m)) => m,
@@ -154,7 +145,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
     });
     // (Checks hold whether or not a filter skipped the benchmark.)
     assert_eq!(st.counters.stateless, 0);
-    assert_forwarding("flow_hit_ipip_batch32", &st);
+    assert_next_hops_resolved("flow_hit_ipip_batch32", &st);
     // Each iteration above restores the 32 frames first (forwarding rewrites them); this
     // measures that copy alone, to subtract, as the answer benches do.
     g.bench_function("reset_only_batch32", |b| {
@@ -179,7 +170,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
         })
     });
     assert_eq!(st.counters.stateless, 0);
-    assert_forwarding("flow_hit_ipip_burst32", &st);
+    assert_next_hops_resolved("flow_hit_ipip_burst32", &st);
 
     // The same through the whole pipeline (Ethernet/IP parse, service lookup included).
     let mut ws = WorkerState {
@@ -195,7 +186,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
             }
         })
     });
-    assert_forwarding("flow_hit_pipeline_batch32", &ws.forward);
+    assert_next_hops_resolved("flow_hit_pipeline_batch32", &ws.forward);
 
     // Flow-table hits in a table of 1M flows (2M slots, ~144 MB), as in the harness's
     // forward-tcp profile: each packet one of the 1M flows taken in a full-period pseudo-random
@@ -243,7 +234,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
         (inserted, 0),
         "flow_hit_ipip_table1m_burst32: a packet missed its flow"
     );
-    assert_forwarding("flow_hit_ipip_table1m_burst32", &st);
+    assert_next_hops_resolved("flow_hit_ipip_table1m_burst32", &st);
     drop(st);
 
     // New flows: every packet a tuple never seen, in the steady state such a stream keeps a
@@ -299,7 +290,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
             "{name}: new flows went stateless: {:?}",
             st.flows
         );
-        assert_forwarding(name, &st);
+        assert_next_hops_resolved(name, &st);
     }
 
     // The new-flow benches' per-packet set-up alone (a fresh source address written into the
@@ -342,7 +333,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
         })
     });
     assert!(st.flows.is_empty(), "stateless flows were inserted");
-    assert_forwarding("stateless_maglev_ipip_batch32", &st);
+    assert_next_hops_resolved("stateless_maglev_ipip_batch32", &st);
 
     // GUE over IPv4, flow hit (UDP).
     let gue = fwd(&snap, 1);
@@ -367,7 +358,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
             }
         })
     });
-    assert_forwarding("flow_hit_gue_batch32", &st);
+    assert_next_hops_resolved("flow_hit_gue_batch32", &st);
     g.finish();
     let _ = buf.len();
 }

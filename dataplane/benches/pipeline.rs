@@ -27,7 +27,9 @@ use dataplane::forward::frames::{tcp4, tcp6, udp6};
 use dataplane::packet::{PacketBuffer, TestBuffer};
 use dataplane::pipeline::{process, WorkerState};
 use dataplane::snapshot::Snapshot;
-use dataplane::testutil::{confirm_next_hops, dns_query, icmp4, ipv4, snapshot, udp4, PORT_MAC};
+use dataplane::testutil::{
+    assert_next_hops_resolved, confirm_next_hops, dns_query, icmp4, ipv4, snapshot, udp4, PORT_MAC,
+};
 use dataplane::verdict::Verdict;
 
 const BATCH: u32 = 32;
@@ -123,14 +125,7 @@ fn row(
             )
         })
     });
-    assert_eq!(
-        (
-            ws.forward.counters.unresolved,
-            ws.forward.counters.neighbor_refreshes
-        ),
-        (0, 0),
-        "{name}: packets met a next hop not resolved"
-    );
+    assert_next_hops_resolved(name, &ws.forward);
     g.bench_function(format!("{name}/reset_only"), |b| {
         b.iter(|| {
             for (buf, f) in bufs.iter_mut().zip(frames) {

@@ -75,6 +75,16 @@ pub fn confirm_next_hops(
     }
 }
 
+/// Checks that the packets of benchmark row `name` took the path it is named after: every next
+/// hop resolved (no request, no drop for want of a MAC).
+pub fn assert_next_hops_resolved(name: &str, state: &crate::forward::WorkerForwardState) {
+    assert_eq!(
+        (state.counters.unresolved, state.counters.neighbor_refreshes),
+        (0, 0),
+        "{name}: packets met a next hop not resolved"
+    );
+}
+
 /// An Ethernet header.
 pub fn ethernet(dst: Mac, src: Mac, ethertype: u16) -> Vec<u8> {
     let mut f = Vec::with_capacity(128);
