@@ -3,18 +3,18 @@
 
 usage: report.py ROWS.jsonl BASE NPROC CPU LOADAVG COMMAND CHECK(0|1) [PATHS.jsonl]
 PATHS.jsonl: bench/paths.py's rows (criterion's per-packet paths), reported after the profiles
-and drawn in <BASE>-paths.svg. Standard library only.
+and drawn in <BASE>-paths.svg. Standard library only; tests in test_report.py.
 """
 import json
+import subprocess
 import sys
 from html import escape
 
 import paths
 
-rows_path, base, nproc, cpu, load, command, check = sys.argv[1:8]
-paths_path = sys.argv[8] if len(sys.argv) > 8 else ""
-runs = [json.loads(line) for line in open(rows_path) if line.strip()]
-path_rows = [json.loads(line) for line in open(paths_path) if line.strip()] if paths_path else []
+# A DUT busier than this share of its core in a round set that round's pace; a less busy one
+# waited for packets, so the generator (or the link) set it.
+SATURATED = 0.9
 
 
 def median(values):
@@ -25,140 +25,188 @@ def median(values):
     return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
 
 
-# One row per (profile, dut): medians over the repeated runs, errors and validations summed.
-rows = []
-for key in dict.fromkeys((r["profile"], r["dut"]) for r in runs):
-    group = [r for r in runs if (r["profile"], r["dut"]) == key]
+def busy_share(run):
+    """The share of its core the DUT spent on packets in a round: its busy TSC cycles per
+    packet times the packets per second it answered, over the TSC rate. None without them."""
+    cycles, mpps, hz = run.get("dut_cycles_per_packet"), run.get("answered_mpps"), run.get("tsc_hz")
+    if not cycles or mpps is None or not hz:
+        return None
+    return round(cycles * mpps * 1e6 / hz, 3)
+
+
+def aggregate(runs):
+    """One row per (profile, dut): medians over the repeated runs, errors and validations
+    summed, the best round, and the ratios to testpmd's row of the same profile."""
+    rows = []
+    for key in dict.fromkeys((r["profile"], r["dut"]) for r in runs):
+        group = [r for r in runs if (r["profile"], r["dut"]) == key]
+        rows.append(aggregate_group(key, group))
+    # Ratios to testpmd's row of the same profile: of the medians, and of the best rounds.
+    for field, ratio in (("answered_mpps", "ratio_to_testpmd"),
+                         ("best_mpps", "best_ratio_to_testpmd")):
+        baseline = {r["profile"]: r[field] for r in rows if r["dut"] == "testpmd"}
+        for r in rows:
+            b = baseline.get(r["profile"])
+            r[ratio] = round(r[field] / b, 3) if b else None
+    return rows
+
+
+def aggregate_group(key, group):
+    """The row of one (profile, dut) from its rounds."""
     row = {"profile": key[0], "dut": key[1], "runs": len(group)}
     for k in ("offered_mpps", "answered_mpps", "loss", "p50_us", "p99_us"):
         row[k] = median(r[k] for r in group)
     row["dut_cycles_per_packet"] = median(r.get("dut_cycles_per_packet") for r in group)
+    row["dut_busy"] = median(busy_share(r) for r in group)
     for k in ("sent", "received", "validated", "errors"):
         row[k] = sum(r[k] for r in group)
     row["affinity_checks"] = sum(r.get("affinity_checks", 0) for r in group)
     row["answered_mpps_runs"] = [round(r["answered_mpps"], 4) for r in group]
     # The best round: interference on a shared host only ever slows a round down.
-    row["best_mpps"] = max(r["answered_mpps"] for r in group)
+    best = max(group, key=lambda r: r["answered_mpps"])
+    row["best_mpps"] = best["answered_mpps"]
+    row["best_round_dut_busy"] = busy_share(best)
     row["first_errors"] = [e for r in group for e in r["first_errors"]][:8]
     row["dut_exits"] = [r.get("dut_exit", 0) for r in group]
     row["dut_counters"] = [r.get("dut_counters", "") for r in group]
     row["size"] = group[0]["size"]
     row["memory"] = group[0].get("memory")
-    rows.append(row)
+    return row
 
-# Ratios to testpmd's row of the same profile: of the medians, and of the best rounds.
-for field, ratio in (("answered_mpps", "ratio_to_testpmd"), ("best_mpps", "best_ratio_to_testpmd")):
-    baseline = {r["profile"]: r[field] for r in rows if r["dut"] == "testpmd"}
+
+def pace_notes(rows):
+    """A line per profile whose testpmd best round left testpmd waiting for packets: its
+    ratio of bests then compares anycastd with the generator's rate, not with testpmd's."""
+    notes = []
     for r in rows:
-        b = baseline.get(r["profile"])
-        r[ratio] = round(r[field] / b, 3) if b else None
+        busy = r.get("best_round_dut_busy")
+        if r["dut"] == "testpmd" and busy is not None and busy < SATURATED:
+            notes.append(f"{r['profile']}: testpmd's best round kept its core {busy:.0%} busy: "
+                         "the generator set its pace, so the ratio compares anycastd with the "
+                         "generator's rate there, not with testpmd's")
+    return notes
 
 
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-header = ("profile", "dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs",
-          "p99 µs", "ratio", "best Mpps", "best ratio", "DUT cycles/pkt", "wrong/validated")
-lines = []
-for r in rows:
-    lines.append((r["profile"], r["dut"], str(r["runs"]), fmt(r["offered_mpps"], ".3f"),
-                  fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
-                  fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
-                  fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["best_mpps"], ".3f"),
-                  fmt(r["best_ratio_to_testpmd"], ".2f"), fmt(r["dut_cycles_per_packet"], ".0f"),
-                  f"{r['errors']}/{r['validated']}"))
-print(paths.text_table(header, lines))
-if path_rows:
-    print()
-    print(paths.table(path_rows))
-print(f"\n{nproc} cores, {cpu}; load average before the report: {load}")
-print(f"command: {command}")
-
-import subprocess
-try:
-    rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                         text=True, check=True).stdout.strip()
-except (OSError, subprocess.CalledProcessError):
-    rev = "unknown"
-print(f"anycastd tree: {rev}")
-doc = {
-    "command": command,
-    "git": rev,
-    "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
-    "rows": rows,
-    "runs": runs,
-    "paths": path_rows,
-}
-with open(base + ".json", "w") as f:
-    json.dump(doc, f, indent=1)
-    f.write("\n")
-
-# SVG: grouped bars (answered Mpps per profile, testpmd vs anycastd), ratio labels.
-profiles = list(dict.fromkeys(r["profile"] for r in rows))
-duts = list(dict.fromkeys(r["dut"] for r in rows))
-colors = {"testpmd": "#9aa5b1", "anycastd": "#2b6cb0"}
-top = max([r["answered_mpps"] for r in rows] + [r["offered_mpps"] for r in rows] + [0.001])
-W, H, L, B, T = 120 + 110 * len(profiles), 360, 60, 60, 40
-ph = H - B - T
-bw = 90 / max(1, len(duts))
-svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
-       f'font-family="sans-serif" font-size="11">',
-       f'<rect width="{W}" height="{H}" fill="white"/>',
-       f'<text x="{L}" y="20" font-size="13">anycastd vs dpdk-testpmd macswap over net_memif: '
-       f'answered/forwarded Mpps (ratio to testpmd on top)</text>']
-for i in range(5):
-    v = top * i / 4
-    y = T + ph - ph * i / 4
-    svg.append(f'<line x1="{L}" x2="{W - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-    svg.append(f'<text x="{L - 5}" y="{y + 4:.1f}" text-anchor="end">{v:.2f}</text>')
-for pi, p in enumerate(profiles):
-    x0 = L + 10 + pi * 110
-    for di, d in enumerate(duts):
-        r = next((r for r in rows if r["profile"] == p and r["dut"] == d), None)
-        if r is None:
-            continue
-        h = ph * r["answered_mpps"] / top
-        x = x0 + di * bw
-        svg.append(f'<rect x="{x:.1f}" y="{T + ph - h:.1f}" width="{bw - 4:.1f}" '
-                   f'height="{h:.1f}" fill="{colors.get(d, "#888")}"/>')
-        label = f'{r["answered_mpps"]:.2f}'
-        if d != "testpmd" and r["ratio_to_testpmd"] is not None:
-            label = f'{r["ratio_to_testpmd"] * 100:.0f}%'
-        svg.append(f'<text x="{x + (bw - 4) / 2:.1f}" y="{T + ph - h - 4:.1f}" '
-                   f'text-anchor="middle">{escape(label)}</text>')
-    svg.append(f'<text x="{x0 + 45:.1f}" y="{T + ph + 16}" text-anchor="middle">'
-               f'{escape(p)}</text>')
-for di, d in enumerate(duts):
-    x = L + di * 110
-    svg.append(f'<rect x="{x}" y="{H - 24}" width="12" height="12" '
-               f'fill="{colors.get(d, "#888")}"/>')
-    svg.append(f'<text x="{x + 16}" y="{H - 14}">{escape(d)}</text>')
-svg.append(f'<text x="{L + 110 * len(duts)}" y="{H - 14}" fill="#555">'
-           f'{escape(nproc)} cores, {escape(cpu)}, load {escape(load)}</text>')
-svg.append("</svg>")
-with open(base + ".svg", "w") as f:
-    f.write("\n".join(svg) + "\n")
-if path_rows:
-    with open(base + "-paths.svg", "w") as f:
-        f.write(paths.svg(path_rows, f"{nproc} cores, {cpu}, load {load}; anycastd tree {rev}"))
-    print(f"wrote {base}.json, {base}.svg and {base}-paths.svg")
-else:
-    print(f"wrote {base}.json and {base}.svg")
-
-if check == "1":
-    bad = []
+def main():
+    rows_path, base, nproc, cpu, load, command, check = sys.argv[1:8]
+    paths_path = sys.argv[8] if len(sys.argv) > 8 else ""
+    runs = [json.loads(line) for line in open(rows_path) if line.strip()]
+    path_rows = ([json.loads(line) for line in open(paths_path) if line.strip()]
+                 if paths_path else [])
+    for r in runs:
+        r["dut_busy"] = busy_share(r)
+    rows = aggregate(runs)
+    header = ("profile", "dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs",
+              "p99 µs", "ratio", "best Mpps", "best ratio", "DUT cycles/pkt", "DUT busy",
+              "wrong/validated")
+    lines = []
     for r in rows:
-        if r["errors"]:
-            bad.append(f"{r['profile']}/{r['dut']}: {r['errors']} wrong answers: "
-                       + "; ".join(r["first_errors"][:3]))
-        if r["validated"] == 0 or r["received"] == 0:
-            bad.append(f"{r['profile']}/{r['dut']}: nothing came back")
-        if any(r["dut_exits"]):
-            # Reported, not failed: see bench/README.md (a memif teardown crash at exit).
-            print(f"bench check: warning: {r['profile']}/{r['dut']}: DUT exit statuses "
-                  f"{r['dut_exits']}", file=sys.stderr)
-    if bad:
-        print("bench check FAILED:\n  " + "\n  ".join(bad), file=sys.stderr)
-        sys.exit(1)
-    print("bench check: every sampled answer correct, every DUT answered/forwarded")
+        lines.append((r["profile"], r["dut"], str(r["runs"]), fmt(r["offered_mpps"], ".3f"),
+                      fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
+                      fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
+                      fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["best_mpps"], ".3f"),
+                      fmt(r["best_ratio_to_testpmd"], ".2f"), fmt(r["dut_cycles_per_packet"], ".0f"),
+                      fmt(r["dut_busy"], ".0%"), f"{r['errors']}/{r['validated']}"))
+    print(paths.text_table(header, lines))
+    for note in pace_notes(rows):
+        print(f"note: {note}")
+    if path_rows:
+        print()
+        print(paths.table(path_rows))
+    print(f"\n{nproc} cores, {cpu}; load average before the report: {load}")
+    print(f"command: {command}")
+
+    try:
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        rev = "unknown"
+    print(f"anycastd tree: {rev}")
+    doc = {
+        "command": command,
+        "git": rev,
+        "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
+        "rows": rows,
+        "runs": runs,
+        "paths": path_rows,
+    }
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+    # SVG: grouped bars (answered Mpps per profile, testpmd vs anycastd), ratio labels.
+    profiles = list(dict.fromkeys(r["profile"] for r in rows))
+    duts = list(dict.fromkeys(r["dut"] for r in rows))
+    colors = {"testpmd": "#9aa5b1", "anycastd": "#2b6cb0"}
+    top = max([r["answered_mpps"] for r in rows] + [r["offered_mpps"] for r in rows] + [0.001])
+    W, H, L, B, T = 120 + 110 * len(profiles), 360, 60, 60, 40
+    ph = H - B - T
+    bw = 90 / max(1, len(duts))
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{L}" y="20" font-size="13">anycastd vs dpdk-testpmd macswap over net_memif: '
+           f'answered/forwarded Mpps (ratio to testpmd on top)</text>']
+    for i in range(5):
+        v = top * i / 4
+        y = T + ph - ph * i / 4
+        svg.append(f'<line x1="{L}" x2="{W - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        svg.append(f'<text x="{L - 5}" y="{y + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+    for pi, p in enumerate(profiles):
+        x0 = L + 10 + pi * 110
+        for di, d in enumerate(duts):
+            r = next((r for r in rows if r["profile"] == p and r["dut"] == d), None)
+            if r is None:
+                continue
+            h = ph * r["answered_mpps"] / top
+            x = x0 + di * bw
+            svg.append(f'<rect x="{x:.1f}" y="{T + ph - h:.1f}" width="{bw - 4:.1f}" '
+                       f'height="{h:.1f}" fill="{colors.get(d, "#888")}"/>')
+            label = f'{r["answered_mpps"]:.2f}'
+            if d != "testpmd" and r["ratio_to_testpmd"] is not None:
+                label = f'{r["ratio_to_testpmd"] * 100:.0f}%'
+            svg.append(f'<text x="{x + (bw - 4) / 2:.1f}" y="{T + ph - h - 4:.1f}" '
+                       f'text-anchor="middle">{escape(label)}</text>')
+        svg.append(f'<text x="{x0 + 45:.1f}" y="{T + ph + 16}" text-anchor="middle">'
+                   f'{escape(p)}</text>')
+    for di, d in enumerate(duts):
+        x = L + di * 110
+        svg.append(f'<rect x="{x}" y="{H - 24}" width="12" height="12" '
+                   f'fill="{colors.get(d, "#888")}"/>')
+        svg.append(f'<text x="{x + 16}" y="{H - 14}">{escape(d)}</text>')
+    svg.append(f'<text x="{L + 110 * len(duts)}" y="{H - 14}" fill="#555">'
+               f'{escape(nproc)} cores, {escape(cpu)}, load {escape(load)}</text>')
+    svg.append("</svg>")
+    with open(base + ".svg", "w") as f:
+        f.write("\n".join(svg) + "\n")
+    if path_rows:
+        with open(base + "-paths.svg", "w") as f:
+            f.write(paths.svg(path_rows, f"{nproc} cores, {cpu}, load {load}; anycastd tree {rev}"))
+        print(f"wrote {base}.json, {base}.svg and {base}-paths.svg")
+    else:
+        print(f"wrote {base}.json and {base}.svg")
+
+    if check == "1":
+        bad = []
+        for r in rows:
+            if r["errors"]:
+                bad.append(f"{r['profile']}/{r['dut']}: {r['errors']} wrong answers: "
+                           + "; ".join(r["first_errors"][:3]))
+            if r["validated"] == 0 or r["received"] == 0:
+                bad.append(f"{r['profile']}/{r['dut']}: nothing came back")
+            if any(r["dut_exits"]):
+                # Reported, not failed: see bench/README.md (a memif teardown crash at exit).
+                print(f"bench check: warning: {r['profile']}/{r['dut']}: DUT exit statuses "
+                      f"{r['dut_exits']}", file=sys.stderr)
+        if bad:
+            print("bench check FAILED:\n  " + "\n  ".join(bad), file=sys.stderr)
+            sys.exit(1)
+        print("bench check: every sampled answer correct, every DUT answered/forwarded")
+
+
+if __name__ == "__main__":
+    main()
