@@ -222,8 +222,12 @@ pub fn write_too_big<B: PacketBuffer>(
         let m = &mut f[ipb + 40..ipb + 48];
         m.copy_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
         m[4..8].copy_from_slice(&u32::from(mtu).to_be_bytes());
-        let acc = checksum::pseudo_v6(&src, &dst, IPPROTO_ICMPV6, (8 + quote) as u32);
-        let c = checksum::finish(checksum::sum(acc, &f[ipb + 40..ipb + total]));
+        // The message header's words (type 2, code 0; the MTU) added as values: reading back
+        // bytes just written with narrow stores stalls store-to-load forwarding.
+        let acc = checksum::pseudo_v6(&src, &dst, IPPROTO_ICMPV6, (8 + quote) as u32)
+            + 0x0200
+            + u32::from(mtu);
+        let c = checksum::finish(checksum::sum(acc, &f[ipb + 48..ipb + total]));
         f[ipb + 42..ipb + 44].copy_from_slice(&c.to_be_bytes());
     } else {
         let mut src = [0u8; 4];
@@ -240,12 +244,18 @@ pub fn write_too_big<B: PacketBuffer>(
         h[10..12].fill(0);
         h[12..16].copy_from_slice(&src);
         h[16..20].copy_from_slice(&dst);
-        let c = checksum::checksum(h);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
+        // Both sums take the headers just written as values, not from the frame (see above):
+        // version/IHL, length, TTL/protocol and the addresses; type 3 code 4 and the MTU.
+        let acc = checksum::pseudo_v4(&src, &dst, 0, 0)
+            + 0x4500
+            + total as u32
+            + (64 << 8 | u32::from(IPPROTO_ICMP));
+        h[10..12].copy_from_slice(&checksum::finish(acc).to_be_bytes());
         let m = &mut f[ipb + 20..ipb + 28];
         m.copy_from_slice(&[3, 4, 0, 0, 0, 0, 0, 0]);
         m[6..8].copy_from_slice(&mtu.to_be_bytes());
-        let c = checksum::checksum(&f[ipb + 20..ipb + total]);
+        let acc = 0x0304 + u32::from(mtu);
+        let c = checksum::finish(checksum::sum(acc, &f[ipb + 28..ipb + total]));
         f[ipb + 22..ipb + 24].copy_from_slice(&c.to_be_bytes());
     }
     buf.set_len(ETH_HLEN + total).is_ok()
