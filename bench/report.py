@@ -91,15 +91,8 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def main():
-    rows_path, base, nproc, cpu, load, command, check = sys.argv[1:8]
-    paths_path = sys.argv[8] if len(sys.argv) > 8 else ""
-    runs = [json.loads(line) for line in open(rows_path) if line.strip()]
-    path_rows = ([json.loads(line) for line in open(paths_path) if line.strip()]
-                 if paths_path else [])
-    for r in runs:
-        r["dut_busy"] = busy_share(r)
-    rows = aggregate(runs)
+def profile_table(rows):
+    """The profiles' table as text, with the pace notes under it."""
     header = ("profile", "dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs",
               "p99 µs", "ratio", "best Mpps", "best ratio", "DUT cycles/pkt", "DUT busy",
               "wrong/validated")
@@ -109,36 +102,24 @@ def main():
                       fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
                       fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
                       fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["best_mpps"], ".3f"),
-                      fmt(r["best_ratio_to_testpmd"], ".2f"), fmt(r["dut_cycles_per_packet"], ".0f"),
-                      fmt(r["dut_busy"], ".0%"), f"{r['errors']}/{r['validated']}"))
-    print(paths.text_table(header, lines))
-    for note in pace_notes(rows):
-        print(f"note: {note}")
-    if path_rows:
-        print()
-        print(paths.table(path_rows))
-    print(f"\n{nproc} cores, {cpu}; load average before the report: {load}")
-    print(f"command: {command}")
+                      fmt(r["best_ratio_to_testpmd"], ".2f"),
+                      fmt(r["dut_cycles_per_packet"], ".0f"), fmt(r["dut_busy"], ".0%"),
+                      f"{r['errors']}/{r['validated']}"))
+    notes = "".join(f"\nnote: {n}" for n in pace_notes(rows))
+    return paths.text_table(header, lines) + notes
 
+
+def git_rev():
+    """`git describe` of the tree, or "unknown"."""
     try:
-        rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, check=True).stdout.strip()
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        rev = "unknown"
-    print(f"anycastd tree: {rev}")
-    doc = {
-        "command": command,
-        "git": rev,
-        "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
-        "rows": rows,
-        "runs": runs,
-        "paths": path_rows,
-    }
-    with open(base + ".json", "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+        return "unknown"
 
-    # SVG: grouped bars (answered Mpps per profile, testpmd vs anycastd), ratio labels.
+
+def profiles_svg(rows, footer):
+    """Grouped bars (answered Mpps per profile, testpmd vs anycastd), ratio labels."""
     profiles = list(dict.fromkeys(r["profile"] for r in rows))
     duts = list(dict.fromkeys(r["dut"] for r in rows))
     colors = {"testpmd": "#9aa5b1", "anycastd": "#2b6cb0"}
@@ -179,29 +160,65 @@ def main():
                    f'fill="{colors.get(d, "#888")}"/>')
         svg.append(f'<text x="{x + 16}" y="{H - 14}">{escape(d)}</text>')
     svg.append(f'<text x="{L + 110 * len(duts)}" y="{H - 14}" fill="#555">'
-               f'{escape(nproc)} cores, {escape(cpu)}, load {escape(load)}</text>')
+               f'{escape(footer)}</text>')
     svg.append("</svg>")
+    return "\n".join(svg) + "\n"
+
+
+def check_failures(rows):
+    """--check: what failed (wrong answers, nothing back); DUT exit statuses are warned of."""
+    bad = []
+    for r in rows:
+        if r["errors"]:
+            bad.append(f"{r['profile']}/{r['dut']}: {r['errors']} wrong answers: "
+                       + "; ".join(r["first_errors"][:3]))
+        if r["validated"] == 0 or r["received"] == 0:
+            bad.append(f"{r['profile']}/{r['dut']}: nothing came back")
+        if any(r["dut_exits"]):
+            # Reported, not failed: see bench/README.md (a memif teardown crash at exit).
+            print(f"bench check: warning: {r['profile']}/{r['dut']}: DUT exit statuses "
+                  f"{r['dut_exits']}", file=sys.stderr)
+    return bad
+
+
+def main():
+    rows_path, base, nproc, cpu, load, command, check = sys.argv[1:8]
+    paths_path = sys.argv[8] if len(sys.argv) > 8 else ""
+    runs = [json.loads(line) for line in open(rows_path) if line.strip()]
+    path_rows = ([json.loads(line) for line in open(paths_path) if line.strip()]
+                 if paths_path else [])
+    for r in runs:
+        r["dut_busy"] = busy_share(r)
+    rows = aggregate(runs)
+    print(profile_table(rows))
+    if path_rows:
+        print()
+        print(paths.table(path_rows))
+    print(f"\n{nproc} cores, {cpu}; load average before the report: {load}")
+    print(f"command: {command}")
+    rev = git_rev()
+    print(f"anycastd tree: {rev}")
+    doc = {
+        "command": command,
+        "git": rev,
+        "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
+        "rows": rows,
+        "runs": runs,
+        "paths": path_rows,
+    }
+    with open(base + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
     with open(base + ".svg", "w") as f:
-        f.write("\n".join(svg) + "\n")
+        f.write(profiles_svg(rows, f"{nproc} cores, {cpu}, load {load}"))
     if path_rows:
         with open(base + "-paths.svg", "w") as f:
             f.write(paths.svg(path_rows, f"{nproc} cores, {cpu}, load {load}; anycastd tree {rev}"))
         print(f"wrote {base}.json, {base}.svg and {base}-paths.svg")
     else:
         print(f"wrote {base}.json and {base}.svg")
-
     if check == "1":
-        bad = []
-        for r in rows:
-            if r["errors"]:
-                bad.append(f"{r['profile']}/{r['dut']}: {r['errors']} wrong answers: "
-                           + "; ".join(r["first_errors"][:3]))
-            if r["validated"] == 0 or r["received"] == 0:
-                bad.append(f"{r['profile']}/{r['dut']}: nothing came back")
-            if any(r["dut_exits"]):
-                # Reported, not failed: see bench/README.md (a memif teardown crash at exit).
-                print(f"bench check: warning: {r['profile']}/{r['dut']}: DUT exit statuses "
-                      f"{r['dut_exits']}", file=sys.stderr)
+        bad = check_failures(rows)
         if bad:
             print("bench check FAILED:\n  " + "\n  ".join(bad), file=sys.stderr)
             sys.exit(1)
