@@ -1,15 +1,16 @@
 //! Per-worker flow table: 5-tuple → backend, owned by one worker (no locks, no atomics).
 //!
-//! Open addressing with linear probing, one cache line per entry plus a 32-bit tag array
+//! Open addressing with linear probing, one cache line per slot holding everything a hit needs
+//! (hash tag, deadline, key, backend, state: a hit at its home slot reads one line)
 //! ([`FlowTable`]), allocated once for a configured capacity (on transparent huge pages when it
 //! is large: [`HugeAlloc`]) and never grown: an insert that would need more room is refused and
 //! the flow goes by the Maglev table alone (stateless), counted. Each flow has an absolute
 //! deadline (worker clock, wrapping `u32` ms) set from the protocol and TCP state on every
-//! packet, kept next to its tag rather than in its entry; expired entries are removed by a
-//! bounded sweep over a slice of the buckets each millisecond ([`FlowTable::expire_due`]), which
-//! reads only the tag array, and an expired entry met by a lookup counts as gone. New flows also pass a per-worker token bucket, so a flood of new tuples fills
-//! neither the table nor evicts live flows: once the bucket is empty new flows are stateless
-//! until it refills.
+//! packet; expired entries are removed by a bounded sweep over a slice of the buckets each
+//! millisecond ([`FlowTable::expire_due`]), and an expired entry met by a lookup counts as gone.
+//! New flows also pass a per-worker token bucket, so a flood of new tuples fills neither the
+//! table nor evicts live flows: once the bucket is empty new flows are stateless until it
+//! refills.
 use allocator_api2::vec::Vec;
 
 use crate::dpdk::HugeAlloc;
@@ -17,8 +18,9 @@ use crate::dpdk::HugeAlloc;
 mod flow;
 pub use flow::{FlowKey, FlowState, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN};
 
-/// One flow: key, backend and TCP state (its deadline lives in the tag array). 48 bytes, on a
-/// 64-byte line of its own in the table (see `entry_is_small`).
+/// One flow: key, backend and TCP state (its deadline lives beside it in the slot). 48 bytes,
+/// on a 64-byte line of its own in the table with its hash tag and deadline (see
+/// `entry_is_small`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEntry {
     /// The 5-tuple.
@@ -107,15 +109,18 @@ fn dead(deadline: u32, now: u32) -> bool {
     (now.wrapping_sub(deadline) as i32) >= 0
 }
 
-/// One slot: an entry on a cache line of its own (a lookup that hits touches the tag line and
-/// this one line; [`FlowTable::prefetch`] asks for both ahead of time).
+/// One slot: its hash tag and deadline, then its entry, on a cache line of its own (a lookup
+/// that hits at the flow's home reads this one line; [`FlowTable::prefetch`] asks for it and
+/// the next one ahead of time).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Slot {
+    meta: Meta,
     entry: FlowEntry,
 }
 
 const EMPTY_SLOT: Slot = Slot {
+    meta: EMPTY_META,
     entry: FlowEntry {
         key: FlowKey::ZERO,
         tag: 0,
@@ -124,8 +129,8 @@ const EMPTY_SLOT: Slot = Slot {
     },
 };
 
-/// A slot's word in the tag array: its hash tag (0 = empty) and its flow's deadline, so probes
-/// and the expiry sweep read this array alone, and a hit refreshes the deadline here.
+/// A slot's first word: its hash tag (0 = empty) and its flow's deadline, which a hit
+/// refreshes on the line it already reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(8))]
 struct Meta {
@@ -150,7 +155,7 @@ fn tag_of(hash: u64) -> u32 {
     hash as u32 | 0x8000_0000
 }
 
-/// A live flow a lookup found: its entry, and its deadline in the tag array.
+/// A live flow a lookup found: its entry, and its deadline beside it.
 #[derive(Debug)]
 pub struct Flow<'a> {
     /// The entry.
@@ -205,11 +210,9 @@ impl Vacant<'_> {
 }
 
 /// A worker's flow table: open addressing with linear probing over a power-of-two array of
-/// `Slot`s, plus a parallel array of tags and deadlines (tag 0 = empty) that probes and the
-/// expiry sweep read instead of the slots. Deletion shifts the rest of the cluster back (no tombstones), so
+/// `Slot`s (tag 0 = empty). Deletion shifts the rest of the cluster back (no tombstones), so
 /// churn never lengthens probes. At most `capacity` entries in at least 1.5× as many slots.
 pub struct FlowTable {
-    meta: Vec<Meta, HugeAlloc>,
     slots: Vec<Slot, HugeAlloc>,
     mask: usize,
     len: usize,
@@ -259,16 +262,13 @@ fn prefetch<T>(p: *const T) {
 
 impl FlowTable {
     /// Allocates the table for `cfg.capacity` flows (at most [`MAX_CAPACITY`]): the next power
-    /// of two of at least 1.5× the capacity slots (so probes stay short), 72 bytes each.
+    /// of two of at least 1.5× the capacity slots (so probes stay short), 64 bytes each.
     pub fn new(cfg: FlowTableConfig) -> Self {
         let capacity = cfg.capacity.clamp(1, MAX_CAPACITY);
         let n = (capacity + capacity / 2 + 1).next_power_of_two();
-        let mut meta = Vec::with_capacity_in(n, HugeAlloc);
-        meta.resize(n, EMPTY_META);
         let mut slots = Vec::with_capacity_in(n, HugeAlloc);
         slots.resize(n, EMPTY_SLOT);
         Self {
-            meta,
             slots,
             mask: n - 1,
             len: 0,
@@ -310,17 +310,19 @@ impl FlowTable {
 
     /// Bytes allocated by the table.
     pub fn allocation_size(&self) -> usize {
-        self.meta.capacity() * std::mem::size_of::<Meta>()
-            + self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.slots.capacity() * std::mem::size_of::<Slot>()
     }
 
-    /// Asks the CPU for the cache lines a lookup of `hash` reads first (its tag and slot), so a
-    /// burst can hash every packet, prefetch, and find the lines there when it looks them up.
+    /// Asks the CPU for the cache lines a lookup of `hash` reads first (its home slot and the
+    /// next, where most displaced flows are), so a burst can hash every packet, prefetch, and
+    /// find the lines there when it looks them up.
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
         let i = hash as usize & self.mask;
-        if let (Some(t), Some(s)) = (self.meta.get(i), self.slots.get(i)) {
-            prefetch(t);
+        if let Some(s) = self.slots.get(i) {
+            prefetch(s);
+        }
+        if let Some(s) = self.slots.get((i + 1) & self.mask) {
             prefetch(s);
         }
     }
@@ -332,11 +334,13 @@ impl FlowTable {
         let mut i = hash as usize & self.mask;
         // Terminates: there are always more slots than entries (capacity < slots).
         loop {
-            let t = self.meta.get(i).map_or(0, |m| m.tag);
-            if t == tag && self.slots.get(i).is_some_and(|s| s.entry.key == *key) {
+            let Some(s) = self.slots.get(i) else {
+                return Err(i);
+            };
+            if s.meta.tag == tag && s.entry.key == *key {
                 return Ok(i);
             }
-            if t == 0 {
+            if s.meta.tag == 0 {
                 return Err(i);
             }
             i = (i + 1) & self.mask;
@@ -368,11 +372,10 @@ impl FlowTable {
                 })
             }
         };
-        let live = i < self.slots.len()
-            && self
-                .meta
-                .get(i)
-                .is_some_and(|m| !dead(m.deadline, now_ms as u32));
+        let live = self
+            .slots
+            .get(i)
+            .is_some_and(|s| !dead(s.meta.deadline, now_ms as u32));
         if !live {
             self.remove_at(i);
             self.counters.expired += 1;
@@ -384,9 +387,10 @@ impl FlowTable {
         }
         self.counters.hits += 1;
         // In bounds: checked just above.
+        let s = &mut self.slots[i];
         Ok(Flow {
-            entry: &mut self.slots[i].entry,
-            deadline: &mut self.meta[i].deadline,
+            entry: &mut s.entry,
+            deadline: &mut s.meta.deadline,
             timeouts: &self.timeouts,
         })
     }
@@ -395,16 +399,16 @@ impl FlowTable {
     /// where their probe sequence allows (Knuth's algorithm R), so no tombstone is left.
     fn remove_at(&mut self, mut i: usize) {
         let mask = self.mask;
-        if self.meta.get(i).is_none_or(|m| m.tag == 0) {
+        if self.slots.get(i).is_none_or(|s| s.meta.tag == 0) {
             return;
         }
         self.len -= 1;
         loop {
-            self.meta[i] = EMPTY_META;
+            self.slots[i].meta = EMPTY_META;
             let mut j = i;
             loop {
                 j = (j + 1) & mask;
-                let t = self.meta[j].tag;
+                let t = self.slots[j].meta.tag;
                 if t == 0 {
                     return;
                 }
@@ -419,7 +423,6 @@ impl FlowTable {
                     break;
                 }
             }
-            self.meta[i] = self.meta[j];
             self.slots[i] = self.slots[j];
             i = j;
         }
@@ -478,14 +481,14 @@ impl FlowTable {
             Some(i) => i,
             None => {
                 let mut i = hash as usize & self.mask;
-                while self.meta.get(i).is_some_and(|m| m.tag != 0) {
+                while self.slots.get(i).is_some_and(|s| s.meta.tag != 0) {
                     i = (i + 1) & self.mask;
                 }
                 i
             }
         };
-        if let (Some(m), Some(s)) = (self.meta.get_mut(i), self.slots.get_mut(i)) {
-            *m = Meta {
+        if let Some(s) = self.slots.get_mut(i) {
+            s.meta = Meta {
                 tag: tag_of(hash),
                 deadline,
             };
@@ -533,11 +536,10 @@ impl FlowTable {
 
     /// Iterates the live and not-yet-swept entries (diagnostics and tests).
     pub fn iter(&self) -> impl Iterator<Item = &FlowEntry> {
-        self.meta
+        self.slots
             .iter()
-            .zip(self.slots.iter())
-            .filter(|(m, _)| m.tag != 0)
-            .map(|(_, s)| &s.entry)
+            .filter(|s| s.meta.tag != 0)
+            .map(|s| &s.entry)
     }
 }
 

@@ -1,17 +1,16 @@
-//! Expiry: the amortised sweep over the tag array (deadlines live there, so live entries' slot
-//! lines are never read) and its time-based driver.
-use super::{dead, FlowTable, Meta, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
+//! Expiry: the amortised sweep over the slots' tags and deadlines, and its time-based driver.
+use super::{dead, FlowTable, Slot, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
 
-/// How many buckets at the front of `meta` are empty, counted sixteen at a time (two lines of
-/// the tag array per vector OR-reduction); a multiple of 16.
+/// How many buckets at the front of `slots` are empty, counted sixteen at a time (one
+/// OR-reduction of sixteen tags); a multiple of 16.
 #[inline(always)]
-fn empty_run(meta: &[Meta]) -> usize {
+fn empty_run(slots: &[Slot]) -> usize {
     let mut k = 0;
-    for c in meta.chunks_exact(16) {
-        let Ok(c) = <&[Meta; 16]>::try_from(c) else {
+    for c in slots.chunks_exact(16) {
+        let Ok(c) = <&[Slot; 16]>::try_from(c) else {
             break;
         };
-        if c.iter().fold(0, |a, m| a | m.tag) != 0 {
+        if c.iter().fold(0, |a, s| a | s.meta.tag) != 0 {
             break;
         }
         k += 16;
@@ -23,9 +22,8 @@ impl FlowTable {
     /// Sweeps `buckets` buckets from where the last sweep stopped, and on to the end of the run
     /// of occupied buckets it stops in when it removes flows there, removing idle flows.
     /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
-    /// stretches are skipped sixteen buckets at a time; slot lines are read only to move live
-    /// entries after a removal (deadlines are in the tag array, and a run's dead flows are
-    /// removed last first, so no dead entry is ever moved).
+    /// stretches are skipped sixteen buckets at a time; a run's dead flows are removed last
+    /// first, so no dead entry is ever moved.
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
@@ -42,15 +40,15 @@ impl FlowTable {
             while i < to {
                 // To the next live bucket: sixteen at a time across empty stretches, then one
                 // by one.
-                i += self.meta.get(i..to).map_or(0, empty_run);
-                while i < to && self.meta.get(i).is_some_and(|m| m.tag == 0) {
+                i += self.slots.get(i..to).map_or(0, empty_run);
+                while i < to && self.slots.get(i).is_some_and(|s| s.meta.tag == 0) {
                     i += 1;
                 }
                 if i < to
                     && self
-                        .meta
+                        .slots
                         .get(i)
-                        .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
+                        .is_some_and(|s| s.meta.tag != 0 && dead(s.meta.deadline, now))
                 {
                     let (gone, run) = self.expire_run(i, now);
                     removed += gone;
@@ -76,7 +74,11 @@ impl FlowTable {
         // The table always has empty buckets (capacity is under two thirds of them); the bound
         // is only a guard.
         let run = (0..=mask)
-            .find(|&k| self.meta.get((i + k) & mask).is_none_or(|m| m.tag == 0))
+            .find(|&k| {
+                self.slots
+                    .get((i + k) & mask)
+                    .is_none_or(|s| s.meta.tag == 0)
+            })
             .unwrap_or(mask + 1);
         let mut removed = 0;
         for k in (0..run).rev() {
@@ -84,9 +86,9 @@ impl FlowTable {
             // What a removal shifts into `b` comes from later in the run: live, so this looks
             // at `b` once more at most.
             while self
-                .meta
+                .slots
                 .get(b)
-                .is_some_and(|m| m.tag != 0 && dead(m.deadline, now))
+                .is_some_and(|s| s.meta.tag != 0 && dead(s.meta.deadline, now))
             {
                 self.remove_at(b);
                 removed += 1;

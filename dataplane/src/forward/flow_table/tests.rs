@@ -42,7 +42,7 @@ fn ins(t: &mut FlowTable, i: u32, flags: Option<u8>, now: u64) -> Result<(), Ref
 fn entry_is_small() {
     assert!(std::mem::size_of::<FlowEntry>() <= 64);
     assert_eq!(std::mem::size_of::<FlowEntry>(), 48);
-    // The entry on one cache line of its own; tag and deadline in 8 bytes.
+    // Tag, deadline and entry on one cache line of their own.
     assert_eq!(std::mem::size_of::<Slot>(), 64);
     assert_eq!(std::mem::align_of::<Slot>(), 64);
     assert_eq!(std::mem::size_of::<Meta>(), 8);
@@ -158,7 +158,9 @@ fn sweep_is_bounded_and_eventually_complete() {
     assert_eq!(t.expire(1000, n), 0);
     // After it, one call removes at most its budget and the rest of the run of occupied
     // buckets it stopped in ...
-    let run = (16..).take_while(|&b| t.meta[b & t.mask].tag != 0).count();
+    let run = (16..)
+        .take_while(|&b| t.slots[b & t.mask].meta.tag != 0)
+        .count();
     let first = t.expire(30_000, 16);
     assert!(first <= 16 + run, "{first} > 16 + {run}");
     // ... and enough calls remove everything.
