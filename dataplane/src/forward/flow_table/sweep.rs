@@ -1,16 +1,24 @@
 //! Expiry: the amortised sweep over the slots' tags and deadlines, and its time-based driver.
-use super::{dead, FlowTable, Slot, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
+use super::{dead, FlowTable, Meta, Slot, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
 
-/// How many buckets at the front of `slots` are empty, counted sixteen at a time (one
-/// OR-reduction of sixteen tags); a multiple of 16.
+/// Bit 31 set when `m` holds a flow whose deadline has passed at `now`, without a branch: tags
+/// have bit 31 set (empty buckets are 0), and the wrapping age `now - deadline` has it clear
+/// once the deadline has passed (the same test as `dead`).
 #[inline(always)]
-fn empty_run(slots: &[Slot]) -> usize {
+pub(super) fn expired_bit(m: &Meta, now: u32) -> u32 {
+    m.tag & !now.wrapping_sub(m.deadline) & 0x8000_0000
+}
+
+/// How many buckets at the front of `slots` are empty or hold a live flow, counted sixteen at
+/// a time (one branch-free OR-reduction of sixteen tests); a multiple of 16.
+#[inline(always)]
+fn quiet_run(slots: &[Slot], now: u32) -> usize {
     let mut k = 0;
     for c in slots.chunks_exact(16) {
         let Ok(c) = <&[Slot; 16]>::try_from(c) else {
             break;
         };
-        if c.iter().fold(0, |a, s| a | s.meta.tag) != 0 {
+        if c.iter().fold(0, |a, s| a | expired_bit(&s.meta, now)) != 0 {
             break;
         }
         k += 16;
@@ -21,8 +29,8 @@ fn empty_run(slots: &[Slot]) -> usize {
 impl FlowTable {
     /// Sweeps `buckets` buckets from where the last sweep stopped, and on to the end of the run
     /// of occupied buckets it stops in when it removes flows there, removing idle flows.
-    /// Returns how many it removed. Bounded work: call it once per packet or burst. Empty
-    /// stretches are skipped sixteen buckets at a time; a run's dead flows are removed last
+    /// Returns how many it removed. Bounded work: call it once per packet or burst. Stretches
+    /// with nothing to remove are skipped sixteen buckets at a time; a run's dead flows are removed last
     /// first, so no dead entry is ever moved.
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
@@ -38,10 +46,14 @@ impl FlowTable {
             let to = (from + left).min(n);
             let mut i = from;
             while i < to {
-                // To the next live bucket: sixteen at a time across empty stretches, then one
-                // by one.
-                i += self.slots.get(i..to).map_or(0, empty_run);
-                while i < to && self.slots.get(i).is_some_and(|s| s.meta.tag == 0) {
+                // To the next bucket with a dead flow: sixteen at a time, then one by one.
+                i += self.slots.get(i..to).map_or(0, |s| quiet_run(s, now));
+                while i < to
+                    && self
+                        .slots
+                        .get(i)
+                        .is_some_and(|s| expired_bit(&s.meta, now) == 0)
+                {
                     i += 1;
                 }
                 if i < to

@@ -362,6 +362,20 @@ proptest! {
 }
 
 proptest! {
+    /// The sweep's branch-free test is "occupied and dead".
+    #[test]
+    fn expired_bit_is_occupied_and_dead(
+        hash in any::<u64>(),
+        deadline in any::<u32>(),
+        now in any::<u32>(),
+        empty in any::<bool>(),
+    ) {
+        let tag = if empty { 0 } else { tag_of(hash) };
+        let m = Meta { tag, deadline };
+        let expect = tag != 0 && dead(deadline, now);
+        prop_assert_eq!(sweep::expired_bit(&m, now) != 0, expect);
+    }
+
     /// The tag keeps the home slot: moving entries after a removal reads no slot line.
     #[test]
     fn the_tag_holds_the_home_slot(hash in any::<u64>(), bits in 0u32..31) {
