@@ -244,8 +244,8 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
     // pays, at that table's sustained new-flow rate, and the table is as full as it then gets.
     // The next hops are confirmed again every 30 s of that clock, as the answers to the
     // worker's refresh requests would (the rows check that no packet met a stale one). Once
-    // with the default per-worker table (64k flows, 128k slots, ~9 MB) and once with a
-    // 1M-flow table (2M slots, ~136 MB: every new flow misses the CPU caches). Each also as a
+    // with the default per-worker table (64k flows, 128k slots, 8 MB) and once with a
+    // 1M-flow table (2M slots, 128 MB: every new flow misses the CPU caches). Each also as a
     // burst.
     let mut n: u32 = 0;
     for (name, capacity, burst) in [
