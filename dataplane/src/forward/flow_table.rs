@@ -148,8 +148,8 @@ const EMPTY_META: Meta = Meta {
 pub const MAX_CAPACITY: usize = 1 << 30;
 
 /// The tag of a hash: its low 31 bits with bit 31 set (never 0, which marks an empty slot).
-/// The home slot is `tag & mask` (masks stay below bit 31), so moving entries never needs
-/// their slot line.
+/// The home slot is `tag & mask` (masks stay below bit 31), so a removal that moves entries
+/// finds their homes without hashing their keys again.
 #[inline(always)]
 fn tag_of(hash: u64) -> u32 {
     hash as u32 | 0x8000_0000
@@ -171,14 +171,12 @@ impl Flow<'_> {
         *self.deadline
     }
 
-    /// Records a packet with `tcp_flags` (`None` for UDP): next state and a new deadline. The
-    /// entry's line is written only when the state changes.
+    /// Records a packet with `tcp_flags` (`None` for UDP): next state and a new deadline, both
+    /// on the slot's line the lookup read.
     #[inline(always)]
     pub fn touch(&mut self, tcp_flags: Option<u8>, now_ms: u64) {
         let state = self.entry.state.next(tcp_flags);
-        if state != self.entry.state {
-            self.entry.state = state;
-        }
+        self.entry.state = state;
         *self.deadline = (now_ms as u32).wrapping_add(self.timeouts[state as usize]);
     }
 }

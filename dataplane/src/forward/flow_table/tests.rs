@@ -376,7 +376,7 @@ proptest! {
         prop_assert_eq!(sweep::expired_bit(&m, now) != 0, expect);
     }
 
-    /// The tag keeps the home slot: moving entries after a removal reads no slot line.
+    /// The tag keeps the home slot: moving entries after a removal needs no key hashed again.
     #[test]
     fn the_tag_holds_the_home_slot(hash in any::<u64>(), bits in 0u32..31) {
         let mask = (1usize << bits) - 1;
