@@ -1,5 +1,5 @@
 //! Expiry: the amortised sweep over the slots' tags and deadlines, and its time-based driver.
-use super::{dead, FlowTable, Meta, Slot, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
+use super::{FlowTable, Meta, Slot, SWEEP_MAX_PER_CALL, SWEEP_PERIOD_MS};
 
 /// Bit 31 set when `m` holds a flow whose deadline has passed at `now`, without a branch: tags
 /// have bit 31 set (empty buckets are 0), and the wrapping age `now - deadline` has it clear
@@ -30,8 +30,8 @@ impl FlowTable {
     /// Sweeps `buckets` buckets from where the last sweep stopped, and on to the end of the run
     /// of occupied buckets it stops in when it removes flows there, removing idle flows.
     /// Returns how many it removed. Bounded work: call it once per packet or burst. Stretches
-    /// with nothing to remove are skipped sixteen buckets at a time; a run's dead flows are removed last
-    /// first, so no dead entry is ever moved.
+    /// with nothing to remove are skipped sixteen buckets at a time; a run's dead flows are
+    /// removed last first, so no dead entry is ever moved.
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
@@ -56,17 +56,11 @@ impl FlowTable {
                 {
                     i += 1;
                 }
-                if i < to
-                    && self
-                        .slots
-                        .get(i)
-                        .is_some_and(|s| s.meta.tag != 0 && dead(s.meta.deadline, now))
-                {
+                // Short of `to`, bucket `i` holds a dead flow.
+                if i < to {
                     let (gone, run) = self.expire_run(i, now);
                     removed += gone;
                     i += run;
-                } else if i < to {
-                    i += 1;
                 }
             }
             left -= to - from;
@@ -100,7 +94,7 @@ impl FlowTable {
             while self
                 .slots
                 .get(b)
-                .is_some_and(|s| s.meta.tag != 0 && dead(s.meta.deadline, now))
+                .is_some_and(|s| expired_bit(&s.meta, now) != 0)
             {
                 self.remove_at(b);
                 removed += 1;
