@@ -20,6 +20,7 @@
 //!   response: at most one in sixteen of its queries is stored.
 //!
 //! Direct-mapped, [`ENTRIES`] entries of 320 bytes (320 KiB) per worker, allocated once.
+use super::hash::fold_mul;
 use super::tail::fold16;
 use super::turn;
 use super::DnsCounters;
@@ -124,13 +125,6 @@ pub enum Lookup {
     Hit,
     /// Not answered; the key to store the fast path's response under, when it is admitted.
     Miss(Option<Key>),
-}
-
-/// Folded 64×64 → 128-bit multiply.
-#[inline(always)]
-fn fold_mul(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// An eight-byte little-endian word.
