@@ -108,6 +108,17 @@ fn set_client(n: u32, frame: &mut [u8], buf: &mut TestBuffer, m: &mut IpMeta) {
     m.src = IpAddr::V4(Ipv4Addr::from(n));
 }
 
+/// Checks a stateless row: no flow inserted, each of the `handled` packets it ran counted as
+/// stateless, every next hop resolved.
+fn assert_all_stateless(name: &str, st: &WorkerForwardState, handled: u64) {
+    assert!(st.flows.is_empty(), "{name}: stateless flows were inserted");
+    assert_eq!(
+        st.counters.stateless, handled,
+        "{name}: a packet did not go stateless"
+    );
+    assert_next_hops_resolved(name, st);
+}
+
 fn bench_forward(c: &mut Criterion<CpuTime>) {
     let snap = snapshot(&config());
     let port = snap.ports[0].clone();
@@ -334,12 +345,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
             handled += BATCH as u64;
         })
     });
-    assert!(st.flows.is_empty(), "stateless flows were inserted");
-    assert_eq!(
-        st.counters.stateless, handled,
-        "a packet did not go stateless"
-    );
-    assert_next_hops_resolved("stateless_maglev_ipip_batch32", &st);
+    assert_all_stateless("stateless_maglev_ipip_batch32", &st, handled);
     // The same as the worker takes it: a burst, every slot's line prefetched before the first
     // packet is looked up (each lookup reads a random line of the 8 MB table).
     let mut ms = metas.clone();
@@ -353,12 +359,7 @@ fn bench_forward(c: &mut Criterion<CpuTime>) {
             handled += BATCH as u64;
         })
     });
-    assert!(st.flows.is_empty(), "stateless flows were inserted");
-    assert_eq!(
-        st.counters.stateless, handled,
-        "a packet did not go stateless"
-    );
-    assert_next_hops_resolved("stateless_maglev_ipip_burst32", &st);
+    assert_all_stateless("stateless_maglev_ipip_burst32", &st, handled);
 
     // GUE over IPv4, flow hit (UDP).
     let gue = fwd(&snap, 1);
