@@ -59,11 +59,10 @@ pub fn hash_words(seed: u64, len: usize, block: &[u64; 4], middle: &[u8]) -> u64
         (block[2] | CASE) ^ seed.rotate_left(32) ^ len as u64,
         (block[3] | CASE) ^ K2,
     );
-    let h = a ^ b.rotate_left(29);
+    let mut h = a ^ b.rotate_left(29);
     if middle.len() < 8 {
         return h;
     }
-    let mut h = h;
     for c in middle.chunks_exact(8) {
         h = mix(h, le_word(c) | CASE);
     }
