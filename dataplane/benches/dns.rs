@@ -58,6 +58,7 @@ fn answer_path(c: &mut Criterion<CpuTime>) {
             zones_dir().join("2.0.192.in-addr.arpa.zone"),
         ],
         identity: "ams1".into(),
+        minimal_responses: false,
     })
     .expect("zones");
     let vip = Ipv4Addr::new(203, 0, 113, 53);

@@ -34,6 +34,7 @@ fn dns_service(zones: &Path, vip: Ipv4Addr) -> (DnsService, PortSnapshot) {
     let svc = DnsService::build(&DnsServiceConfig {
         zones: vec![zones.join("example.test.zone")],
         identity: "x".into(),
+        minimal_responses: false,
     })
     .expect("configs/zones/example.test.zone compiles");
     let snap = testutil::snapshot(&format!(

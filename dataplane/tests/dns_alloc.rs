@@ -71,6 +71,7 @@ fn answering_does_not_allocate() {
             zones.join("2.0.192.in-addr.arpa.zone"),
         ],
         identity: "ams1".into(),
+        minimal_responses: false,
     })
     .unwrap();
     let vip = Ipv4Addr::new(203, 0, 113, 53);

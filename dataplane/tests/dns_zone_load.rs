@@ -85,6 +85,7 @@ fn query_cost(name: &str, label: &str) {
             zones.join("2.0.192.in-addr.arpa.zone"),
         ],
         identity: "ams1".into(),
+        minimal_responses: false,
     })
     .unwrap();
     let vip = Ipv4Addr::new(203, 0, 113, 53);

@@ -78,6 +78,10 @@ pub struct DnsServiceConfig {
     pub zones: Vec<PathBuf>,
     /// The node's identity for NSID and CHAOS `id.server`/`hostname.bind`.
     pub identity: String,
+    /// Minimal responses (NSD's and BIND's `minimal-responses: yes`): positive answers carry
+    /// no authority NS RRset, and additional records are added only for NS RRsets (referral
+    /// glue, an NS query's targets). Off by default, as in NSD and BIND.
+    pub minimal_responses: bool,
 }
 
 /// A backend of a forward service.

@@ -153,6 +153,7 @@ struct RawService {
     // dns
     zones: Option<Vec<Spanned<String>>>,
     identity: Option<Spanned<String>>,
+    minimal_responses: Option<bool>,
     // forward
     encap: Option<Encap>,
     table_size: Option<Spanned<i64>>,
@@ -587,11 +588,17 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 ServiceKind::Dns(DnsServiceConfig {
                     zones: zones.iter().map(|z| resolve(base, z.get_ref())).collect(),
                     identity,
+                    minimal_responses: s.minimal_responses.unwrap_or(false),
                 })
             }
             "forward" => {
                 forbid(s.zones.is_some(), "zones", "forward")?;
                 forbid(s.identity.is_some(), "identity", "forward")?;
+                forbid(
+                    s.minimal_responses.is_some(),
+                    "minimal_responses",
+                    "forward",
+                )?;
                 let encap = s.encap.ok_or_else(|| {
                     cx.err(
                         &s.kind.span(),

@@ -57,6 +57,16 @@ fn parses_a_good_config() {
         Path::new("/etc/anycastd/zones/example.test.zone")
     );
     assert_eq!(d.identity, "ams1");
+    assert!(!d.minimal_responses, "full responses unless asked");
+    let minimal = parse(&GOOD.replace(
+        "identity = \"ams1\"",
+        "identity = \"ams1\"\nminimal_responses = true",
+    ))
+    .unwrap();
+    let ServiceKind::Dns(m) = &minimal.services[0].kind else {
+        panic!()
+    };
+    assert!(m.minimal_responses);
     let ServiceKind::Forward(f) = &c.services[1].kind else {
         panic!()
     };
@@ -198,6 +208,16 @@ fn bad_services_are_errors() {
         &format!("{base}{svc}kind = \"forward\"\nencap = \"ipip\"\ntable_size = 65536\n[[service.backend]]\naddress = \"10.0.0.1\"\n"),
         Some(13),
         "not prime",
+    );
+    assert_bad(
+        &format!("{base}{svc}kind = \"forward\"\nencap = \"ipip\"\nminimal_responses = true\n[[service.backend]]\naddress = \"10.0.0.1\"\n"),
+        Some(11),
+        "minimal_responses",
+    );
+    assert_bad(
+        &format!("{base}{svc}kind = \"dns\"\nzones = [\"z\"]\nminimal_responses = \"yes\"\n"),
+        Some(13),
+        "expected a boolean",
     );
     assert_bad(
         &format!("{base}[[service]]\nname = \"s\"\nvip = \"203.0.113.2\"\nprotocol = \"udp\"\nport = 53\nkind = \"dns\"\nzones = [\"z\"]\n"),

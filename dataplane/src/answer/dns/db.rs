@@ -99,8 +99,11 @@ pub struct Db {
     pub zones: Vec<Zone>,
     /// Number of records loaded.
     pub record_count: usize,
-    /// Per zone, its pre-rendered positive-answer tail.
+    /// Per zone, its pre-rendered positive-answer tail (none with minimal responses).
     pub tails: Vec<Option<super::tail::Tail>>,
+    /// Minimal responses: no authority NS in positive answers, additional records for NS
+    /// RRsets only (NSD's `minimal-responses: yes`).
+    pub minimal: bool,
     /// What the fast path answers from ([`super::prerender`]).
     pub fast: super::prerender::Tables,
 }
@@ -154,9 +157,13 @@ impl Db {
             + self.fast.heap_bytes()
     }
 
-    /// Compiles loaded zones. Errors name the file and line of the offending record.
-    pub fn compile(zones: &[LoadedZone]) -> Result<Db, String> {
-        let mut db = Db::default();
+    /// Compiles loaded zones, for minimal responses when `minimal`. Errors name the file and
+    /// line of the offending record.
+    pub fn compile(zones: &[LoadedZone], minimal: bool) -> Result<Db, String> {
+        let mut db = Db {
+            minimal,
+            ..Db::default()
+        };
         // The deepest apex owns a name: a parent zone's records inside a child zone we also
         // serve (its delegation NS and glue) give way to the child's.
         let mut apexes: Vec<(&[u8], usize)> = zones
@@ -330,7 +337,11 @@ impl Db {
         db.mark_cuts_and_wildcards();
         db.resolve_additionals();
         db.tails = (0..db.zones.len() as u32)
-            .map(|z| super::tail::Tail::render(&db, z))
+            .map(|z| {
+                (!minimal)
+                    .then(|| super::tail::Tail::render(&db, z))
+                    .flatten()
+            })
             .collect();
         // Whole bodies are rendered through the fast path's planning, which reads these.
         db.fast = super::prerender::Tables::for_rendering(&db);

@@ -313,8 +313,9 @@ pub fn plan_at<'a>(
             return None;
         }
         let plain = db.fast.plain(r)?;
-        // The zone's NS tail follows, as resolve plans it; none without apex NS or for DNSKEY.
-        let tail = if zone.ns != NONE && q.qtype != TYPE_DNSKEY {
+        // The zone's NS tail follows, as resolve plans it; none without apex NS, for DNSKEY,
+        // or with minimal responses.
+        let tail = if !db.minimal && zone.ns != NONE && q.qtype != TYPE_DNSKEY {
             if plain.in_tail {
                 return None;
             }

@@ -100,16 +100,25 @@ impl DnsService {
         for path in &config.zones {
             zones.push(zonefile::load(path)?);
         }
-        Self::from_zones(&zones, &config.identity)
+        Self::compile(&zones, &config.identity, config.minimal_responses)
     }
 
-    /// Compiles zones already read (benchmarks and tests).
+    /// Compiles zones already read (benchmarks and tests), for full responses.
     pub fn from_zones(zones: &[zonefile::LoadedZone], identity: &str) -> Result<Self, String> {
+        Self::compile(zones, identity, false)
+    }
+
+    /// Compiles zones already read, for minimal responses when `minimal`.
+    pub fn compile(
+        zones: &[zonefile::LoadedZone],
+        identity: &str,
+        minimal: bool,
+    ) -> Result<Self, String> {
         if identity.len() > 255 {
             return Err("identity is longer than 255 bytes".into());
         }
         Ok(Self {
-            db: Box::new(db::Db::compile(zones)?),
+            db: Box::new(db::Db::compile(zones, minimal)?),
             identity: identity.as_bytes().to_vec(),
             fast: true,
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),

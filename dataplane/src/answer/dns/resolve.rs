@@ -133,12 +133,16 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Adds an RRset and, for NS/MX, the A/AAAA of its targets.
+    /// Adds an RRset and, for NS/MX, the A/AAAA of its targets (for NS only with minimal
+    /// responses: referral glue and an NS answer's addresses are what NSD still adds then).
     fn add_rrset(&mut self, section: Section, rrset: u32, owner: Owner) -> bool {
         let added = self.plan.add(section, rrset, owner, false);
         let Some(set) = self.db.rrsets.get(rrset as usize) else {
             return added;
         };
+        if self.db.minimal && set.rtype != super::wire::TYPE_NS {
+            return added;
+        }
         let start = set.addl as usize;
         let end = start + set.addl_len as usize;
         for a in self.db.addl.get(start..end).unwrap_or(&[]) {
@@ -260,7 +264,14 @@ impl Ctx<'_> {
             self.add_rrset(Section::Answer, r, owner);
             let zone = self.db.zones.get(node.zone as usize).copied();
             if let Some(z) = zone {
-                if !self.class_any && z.ns != NONE && qtype != TYPE_DNSKEY && qtype != TYPE_DS {
+                // The authority NS of a positive answer is optional: minimal responses
+                // leave it out.
+                if !self.class_any
+                    && !self.db.minimal
+                    && z.ns != NONE
+                    && qtype != TYPE_DNSKEY
+                    && qtype != TYPE_DS
+                {
                     // When the answer adds nothing to the additional section and is not part
                     // of the zone's pre-rendered tail, the tail is exactly what would be planned
                     // here: it is copied at encoding time (planned there if it does not fit).

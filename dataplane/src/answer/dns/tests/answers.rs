@@ -232,6 +232,60 @@ fn delegations_are_referrals_with_glue() {
 }
 
 #[test]
+fn minimal_responses_leave_out_what_is_optional() {
+    let (svc, full) = (minimal_service(), service());
+    // A positive answer: the answer section alone, the same records as in the full one.
+    let (r, f) = (
+        ask_decoded(&svc, "www.example.test", A, Q::default()),
+        ask_decoded(&full, "www.example.test", A, Q::default()),
+    );
+    assert_eq!((r.rcode(), r.aa()), (0, true));
+    assert_eq!(
+        (r.answer.len(), r.authority.len(), r.additional.len()),
+        (2, 0, 0)
+    );
+    let rdata = |x: &Resp| {
+        x.answers(A)
+            .iter()
+            .map(|a| a.rdata.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rdata(&r), rdata(&f));
+    assert!(!f.authority.is_empty() && !f.additional.is_empty());
+    // After a CNAME, and with EDNS (the OPT record stays).
+    let r = ask_decoded(&svc, "alias.example.test", A, Q::default());
+    assert_eq!(
+        (r.answer.len(), r.authority.len(), r.additional.len()),
+        (3, 0, 0)
+    );
+    let edns = Q {
+        edns: Some((1232, 0, false, false)),
+        ..Q::default()
+    };
+    let r = ask_decoded(&svc, "mail.example.test", AAAA, edns);
+    assert_eq!((r.answer.len(), r.authority.len()), (1, 0));
+    let additional: Vec<u16> = r.additional.iter().map(|x| x.rtype).collect();
+    assert_eq!(additional, vec![41], "the OPT record alone");
+    // MX targets' addresses are optional; an NS query's are kept, as NSD keeps them.
+    let r = ask_decoded(&svc, "example.test", MX, Q::default());
+    assert_eq!((r.answer.len(), r.additional.len()), (2, 0));
+    let r = ask_decoded(&svc, "example.test", NS, Q::default());
+    assert_eq!(
+        owners(&r.additional, A),
+        vec!["ns1.example.test.", "ns2.example.test."]
+    );
+    // Negative answers keep their SOA, referrals their NS and glue.
+    let r = ask_decoded(&svc, "nothere.example.test", A, Q::default());
+    assert_eq!(
+        (r.rcode(), r.authority.len(), r.authority[0].rtype),
+        (3, 1, SOA)
+    );
+    let r = ask_decoded(&svc, "www.sub.example.test", A, Q::default());
+    assert_eq!(owners(&r.authority, NS), vec!["sub.example.test."]);
+    assert_eq!(r.additional.len(), 4);
+}
+
+#[test]
 fn names_outside_our_zones_are_refused() {
     let svc = service();
     for name in ["www.example.org", "test", "."] {

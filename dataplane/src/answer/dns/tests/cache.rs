@@ -125,6 +125,7 @@ fn a_rebuilt_service_never_answers_from_the_old_ones_entries() {
         DnsService::build(&DnsServiceConfig {
             zones: vec![dir.path().join("r.zone")],
             identity: "t".into(),
+            minimal_responses: false,
         })
         .unwrap()
     };

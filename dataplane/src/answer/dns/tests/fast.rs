@@ -22,13 +22,14 @@ pub(super) fn services() -> Vec<DnsService> {
     let other = DnsService::build(&DnsServiceConfig {
         zones: vec![dir.path().join("odd.zone"), dir.path().join("big.zone")],
         identity: "t".into(),
+        minimal_responses: false,
     })
     .expect("test zones load");
     // The demo zones once more with no whole bodies: answers composed at query time.
     let mut composed = service();
     let tables = crate::answer::dns::prerender::Tables::build_with_budget(&composed.db, 0);
     composed.db.fast = tables;
-    vec![service(), other, composed]
+    vec![service(), other, composed, minimal_service()]
 }
 
 /// Flips the case of the letters of `name` where `mask` has a bit set.

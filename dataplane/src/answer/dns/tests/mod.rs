@@ -24,12 +24,22 @@ pub fn zones_dir() -> PathBuf {
 
 /// The service over the demo zones, identity "ams1".
 pub fn service() -> DnsService {
+    demo_service(false)
+}
+
+/// The same with minimal responses.
+pub fn minimal_service() -> DnsService {
+    demo_service(true)
+}
+
+fn demo_service(minimal_responses: bool) -> DnsService {
     DnsService::build(&DnsServiceConfig {
         zones: vec![
             zones_dir().join("example.test.zone"),
             zones_dir().join("2.0.192.in-addr.arpa.zone"),
         ],
         identity: "ams1".into(),
+        minimal_responses,
     })
     .expect("demo zones load")
 }

@@ -9,6 +9,7 @@ fn build(files: &[(&str, &str)]) -> Result<DnsService, String> {
     DnsService::build(&DnsServiceConfig {
         zones: vec![dir.path().join(files[0].0)],
         identity: "t".into(),
+        minimal_responses: false,
     })
 }
 
@@ -103,6 +104,7 @@ fn the_same_zone_twice_is_an_error() {
     let e = DnsService::build(&DnsServiceConfig {
         zones: vec![dir.path().join("a.zone"), dir.path().join("b.zone")],
         identity: "t".into(),
+        minimal_responses: false,
     })
     .unwrap_err();
     assert!(e.contains("already loaded"), "{e}");
