@@ -89,6 +89,7 @@ impl std::fmt::Debug for DnsService {
         f.debug_struct("DnsService")
             .field("zones", &self.db.zones.len())
             .field("records", &self.db.record_count)
+            .field("minimal_responses", &self.db.minimal)
             .finish()
     }
 }
