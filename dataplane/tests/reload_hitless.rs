@@ -1,6 +1,7 @@
 //! Config reloads through the real binary, checked by traffic from a namespace over net_tap:
 //! reloads under load lose nothing and take effect at once; bad reloads of every kind leave the
-//! old config serving; `anycastd reload` and SIGHUP both reload.
+//! old config serving; `anycastd reload` and SIGHUP both reload (and turn minimal DNS
+//! responses on).
 mod common;
 
 use common::{ChildGuard as Guard, Netns};
@@ -20,6 +21,8 @@ struct Gen {
     vip11: bool,
     /// The forward service's backend (last octet in 198.51.100.0/24).
     backend: u8,
+    /// The DNS service's `minimal_responses`.
+    minimal: bool,
 }
 
 struct Setup {
@@ -85,6 +88,7 @@ port = 53
 kind = "dns"
 zones = ["{zone}"]
 identity = "node-{n}"
+minimal_responses = {minimal}
 [[service]]
 name = "web"
 vip = "203.0.113.10"
@@ -100,6 +104,7 @@ address = "198.51.100.{backend}"
             zone = zone.display(),
             n = g.n,
             backend = g.backend,
+            minimal = g.minimal,
         )
     }
 
@@ -187,6 +192,29 @@ fn dig_gen(ns: &Netns) -> String {
         .trim()
         .trim_matches('"')
         .to_owned()
+}
+
+/// How many records the authority section of the answer to gen.example.test TXT holds (the
+/// zone's NS RRset, unless the service serves minimal responses), from the namespace.
+fn dig_gen_authority(ns: &Netns) -> usize {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "dig",
+            "+noall",
+            "+authority",
+            "+time=1",
+            "+tries=1",
+        ])
+        .args(["@203.0.113.53", "gen.example.test", "TXT"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(';'))
+        .count()
 }
 
 /// True when `addr` answers one ping within `wait` seconds.
@@ -286,6 +314,7 @@ fn twenty_reloads_under_load_lose_nothing() {
         n: 0,
         vip11: true,
         backend: 20,
+        minimal: false,
     };
     let (mut dp, ns) = setup.start(&g);
     assert_eq!(dig_gen(&ns), "gen-0");
@@ -314,6 +343,7 @@ fn twenty_reloads_under_load_lose_nothing() {
             n: k,
             vip11: k % 2 == 0,
             backend: 20 + (k % 3) as u8,
+            minimal: false,
         };
         setup.write(&dp, &g);
         let (ok, text) = setup.reload();
@@ -401,6 +431,7 @@ fn bad_reloads_change_nothing() {
         n: 0,
         vip11: true,
         backend: 20,
+        minimal: false,
     };
     let (mut dp, ns) = setup.start(&good);
     let good_text = setup.config(&good);
@@ -409,6 +440,7 @@ fn bad_reloads_change_nothing() {
         n: 7,
         vip11: false,
         backend: 21,
+        minimal: false,
     });
     let bad_zone = setup.dir.path().join("bad.zone");
     std::fs::write(
@@ -507,6 +539,7 @@ fn sighup_and_the_cli_both_reload() {
         n: 0,
         vip11: false,
         backend: 20,
+        minimal: false,
     });
     assert_eq!(dig_gen(&ns), "gen-0");
     setup.write(
@@ -515,6 +548,7 @@ fn sighup_and_the_cli_both_reload() {
             n: 1,
             vip11: false,
             backend: 20,
+            minimal: false,
         },
     );
     sh(&format!("kill -HUP {}", dp.pid()));
@@ -530,11 +564,14 @@ fn sighup_and_the_cli_both_reload() {
             n: 2,
             vip11: true,
             backend: 20,
+            minimal: true,
         },
     );
+    assert_eq!(dig_gen_authority(&ns), 1, "the zone's NS before the reload");
     let (ok, out) = setup.reload();
     assert!(ok && out.starts_with("ok generation=3"), "{out}");
     assert_eq!(dig_gen(&ns), "gen-2");
+    assert_eq!(dig_gen_authority(&ns), 0, "minimal responses after it");
     assert!(pings(&ns, "203.0.113.11", "2"));
     let done = dp.stop();
     assert!(done.status.success(), "{}", done.stderr);
@@ -659,6 +696,7 @@ fn watched_files_reload_when_they_change() {
         n: 0,
         vip11: false,
         backend: 20,
+        minimal: false,
     };
     let mut dp = Dataplane::start(&watched(&g0));
     let iface = "anycrw";
@@ -694,6 +732,7 @@ fn watched_files_reload_when_they_change() {
             n: 6,
             vip11: true,
             backend: 21,
+            minimal: false,
         }),
     );
     wait_for("gen-6");

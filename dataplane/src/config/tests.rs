@@ -299,7 +299,10 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
     let live = parse(
         &GOOD
             .replace("198.51.100.1/24", "198.51.100.9/24")
-            .replace("identity = \"ams1\"", "identity = \"ams2\"")
+            .replace(
+                "identity = \"ams1\"",
+                "identity = \"ams2\"\nminimal_responses = true",
+            )
             .replace("10.0.0.12", "10.0.0.13"),
     )
     .unwrap();
