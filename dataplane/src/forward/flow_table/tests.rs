@@ -247,7 +247,8 @@ fn clock_wraparound_is_handled() {
 }
 
 /// Deletions from the middle of long clusters (every hash homes in one of two slots, and the
-/// clusters wrap around the end of the array) keep every other entry reachable.
+/// clusters wrap around the end of the array), and new flows taking expired slots, keep every
+/// other entry reachable.
 #[test]
 fn deletion_keeps_colliding_entries_reachable() {
     let mut t = table(20);
@@ -264,18 +265,27 @@ fn deletion_keeps_colliding_entries_reachable() {
         if step % 2 == 0 {
             t.expire(now, t.buckets());
         } else {
-            // Lookups remove what they find dead.
-            for i in 0..20u32 {
-                let _ = t.get(hash(i), &key(i), now);
+            // A new flow of the same home takes the first expired slot of its probe sequence
+            // instead of an empty one; lookups then remove what they find dead.
+            let (k, before) = (100 + step, t.len());
+            t.insert(hash(k), key(k), 0, k, None, now).unwrap();
+            assert_eq!(t.len(), before, "step {step}: an expired flow was replaced");
+            for i in 0..=step {
+                assert!(
+                    t.get(hash(i), &key(i), now).is_none(),
+                    "step {step}: key {i}"
+                );
             }
         }
-        for i in 0..20u32 {
+        for i in (0..20u32).chain((101..=100 + step).step_by(2)) {
             let live = i > step;
-            let found = t.find(hash(i), &key(i)).is_ok();
+            let found = t.find(hash(i), &key(i), now as u32).is_ok();
             assert!(!live || found, "step {step}: key {i} lost");
         }
     }
-    assert!(t.len() <= 1);
+    // What is left once everything dead is swept: the ten replacements.
+    t.expire(49_000, t.buckets());
+    assert_eq!(t.len(), 10);
 }
 
 #[derive(Debug, Clone)]
@@ -285,6 +295,8 @@ enum Op {
     Touch(u32, Option<u8>),
     Advance(u32),
     Expire(u8),
+    /// The worker's way: one lookup, then a touch or an insert where it said.
+    Upsert(u32, Option<u8>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -294,6 +306,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0u32..64, proptest::option::of(any::<u8>())).prop_map(|(k, f)| Op::Touch(k, f)),
         (0u32..40_000).prop_map(Op::Advance),
         any::<u8>().prop_map(Op::Expire),
+        (0u32..64, proptest::option::of(any::<u8>())).prop_map(|(k, f)| Op::Upsert(k, f)),
     ]
 }
 
@@ -340,6 +353,28 @@ proptest! {
                         v.1 = now + u64::from(cfg.timeout(state));
                     }
                 }
+                Op::Upsert(i, flags) => {
+                    let k = key(i);
+                    match t.lookup(k.hash(), &k, now) {
+                        Ok(mut f) => {
+                            prop_assert_eq!(Some(f.entry.backend), model.get(&i).map(|v| v.0));
+                            f.touch(flags, now);
+                            let to = cfg.timeout(f.entry.state);
+                            if let Some(v) = model.get_mut(&i) {
+                                v.1 = now + u64::from(to);
+                            }
+                        }
+                        Err(vacant) => {
+                            prop_assert!(!model.contains_key(&i));
+                            if vacant.insert(k, (i % 7) as u16, i, flags, now).is_ok() {
+                                let to = cfg.timeout(FlowState::first(flags));
+                                model.insert(i, ((i % 7) as u16, now + u64::from(to)));
+                            } else {
+                                prop_assert!(model.len() >= cap || t.len() >= cap);
+                            }
+                        }
+                    }
+                }
                 Op::Advance(ms) => now += u64::from(ms),
                 Op::Expire(n) => {
                     t.expire(now, usize::from(n));
@@ -355,7 +390,7 @@ proptest! {
             for (i, (b, _)) in &model {
                 let k = key(*i);
                 prop_assert!(t.iter().any(|e| e.key == k && e.backend == *b));
-                prop_assert!(t.find(k.hash(), &k).is_ok());
+                prop_assert!(t.find(k.hash(), &k, now as u32).is_ok());
             }
         }
     }
