@@ -220,7 +220,8 @@ impl Vacant<'_> {
 
 /// A worker's flow table: open addressing with linear probing over a power-of-two array of
 /// `Slot`s (tag 0 = empty). Deletion shifts the rest of the cluster back (no tombstones), so
-/// churn never lengthens probes; a new flow replaces the first expired one on its probe path. At most `capacity` entries in at least 1.5× as many slots.
+/// churn never lengthens probes; a new flow replaces the first expired one on its probe path.
+/// At most `capacity` entries in at least 1.5× as many slots.
 pub struct FlowTable {
     slots: Vec<Slot, HugeAlloc>,
     mask: usize,
