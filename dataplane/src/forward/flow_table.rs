@@ -7,9 +7,7 @@
 //! the flow goes by the Maglev table alone (stateless), counted. Each flow has an absolute
 //! deadline (worker clock, wrapping `u32` ms) set from the protocol and TCP state on every
 //! packet; expired entries are removed by a bounded sweep over a slice of the buckets each
-//! millisecond ([`FlowTable::expire_due`]), and an expired entry met by a lookup counts as gone:
-//! a new flow takes the slot of the first expired one on its probe path (no shifting, and no
-//! growth of the cluster), else the first empty slot.
+//! millisecond ([`FlowTable::expire_due`]), and an expired entry met by a lookup counts as gone.
 //! New flows also pass a per-worker token bucket, so a flood of new tuples fills neither the
 //! table nor evicts live flows: once the bucket is empty new flows are stateless until it
 //! refills.
@@ -189,16 +187,7 @@ impl Flow<'_> {
 pub struct Vacant<'a> {
     table: &'a mut FlowTable,
     hash: u64,
-    slot: Option<Place>,
-}
-
-/// Where a new flow goes in its probe sequence.
-#[derive(Debug, Clone, Copy)]
-enum Place {
-    /// The first empty slot.
-    Empty(usize),
-    /// The first slot holding an expired flow, which the new one replaces.
-    Expired(usize),
+    slot: Option<usize>,
 }
 
 impl Vacant<'_> {
@@ -220,8 +209,7 @@ impl Vacant<'_> {
 
 /// A worker's flow table: open addressing with linear probing over a power-of-two array of
 /// `Slot`s (tag 0 = empty). Deletion shifts the rest of the cluster back (no tombstones), so
-/// churn never lengthens probes; a new flow replaces the first expired one on its probe path.
-/// At most `capacity` entries in at least 1.5× as many slots.
+/// churn never lengthens probes. At most `capacity` entries in at least 1.5× as many slots.
 pub struct FlowTable {
     slots: Vec<Slot, HugeAlloc>,
     mask: usize,
@@ -337,26 +325,21 @@ impl FlowTable {
         }
     }
 
-    /// The slot holding `key`, or `Err` with where it would go: the first slot of its probe
-    /// sequence holding a flow expired at `now`, else the first empty one.
+    /// The slot holding `key`, or `Err` with the first empty slot of its probe sequence.
     #[inline(always)]
-    fn find(&self, hash: u64, key: &FlowKey, now: u32) -> Result<usize, Place> {
+    fn find(&self, hash: u64, key: &FlowKey) -> Result<usize, usize> {
         let tag = tag_of(hash);
         let mut i = hash as usize & self.mask;
-        let mut expired = None;
         // Terminates: there are always more slots than entries (capacity < slots).
         loop {
             let Some(s) = self.slots.get(i) else {
-                return Err(Place::Empty(i));
+                return Err(i);
             };
             if s.meta.tag == tag && s.entry.key == *key {
                 return Ok(i);
             }
             if s.meta.tag == 0 {
-                return Err(expired.map_or(Place::Empty(i), Place::Expired));
-            }
-            if expired.is_none() && sweep::expired_bit(&s.meta, now) != 0 {
-                expired = Some(i);
+                return Err(i);
             }
             i = (i + 1) & self.mask;
         }
@@ -365,23 +348,11 @@ impl FlowTable {
     /// The live flow for `key`, if any (an expired one is removed and counted).
     #[inline]
     pub fn get(&mut self, hash: u64, key: &FlowKey, now_ms: u64) -> Option<Flow<'_>> {
-        if let Ok(i) = self.find(hash, key, now_ms as u32) {
-            if self
-                .slots
-                .get(i)
-                .is_some_and(|s| dead(s.meta.deadline, now_ms as u32))
-            {
-                self.remove_at(i);
-                self.counters.expired += 1;
-            }
-        }
         self.lookup(hash, key, now_ms).ok()
     }
 
-    /// The live flow for `key`, or where a new one with it goes (for [`Vacant::insert`], which
-    /// then needs no second probe): the first slot of its probe sequence holding an expired
-    /// flow (the expired flow with this key, if there is one), else the first empty slot. An
-    /// expired flow is left where it is, for that insert to replace (or the sweep to remove).
+    /// [`FlowTable::get`], or where the flow would go when it is not there (for
+    /// [`Vacant::insert`], which then needs no second probe).
     #[inline]
     pub fn lookup(
         &mut self,
@@ -389,13 +360,13 @@ impl FlowTable {
         key: &FlowKey,
         now_ms: u64,
     ) -> Result<Flow<'_>, Vacant<'_>> {
-        let i = match self.find(hash, key, now_ms as u32) {
+        let i = match self.find(hash, key) {
             Ok(i) => i,
-            Err(place) => {
+            Err(i) => {
                 return Err(Vacant {
                     table: self,
                     hash,
-                    slot: Some(place),
+                    slot: Some(i),
                 })
             }
         };
@@ -404,11 +375,12 @@ impl FlowTable {
             .get(i)
             .is_some_and(|s| !dead(s.meta.deadline, now_ms as u32));
         if !live {
-            // The flow idled out: a new one with its key takes its slot.
+            self.remove_at(i);
+            self.counters.expired += 1;
             return Err(Vacant {
                 table: self,
                 hash,
-                slot: Some(Place::Expired(i)),
+                slot: None,
             });
         }
         self.counters.hits += 1;
@@ -470,13 +442,12 @@ impl FlowTable {
     }
 
     /// [`FlowTable::insert`] into `slot` when it is known to be the first empty slot of the
-    /// probe sequence (and still is: an expiry that makes room forgets it) or the first one
-    /// holding an expired flow, which the new one then replaces (counted as expired).
+    /// probe sequence (and still is: an expiry that makes room forgets it).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn insert_at(
         &mut self,
-        slot: Option<Place>,
+        mut slot: Option<usize>,
         hash: u64,
         key: FlowKey,
         backend: u16,
@@ -488,24 +459,13 @@ impl FlowTable {
             self.counters.rate_limited += 1;
             return Err(Refused::RateLimited);
         }
-        let now = now_ms as u32;
-        let slot = match slot {
-            Some(place) => place,
-            // The first slot of the probe sequence that is empty or holds an expired flow, so
-            // that the new flow comes before any expired one with its key.
-            None => self.place(hash, now),
-        };
-        let slot = match slot {
-            Place::Empty(_) if self.len >= self.cfg.capacity => {
-                if !self.make_room(now_ms) {
-                    self.counters.full += 1;
-                    return Err(Refused::Full);
-                }
-                // The sweep moved entries: look again.
-                self.place(hash, now)
+        if self.len >= self.cfg.capacity {
+            slot = None;
+            if !self.make_room(now_ms) {
+                self.counters.full += 1;
+                return Err(Refused::Full);
             }
-            place => place,
-        };
+        }
         let state = FlowState::first(tcp_flags);
         let deadline = (now_ms as u32).wrapping_add(self.timeouts[state as usize]);
         let entry = FlowEntry {
@@ -514,8 +474,17 @@ impl FlowTable {
             backend,
             state,
         };
-        let (Place::Empty(i) | Place::Expired(i)) = slot;
-        let replaces = matches!(slot, Place::Expired(_));
+        // The first empty slot of the probe sequence (the caller checked the key is absent).
+        let i = match slot {
+            Some(i) => i,
+            None => {
+                let mut i = hash as usize & self.mask;
+                while self.slots.get(i).is_some_and(|s| s.meta.tag != 0) {
+                    i = (i + 1) & self.mask;
+                }
+                i
+            }
+        };
         if let Some(s) = self.slots.get_mut(i) {
             s.meta = Meta {
                 tag: tag_of(hash),
@@ -523,30 +492,10 @@ impl FlowTable {
             };
             // The entry's fields alone (a whole `Slot` went through the stack first).
             s.entry = entry;
-            if replaces {
-                self.counters.expired += 1;
-            } else {
-                self.len += 1;
-            }
+            self.len += 1;
         }
         self.counters.inserts += 1;
         Ok(())
-    }
-
-    /// Where a new flow with `hash` goes (the caller checked its key is absent or expired):
-    /// the first slot of its probe sequence holding a flow expired at `now`, else the first
-    /// empty one.
-    fn place(&self, hash: u64, now: u32) -> Place {
-        let mut i = hash as usize & self.mask;
-        // Terminates: there are always more slots than entries (capacity < slots).
-        loop {
-            match self.slots.get(i) {
-                None => return Place::Empty(i),
-                Some(s) if s.meta.tag == 0 => return Place::Empty(i),
-                Some(s) if sweep::expired_bit(&s.meta, now) != 0 => return Place::Expired(i),
-                Some(_) => i = (i + 1) & self.mask,
-            }
-        }
     }
 
     /// A full table: tries to make room from idle flows before the insert is refused (bounded:
