@@ -338,9 +338,11 @@ impl Db {
         db.resolve_additionals();
         db.tails = (0..db.zones.len() as u32)
             .map(|z| {
-                (!minimal)
-                    .then(|| super::tail::Tail::render(&db, z))
-                    .flatten()
+                if minimal {
+                    None
+                } else {
+                    super::tail::Tail::render(&db, z)
+                }
             })
             .collect();
         // Whole bodies are rendered through the fast path's planning, which reads these.

@@ -110,7 +110,7 @@ impl DnsService {
     }
 
     /// Compiles zones already read, for minimal responses when `minimal`.
-    pub fn compile(
+    fn compile(
         zones: &[zonefile::LoadedZone],
         identity: &str,
         minimal: bool,
