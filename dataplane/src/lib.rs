@@ -10,6 +10,8 @@ pub mod control;
 pub mod dpdk;
 pub mod exception;
 pub mod forward;
+#[cfg(test)]
+mod mutate;
 pub mod packet;
 pub mod pipeline;
 pub mod runtime;

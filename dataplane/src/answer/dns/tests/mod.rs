@@ -5,6 +5,7 @@ mod cache;
 mod fast;
 mod malformed;
 mod service;
+mod zone_fuzz;
 mod zones;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
