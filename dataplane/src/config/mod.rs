@@ -304,4 +304,6 @@ fn parse_cpu_list(s: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

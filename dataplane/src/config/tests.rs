@@ -395,3 +395,38 @@ fn stats_and_sidecar_tables_are_typed_and_checked() {
         vec!["stats.path".to_owned()]
     );
 }
+
+#[test]
+fn toml_syntax_errors_have_a_one_line_message() {
+    // The TOML parser gives no message for a key without a value at the end of the file.
+    let e = parse("[dataplane]\nworkers =").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(
+        e.message
+            .contains("the file ends in the middle of an entry"),
+        "{e}"
+    );
+    // And a message of two lines for a value that is not one.
+    let e = parse("[dataplane]\nworkers = \n").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(
+        !e.message.contains('\n') && e.message.contains("invalid string; expected"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_vip_or_port_of_the_wrong_type_says_what_is_expected() {
+    let e = parse(&GOOD.replace("port = 53", "port = [53]")).unwrap_err();
+    assert!(
+        e.message
+            .contains("a port number or a range such as \"1000-2000\""),
+        "{e}"
+    );
+    let e = parse(&GOOD.replace("vip = \"203.0.113.10\"", "vip = 10")).unwrap_err();
+    assert!(
+        e.message.contains("an address or a list of addresses"),
+        "{e}"
+    );
+    assert!(e.line.is_some(), "{e}");
+}
