@@ -123,13 +123,33 @@ pub fn load(path: &Path) -> Result<(StatsConfig, SidecarConfig), String> {
     })
 }
 
+/// The TOML parser's message for a syntax error in `text`, on one line. The parser has none for
+/// some errors (a key with no value where the file ends), which get one here.
+pub fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let lines: Vec<&str> = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if !lines.is_empty() {
+        return lines.join("; ");
+    }
+    match e.span() {
+        Some(at) if at.start >= text.trim_end().len() => {
+            "the file ends in the middle of an entry (is it cut short?)".to_owned()
+        }
+        _ => "not valid TOML here".to_owned(),
+    }
+}
+
 /// Parses the `[stats]` and `[sidecar]` tables of config `text` (the file at `source`, against
 /// whose directory a relative stats path is resolved), with defaults for what is missing.
 pub fn parse(source: &Path, text: &str) -> Result<(StatsConfig, SidecarConfig), TableError> {
     let raw: Raw = toml::from_str(text).map_err(|e| TableError {
         span: e.span(),
         key: String::new(),
-        message: e.message().to_owned(),
+        message: toml_message(&e, text),
     })?;
     let mut stats = StatsConfig::default();
     if let Some(path) = raw.stats.and_then(|s| s.path) {
@@ -172,6 +192,17 @@ mod tests {
 
     fn p(text: &str) -> Result<(StatsConfig, SidecarConfig), TableError> {
         parse(Path::new("/etc/anycastd/a.toml"), text)
+    }
+
+    #[test]
+    fn a_file_cut_short_after_a_key_is_said_to_be() {
+        let e = p("[sidecar]\nlisten =").unwrap_err();
+        assert_eq!(
+            e.message,
+            "the file ends in the middle of an entry (is it cut short?)"
+        );
+        let e = p("[sidecar]\nlisten = \n").unwrap_err();
+        assert_eq!(e.message, "invalid string; expected `\"`, `'`");
     }
 
     #[test]

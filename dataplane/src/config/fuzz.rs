@@ -1,7 +1,8 @@
-//! The config parser fuzzed: mutated copies of a config that uses every section either fail
+//! The config parsers fuzzed: mutated copies of a config that uses every section either fail
 //! with an error naming the file and a line or key, or parse into a config that compiles into
 //! a snapshot (or fails to with the service named) and compares with the original for a
-//! reload. Never a panic. `PROPTEST_CASES=20000` runs a longer campaign.
+//! reload. The sidecar's parser of the same file (`[stats]`, `[sidecar]`, `[[vip]]`) likewise.
+//! Never a panic. `PROPTEST_CASES=20000` runs a longer campaign.
 use super::*;
 use crate::mutate;
 use crate::snapshot::Snapshot;
@@ -31,6 +32,20 @@ path = "stats.shm"
 [sidecar]
 listen = "127.0.0.1:9477"
 stale_after_ms = 1000
+[sidecar.bgp]
+prefixes = ["203.0.113.0/24", "2001:db8:53::/48"]
+check_interval_ms = 200
+rise = 3
+fall = 2
+drain_file = "run/drain"
+[sidecar.bgp.bird]
+include_file = "run/bird-prefixes.conf"
+socket = "run/bird.ctl"
+birdc = "birdc"
+protocol = "anycastd"
+[sidecar.bgp.exabgp]
+next_hop_v4 = "198.51.100.1"
+next_hop_v6 = "self"
 [[port]]
 name = "edge0"
 device = "net_tap0,iface=anyc0"
@@ -217,6 +232,15 @@ fn path() -> std::path::PathBuf {
 
 /// Parses `text` and checks the outcome.
 fn parse_and_compile(text: &str, seed: &Config) -> Result<(), TestCaseError> {
+    // The sidecar reads the same file with its own parser.
+    if let Err(e) = stats_layout::config::parse(&path(), text) {
+        prop_assert!(
+            e.span.is_some() || !e.key.is_empty(),
+            "sidecar error with neither place nor key: {}",
+            e.message
+        );
+        prop_assert!(!e.message.is_empty(), "sidecar error without a message");
+    }
     let config = match Config::parse(&path(), text) {
         Ok(c) => c,
         Err(e) => {
@@ -295,6 +319,8 @@ fn the_seed_compiles_and_a_broken_copy_names_its_line() {
     let macs = vec![[2, 0, 0, 0, 0, 1]; seed.ports.len()];
     let snap = Snapshot::build(&seed, &macs, 1).expect("the seed config compiles");
     assert_eq!(snap.services.len(), 3);
+    let (_, sidecar) = stats_layout::config::parse(&path(), SEED).expect("the sidecar reads it");
+    assert!(sidecar.bgp.is_some(), "with its BGP tables");
     let broken = SEED.replace("weight = 3", "weight = \"3\"");
     let Err(e) = Config::parse(&path(), &broken) else {
         panic!("a string weight parsed");

@@ -261,31 +261,11 @@ fn is_prime(n: u32) -> bool {
     true
 }
 
-/// The TOML parser's message on one line; it has none for some errors (a key with no value
-/// where the file ends), which get one here.
-fn toml_message(e: &toml::de::Error, text: &str) -> String {
-    let lines: Vec<&str> = e
-        .message()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if !lines.is_empty() {
-        return lines.join("; ");
-    }
-    match e.span() {
-        Some(at) if at.start >= text.trim_end().len() => {
-            "the file ends in the middle of an entry (is it cut short?)".to_owned()
-        }
-        _ => "not valid TOML here".to_owned(),
-    }
-}
-
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let cx = Ctx { file: path, text };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        let msg = toml_message(&e, text);
+        let msg = stats_layout::config::toml_message(&e, text);
         ConfigError {
             file: path.to_owned(),
             line: if span == (0..0) {
