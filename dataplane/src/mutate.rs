@@ -35,18 +35,14 @@ pub fn edits() -> impl Strategy<Value = Vec<Edit>> {
 
 /// Byte ranges of the lines of `text` (each with its newline).
 fn lines(text: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
     let mut start = 0;
-    for (i, &b) in text.iter().enumerate() {
-        if b == b'\n' {
-            out.push(start..i + 1);
-            start = i + 1;
-        }
-    }
-    if start < text.len() {
-        out.push(start..text.len());
-    }
-    out
+    text.split_inclusive(|&b| b == b'\n')
+        .map(|line| {
+            let r = start..start + line.len();
+            start = r.end;
+            r
+        })
+        .collect()
 }
 
 /// `text` with `edits` applied in turn, tokens for [`Edit::Insert`] taken from `tokens`.

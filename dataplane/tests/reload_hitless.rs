@@ -179,16 +179,26 @@ fn write_atomically(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// One `dig` for gen.example.test TXT from the namespace: the TXT text, or "" on no answer.
-fn dig_gen(ns: &Netns) -> String {
+/// One `dig` (one try) for gen.example.test TXT from the namespace, with `options`: its output.
+fn dig_gen_output(ns: &Netns, options: &[&str]) -> String {
     let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "dig"])
+        .args(options)
         .args([
-            "netns", "exec", &ns.0, "dig", "+short", "+time=1", "+tries=1",
+            "+time=1",
+            "+tries=1",
+            "@203.0.113.53",
+            "gen.example.test",
+            "TXT",
         ])
-        .args(["@203.0.113.53", "gen.example.test", "TXT"])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The TXT text of gen.example.test from the namespace, or "" on no answer.
+fn dig_gen(ns: &Netns) -> String {
+    dig_gen_output(ns, &["+short"])
         .trim()
         .trim_matches('"')
         .to_owned()
@@ -197,21 +207,7 @@ fn dig_gen(ns: &Netns) -> String {
 /// How many records the authority section of the answer to gen.example.test TXT holds (the
 /// zone's NS RRset, unless the service serves minimal responses), from the namespace.
 fn dig_gen_authority(ns: &Netns) -> usize {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            "dig",
-            "+noall",
-            "+authority",
-            "+time=1",
-            "+tries=1",
-        ])
-        .args(["@203.0.113.53", "gen.example.test", "TXT"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
+    dig_gen_output(ns, &["+noall", "+authority"])
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with(';'))
         .count()
