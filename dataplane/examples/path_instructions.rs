@@ -64,7 +64,23 @@ fn main() {
     );
     let mut buf = TestBuffer::new(&frame);
     match path.as_str() {
-        "dns_cached" | "dns_fast" => {
+        "dns_cached" | "dns_fast" | "dns_nxdomain" | "dns_cname" | "dns_wildcard"
+        | "dns_referral" => {
+            // The A queries of `benches/dns.rs`, uncached (`dns_cached`: the first, cached).
+            let name = match path.as_str() {
+                "dns_nxdomain" => "nope.example.test",
+                "dns_cname" => "chain1.example.test",
+                "dns_wildcard" => "foo.wild.example.test",
+                "dns_referral" => "www.sub.example.test",
+                _ => "www.example.test",
+            };
+            let frame = udp4(
+                Ipv4Addr::new(198, 51, 100, 7),
+                vip,
+                40000,
+                53,
+                &dns_query(name, 1),
+            );
             let (svc, port) = dns_service(&zones, vip);
             let mut counters = DnsCounters::default();
             let mut cache = PacketCache::new();
@@ -192,7 +208,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown path '{other}'; paths: dns_cached dns_fast dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached dns_pipeline_cached_edns forward_pipeline_hit forward_pipeline_new_flow reset_only"
+                "unknown path '{other}'; paths: dns_cached dns_fast dns_nxdomain dns_cname dns_wildcard dns_referral dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached dns_pipeline_cached_edns forward_pipeline_hit forward_pipeline_new_flow reset_only"
             );
             std::process::exit(2);
         }

@@ -9,66 +9,66 @@
 #[inline]
 pub fn sum(acc: u32, data: &[u8]) -> u32 {
     // The running sum, folded and moved into the native-order domain.
-    let mut wide = u128::from(u16::from_be(fold32(acc)));
-    add_native(&mut wide, data);
-    fold_native(wide)
+    fold_native(add_native(u128::from(u16::from_be(fold32(acc))), data))
 }
 
 /// [`sum`] of a fixed-size field, always inlined: with the length known the loads unroll into a
 /// handful of add-with-carry instructions (IPv4 headers, NDP messages we build).
 #[inline(always)]
 pub fn sum_array<const N: usize>(acc: u32, data: &[u8; N]) -> u32 {
-    let mut wide = u128::from(u16::from_be(fold32(acc)));
-    add_native(&mut wide, data);
-    fold_native(wide)
+    fold_native(add_native(u128::from(u16::from_be(fold32(acc))), data))
 }
 
-/// Adds `data` to a native-order accumulator: 64-bit words, then the tail piecewise, without a
-/// loop. Only a byte's parity within its 16-bit word matters to the one's-complement sum, not
+/// `wide` plus `data`, in native order: 64-bit words, then the tail piecewise, without a
+/// loop. The accumulator goes by value, so that it stays in registers when inlined (through a
+/// reference it was stored back after every word). Only a byte's parity within its 16-bit word matters to the one's-complement sum, not
 /// which 16-bit lane of the 64-bit word carries it; an odd last byte is padded with zero (RFC
 /// 1071).
 #[inline(always)]
-fn add_native(wide: &mut u128, data: &[u8]) {
+fn add_native(mut wide: u128, data: &[u8]) -> u128 {
     let mut rest = data;
     if rest.len() >= LONG {
-        rest = add_long(wide, rest);
+        let (sum, r) = add_long(rest);
+        wide += sum;
+        rest = r;
     }
     // A plain loop, not unrolled further: most packets are short, and an unrolled loop's set-up
     // costs more than its iterations save.
     while let Some((p, r)) = rest.split_first_chunk::<16>() {
         for w in p.as_chunks::<8>().0 {
-            *wide += u128::from(u64::from_ne_bytes(*w));
+            wide += u128::from(u64::from_ne_bytes(*w));
         }
         rest = r;
     }
     if let Some((w, r)) = rest.split_first_chunk::<8>() {
-        *wide += u128::from(u64::from_ne_bytes(*w));
+        wide += u128::from(u64::from_ne_bytes(*w));
         rest = r;
     }
     if let Some((w, r)) = rest.split_first_chunk::<4>() {
-        *wide += u128::from(u32::from_ne_bytes(*w));
+        wide += u128::from(u32::from_ne_bytes(*w));
         rest = r;
     }
     if let Some((w, r)) = rest.split_first_chunk::<2>() {
-        *wide += u128::from(u16::from_ne_bytes(*w));
+        wide += u128::from(u16::from_ne_bytes(*w));
         rest = r;
     }
     if let [b] = rest {
-        *wide += u128::from(u16::from_ne_bytes([*b, 0]));
+        wide += u128::from(u16::from_ne_bytes([*b, 0]));
     }
+    wide
 }
 
 /// Data at least this long is summed by [`add_long`] first.
 const LONG: usize = 64;
 
-/// Adds the leading 32-byte blocks of `data` (at least [`LONG`] bytes) and returns the rest.
+/// The sum of the leading 32-byte blocks of `data` (at least [`LONG`] bytes), and the rest.
 /// Its 32-bit words go into eight independent 64-bit lanes, so no carry chain runs through
 /// the loop and the compiler can vectorise it: a single chain of 64-bit add-with-carry costs
 /// two dependent instructions per eight bytes, which dominated answering a too-big packet with
 /// 548 quoted bytes. A lane cannot overflow (fewer than 2^32 words), and since 2^32 and 2^64
-/// are 1 modulo 0xffff each lane adds to `wide` as the sum of its 16-bit words.
+/// are 1 modulo 0xffff each lane adds to the sum as the sum of its 16-bit words.
 #[inline(never)]
-fn add_long<'a>(wide: &mut u128, data: &'a [u8]) -> &'a [u8] {
+fn add_long(data: &[u8]) -> (u128, &[u8]) {
     let mut lanes = [0u64; 8];
     let (blocks, rest) = data.as_chunks::<32>();
     for block in blocks {
@@ -76,10 +76,7 @@ fn add_long<'a>(wide: &mut u128, data: &'a [u8]) -> &'a [u8] {
             *lane += u64::from(u32::from_ne_bytes(*w));
         }
     }
-    for lane in lanes {
-        *wide += u128::from(lane);
-    }
-    rest
+    (lanes.into_iter().map(u128::from).sum(), rest)
 }
 
 /// Folds a native-order accumulator 128 → 64 → 32 → 16 bits with end-around carries, back in
@@ -129,10 +126,7 @@ pub fn pseudo_v4(src: &[u8; 4], dst: &[u8; 4], proto: u8, len: u16) -> u32 {
 /// The pseudo-header sum for IPv6 (RFC 8200 §8.1): addresses, upper-layer length, next header.
 #[inline(always)]
 pub fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u32) -> u32 {
-    let mut wide = 0u128;
-    add_native(&mut wide, src);
-    add_native(&mut wide, dst);
-    fold_native(wide)
+    fold_native(add_native(add_native(0, src), dst))
         .wrapping_add(len >> 16)
         .wrapping_add(len & 0xffff)
         .wrapping_add(u32::from(next_header))

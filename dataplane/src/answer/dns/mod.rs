@@ -304,8 +304,8 @@ impl DnsService {
     /// The fast path: `None`, with the frame untouched, when the general path must answer
     /// (it then checks the datagram again and drops what is malformed). It checks the UDP
     /// checksum itself, from the sums of the message's pieces, and builds the response's from
-    /// them.
-    #[inline(always)]
+    /// them. Out of line: inlined, every early `None` reloaded the general path's arguments
+    /// into registers first, and the register pressure spilled more of its own values.
     fn try_fast<B: PacketBuffer>(
         &self,
         buf: &mut B,
