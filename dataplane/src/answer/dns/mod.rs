@@ -306,6 +306,7 @@ impl DnsService {
     /// checksum itself, from the sums of the message's pieces, and builds the response's from
     /// them. Out of line: inlined, every early `None` reloaded the general path's arguments
     /// into registers first, and the register pressure spilled more of its own values.
+    #[inline(never)]
     fn try_fast<B: PacketBuffer>(
         &self,
         buf: &mut B,
