@@ -138,7 +138,10 @@ fn main() {
             };
             warm_then_measure(&mut one);
         }
-        "forward_pipeline_hit" | "forward_pipeline_new_flow" => {
+        "forward_pipeline_hit"
+        | "forward_pipeline_new_flow"
+        | "forward_pipeline_too_big"
+        | "reset_only_too_big" => {
             let mut cfg = String::from(
                 "[[port]]\nname = \"e\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n\
                  [[vip]]\naddress = \"203.0.113.10\"\n[[service]]\nname = \"web\"\n\
@@ -157,14 +160,32 @@ fn main() {
                 ..WorkerState::default()
             };
             testutil::confirm_next_hops(&snap, &mut ws.forward, 0);
+            // `too_big`: 1460 bytes of payload with DF, 20 bytes too many for IPIP over the
+            // port's 1500-byte MTU, answered with "fragmentation needed" (as
+            // `benches/pipeline.rs` times it); its `reset_only` is `reset_only_too_big`.
+            let too_big = path.ends_with("too_big");
+            let payload = if too_big { 1460 } else { 18 };
             let frame = tcp4(
                 Ipv4Addr::new(10, 0, 0, 1),
                 Ipv4Addr::new(203, 0, 113, 10),
                 1024,
                 80,
                 TCP_ACK,
-                &[0u8; 18],
+                &vec![0u8; payload],
             );
+            if path == "reset_only_too_big" {
+                let mut one = || {
+                    buf.reset(&frame);
+                    black_box(buf.data()[0]);
+                };
+                measure(&mut one);
+                return;
+            }
+            let verdict = if too_big {
+                Verdict::Answer
+            } else {
+                Verdict::Forward
+            };
             let new_flows = path.ends_with("new_flow");
             // Every packet a new flow (a new client address), flows idle out after 1 ms, and
             // the clock moves 1 ms per `churn_flows_per_ms` packets: the steady state of the
@@ -195,7 +216,7 @@ fn main() {
                     }
                 }
                 buf.reset(&frame);
-                assert_eq!(process(&mut buf, 0, &snap, &mut ws), Verdict::Forward);
+                assert_eq!(process(&mut buf, 0, &snap, &mut ws), verdict);
             };
             warm_then_measure(&mut one);
         }
@@ -208,7 +229,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown path '{other}'; paths: dns_cached dns_fast dns_nxdomain dns_cname dns_wildcard dns_referral dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached dns_pipeline_cached_edns forward_pipeline_hit forward_pipeline_new_flow reset_only"
+                "unknown path '{other}'; paths: dns_cached dns_fast dns_nxdomain dns_cname dns_wildcard dns_referral dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached dns_pipeline_cached_edns forward_pipeline_hit forward_pipeline_new_flow forward_pipeline_too_big reset_only reset_only_too_big"
             );
             std::process::exit(2);
         }
