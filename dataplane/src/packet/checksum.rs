@@ -20,10 +20,10 @@ pub fn sum_array<const N: usize>(acc: u32, data: &[u8; N]) -> u32 {
 }
 
 /// `wide` plus `data`, in native order: 64-bit words, then the tail piecewise, without a
-/// loop. The accumulator goes by value, so that it stays in registers when inlined (through a
-/// reference it was stored back after every word). Only a byte's parity within its 16-bit word matters to the one's-complement sum, not
+/// loop. Only a byte's parity within its 16-bit word matters to the one's-complement sum, not
 /// which 16-bit lane of the 64-bit word carries it; an odd last byte is padded with zero (RFC
-/// 1071).
+/// 1071). The accumulator goes by value so that it stays in registers where this is inlined
+/// (through a reference, it was stored back to memory after every word).
 #[inline(always)]
 fn add_native(mut wide: u128, data: &[u8]) -> u128 {
     let mut rest = data;
