@@ -1,7 +1,8 @@
 //! Instructions per packet of the DNS and forward paths, counted by callgrind (deterministic where the
 //! machine's timings are not): `valgrind --tool=callgrind
 //! --toggle-collect='path_instructions::measure*' target/release/examples/path_instructions <path>`,
-//! then the total divided by the 100,000 packets measured.
+//! then the total divided by the 100,000 packets measured. `bench/instructions.py` does that for
+//! every path (`--list` prints them) and subtracts the frame's restore.
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,23 @@ use dataplane::testutil::{self, dns_query, udp4};
 use dataplane::verdict::Verdict;
 
 const N: usize = 100_000;
+
+/// The paths measured, each with the restore-only path to subtract from it.
+const PATHS: &[(&str, &str)] = &[
+    ("dns_cached", "reset_only"),
+    ("dns_fast", "reset_only"),
+    ("dns_nxdomain", "reset_only"),
+    ("dns_cname", "reset_only"),
+    ("dns_wildcard", "reset_only"),
+    ("dns_referral", "reset_only"),
+    ("dns_random_nxdomain", "reset_only"),
+    ("dns_random_nxdomain_cached", "reset_only"),
+    ("dns_pipeline_cached", "reset_only"),
+    ("dns_pipeline_cached_edns", "reset_only"),
+    ("forward_pipeline_hit", "reset_only"),
+    ("forward_pipeline_new_flow", "reset_only"),
+    ("forward_pipeline_too_big", "reset_only_too_big"),
+];
 
 #[inline(never)]
 fn measure(f: &mut dyn FnMut()) {
@@ -53,6 +71,13 @@ fn warm_then_measure(one: &mut dyn FnMut()) {
 
 fn main() {
     let path = std::env::args().nth(1).unwrap_or_default();
+    if path == "--list" {
+        // A path and the restore to subtract from it, a line each.
+        for (path, reset) in PATHS {
+            println!("{path} {reset}");
+        }
+        return;
+    }
     let zones = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/zones");
     let vip = Ipv4Addr::new(203, 0, 113, 53);
     let frame = udp4(
@@ -228,8 +253,10 @@ fn main() {
             measure(&mut one);
         }
         other => {
+            let known: Vec<&str> = PATHS.iter().map(|(p, _)| *p).collect();
             eprintln!(
-                "unknown path '{other}'; paths: dns_cached dns_fast dns_nxdomain dns_cname dns_wildcard dns_referral dns_random_nxdomain dns_random_nxdomain_cached dns_pipeline_cached dns_pipeline_cached_edns forward_pipeline_hit forward_pipeline_new_flow forward_pipeline_too_big reset_only reset_only_too_big"
+                "unknown path '{other}'; paths: {} reset_only reset_only_too_big",
+                known.join(" ")
             );
             std::process::exit(2);
         }
