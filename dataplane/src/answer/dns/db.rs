@@ -19,6 +19,9 @@ pub const WILDCARD: u8 = 2;
 /// Node flag: the apex of its zone.
 pub const APEX: u8 = 4;
 
+/// The types whose whole bodies a name's table entry points at ([`Db::find_direct`]).
+pub const DIRECT_TYPES: [u16; 2] = [TYPE_A, TYPE_AAAA];
+
 /// An RRset: its records are `[rdlength u16][rdata]` repeated `count` times in the blob.
 #[derive(Debug, Clone, Copy)]
 pub struct Rrset {
@@ -113,6 +116,13 @@ impl Db {
     #[inline(always)]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
         self.map.get(name)
+    }
+
+    /// [`Db::find`], with the offsets of the whole bodies of the name's [`DIRECT_TYPES`]
+    /// RRsets ([`super::prerender::Tables::full_at`]; [`NONE`] where there is none).
+    #[inline(always)]
+    pub fn find_direct(&self, name: &[u8]) -> Option<(u32, [u32; 2])> {
+        self.map.get_with_extra(name)
     }
 
     /// The node at `idx` (callers only hold indices this Db handed out).
@@ -348,9 +358,31 @@ impl Db {
         // Whole bodies are rendered through the fast path's planning, which reads these.
         db.fast = super::prerender::Tables::for_rendering(&db);
         db.fast = super::prerender::Tables::build(&db);
+        db.set_direct_answers();
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();
         Ok(db)
+    }
+
+    /// Gives each name outside delegations whose A or AAAA RRset has a whole body its bodies'
+    /// offsets in the name table ([`Db::find_direct`]), so the common answer needs no node or
+    /// RRset lookup.
+    fn set_direct_answers(&mut self) {
+        for i in 0..self.nodes.len() {
+            let node = self.nodes[i];
+            if node.deleg != NONE {
+                continue;
+            }
+            let direct = DIRECT_TYPES.map(|t| {
+                self.rrset_of(&node, t)
+                    .and_then(|r| self.fast.full_offset(r))
+                    .unwrap_or(NONE)
+            });
+            if direct != [NONE; 2] {
+                let name = self.lower_name_of(&node);
+                self.map.set_extra(&name, direct);
+            }
+        }
     }
 
     fn lower_name_of(&self, node: &Node) -> Vec<u8> {

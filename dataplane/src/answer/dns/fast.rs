@@ -21,7 +21,7 @@ use super::respond::OPT_LEN;
 use super::tail::{fold16, Tail};
 use super::wire::{
     CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OPT_NSID, OUR_UDP_SIZE,
-    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY, TYPE_DS,
+    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY, TYPE_DS,
     TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_PTR,
     TYPE_SOA, TYPE_SRV,
 };
@@ -234,7 +234,23 @@ pub enum Found<'a> {
 #[inline(always)]
 pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
     let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
-    if let Some(idx) = db.find(qname) {
+    if let Some((idx, direct)) = db.find_direct(qname) {
+        // A and AAAA: the body's offset is in the name's table entry.
+        let off = match q.qtype {
+            TYPE_A => direct[0],
+            TYPE_AAAA => direct[1],
+            _ => NONE,
+        };
+        if off != NONE {
+            let full = db.fast.full_at(off)?;
+            return Some(Found::Full(Answer {
+                flags: FLAG_AA,
+                counts: full.counts,
+                body: Body::Full(full),
+                tail: None,
+                apex_len: 0,
+            }));
+        }
         let node = db.node(idx)?;
         if node.deleg == NONE {
             if let Some(full) = db.rrset_of(node, q.qtype).and_then(|r| db.fast.full(r)) {

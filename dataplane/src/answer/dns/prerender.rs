@@ -218,7 +218,19 @@ impl Tables {
     /// The whole body of RRset `r`, if rendered.
     #[inline(always)]
     pub fn full(&self, r: u32) -> Option<Full<'_>> {
-        let off = *self.full.get(r as usize)? as usize;
+        self.full_at(self.full_offset(r)?)
+    }
+
+    /// Where the whole body of RRset `r` is in the bodies' blob, if rendered.
+    #[inline(always)]
+    pub fn full_offset(&self, r: u32) -> Option<u32> {
+        self.full.get(r as usize).copied().filter(|&o| o != NONE)
+    }
+
+    /// The whole body at offset `off` ([`Tables::full_offset`]).
+    #[inline(always)]
+    pub fn full_at(&self, off: u32) -> Option<Full<'_>> {
+        let off = off as usize;
         let h = self.full_blob.get(off..off + FULL_HEAD)?;
         let u = |i: usize| u16::from_ne_bytes([h[i], h[i + 1]]);
         let bytes = self

@@ -52,7 +52,12 @@ struct Entry {
     node: u32,
     /// First of the middle words ([`middle`]) in [`NameTable::long`].
     more: u32,
+    /// Two more values the owner sets ([`NameTable::set_extra`]): [`NO_EXTRA`] until then.
+    extra: [u32; 2],
 }
+
+/// An entry's extra value before [`NameTable::set_extra`] gives it one.
+pub const NO_EXTRA: u32 = u32::MAX;
 
 /// A map from lowercase wire names to `u32`, looked up in any case.
 #[derive(Debug)]
@@ -88,6 +93,12 @@ impl NameTable {
     /// The value of `name` (any case), if its lowercase form is a key.
     #[inline(always)]
     pub fn get(&self, name: &[u8]) -> Option<u32> {
+        self.get_with_extra(name).map(|(node, _)| node)
+    }
+
+    /// The value of `name` (any case) and its two extra values ([`NameTable::set_extra`]).
+    #[inline(always)]
+    pub fn get_with_extra(&self, name: &[u8]) -> Option<(u32, [u32; 2])> {
         if name.len() > 31 {
             return self.get_long(name);
         }
@@ -109,7 +120,7 @@ impl NameTable {
                     // Most names come in lowercase: plain equality first.
                     let raw = (b[0] ^ k[0]) | (b[1] ^ k[1]) | (b[2] ^ k[2]) | (b[3] ^ k[3]);
                     if raw == 0 || (raw & !CASE == 0 && self.matches(e, &b, name)) {
-                        return Some(e.node);
+                        return Some((e.node, e.extra));
                     }
                 }
             }
@@ -120,8 +131,9 @@ impl NameTable {
     /// [`NameTable::get`] for names longer than 31 octets.
     #[cold]
     #[inline(never)]
-    fn get_long(&self, name: &[u8]) -> Option<u32> {
-        self.entry_of(name).map(|e| self.entries[e].node)
+    fn get_long(&self, name: &[u8]) -> Option<(u32, [u32; 2])> {
+        self.entry_of(name)
+            .map(|e| (self.entries[e].node, self.entries[e].extra))
     }
 
     /// True when entry `e` (of the same length) is `name` in any case; `b` is its block.
@@ -163,8 +175,21 @@ impl NameTable {
             len: key.len() as u32,
             node,
             more,
+            extra: [NO_EXTRA; 2],
         });
         self.place(e, self.hash(&b, key));
+    }
+
+    /// Gives the lowercase key `key` two extra values, returned with its value by
+    /// [`NameTable::get_with_extra`]; false when `key` is not a key.
+    pub fn set_extra(&mut self, key: &[u8], extra: [u32; 2]) -> bool {
+        match self.entry_of(key) {
+            Some(e) => {
+                self.entries[e].extra = extra;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Number of keys.
@@ -274,6 +299,30 @@ mod tests {
         let mut other = long.clone();
         other[40] = b'z';
         assert_eq!(t.get(&other), None);
+    }
+
+    #[test]
+    fn extra_values_come_with_their_key_in_any_case() {
+        let mut t = NameTable::default();
+        let long = [&[40u8][..], &[b'q'; 40], &[0]].concat();
+        t.insert(b"\x03www\x00", 7);
+        t.insert(&long, 8);
+        assert_eq!(t.get_with_extra(b"\x03WWW\x00"), Some((7, [NO_EXTRA; 2])));
+        assert!(t.set_extra(b"\x03www\x00", [1, 2]));
+        assert!(t.set_extra(&long, [3, NO_EXTRA]));
+        assert!(!t.set_extra(b"\x03wwx\x00", [5, 6]));
+        assert_eq!(t.get_with_extra(b"\x03wWw\x00"), Some((7, [1, 2])));
+        assert_eq!(
+            t.get_with_extra(&long.to_ascii_uppercase()),
+            Some((8, [3, NO_EXTRA]))
+        );
+        assert_eq!(t.get_with_extra(b"\x03wwx\x00"), None);
+        // A new value for a key keeps its extra values; growing the table keeps them too.
+        t.insert(b"\x03www\x00", 9);
+        for i in 0..100u8 {
+            t.insert(&[2, b'0' + i / 10, b'0' + i % 10, 0], u32::from(i));
+        }
+        assert_eq!(t.get_with_extra(b"\x03www\x00"), Some((9, [1, 2])));
     }
 
     fn name() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
