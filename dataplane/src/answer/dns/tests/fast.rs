@@ -301,3 +301,39 @@ fn edns_options_other_than_nsid_take_the_fast_path() {
         }
     }
 }
+
+/// A query message for the raw wire name `name` (not checked), type A, class IN.
+fn raw_query(name: &[u8]) -> Vec<u8> {
+    let mut msg = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    msg.extend_from_slice(name);
+    msg.extend_from_slice(&[0, 1, 0, 1]);
+    msg
+}
+
+#[test]
+fn names_with_zero_octets_or_bad_labels_get_the_general_paths_answer() {
+    let svc = service();
+    let slow = service().without_fast_path();
+    let www = b"\x03www\x07example\x04test\x00";
+    assert!(compare(&svc, &slow, &raw_query(www), false), "the A hit");
+    // Well-formed names with a zero octet inside a label (not where they end): either path
+    // may answer, with the same bytes (`compare` checks them).
+    let zeros: [&[u8]; 3] = [
+        b"\x05w\x00w\x00w\x07example\x04test\x00",
+        b"\x03a\x00b\x07example\x04test\x00",
+        b"\x03w\x00w\x07example\x04test\x00",
+    ];
+    // Malformed: a label length over 63; labels running past the message.
+    let bad: [&[u8]; 3] = [
+        b"\x03www\x47example\x04test\x00",
+        b"\x09www\x00\x07example\x04test\x00",
+        b"\x3fwww",
+    ];
+    for name in zeros.into_iter().chain(bad) {
+        let msg = raw_query(name);
+        for v6 in [false, true] {
+            let took = compare(&svc, &slow, &msg, v6);
+            assert!(!(took && bad.contains(&name)), "{name:02x?} took the fast path");
+        }
+    }
+}
