@@ -119,7 +119,7 @@ impl NameTable {
                     let k = &e.block;
                     // Most names come in lowercase: plain equality first.
                     let raw = (b[0] ^ k[0]) | (b[1] ^ k[1]) | (b[2] ^ k[2]) | (b[3] ^ k[3]);
-                    if raw == 0 || (raw & !CASE == 0 && self.matches(e, &b, name)) {
+                    if raw == 0 || (raw & !CASE == 0 && self.matches(e, name)) {
                         return Some((e.node, e.extra));
                     }
                 }
@@ -136,9 +136,12 @@ impl NameTable {
             .map(|e| (self.entries[e].node, self.entries[e].extra))
     }
 
-    /// True when entry `e` (of the same length) is `name` in any case; `b` is its block.
+    /// True when entry `e` (of the same length) is `name` in any case. The block is built
+    /// again here, not passed: a block passed by reference had to sit in memory on the lookup's
+    /// path, though this comparison is rare (only names not in lowercase get here).
     #[inline(never)]
-    fn matches(&self, e: &Entry, b: &Block, name: &[u8]) -> bool {
+    fn matches(&self, e: &Entry, name: &[u8]) -> bool {
+        let b = block(name);
         let k = &e.block;
         let f = |i: usize| fold_case(b[i]) ^ k[i];
         if f(0) | f(1) | f(2) | f(3) != 0 {
@@ -225,7 +228,7 @@ impl NameTable {
                 return None;
             }
             let e = &self.entries[s.entry as usize];
-            if e.len as usize == key.len() && self.matches(e, &b, key) {
+            if e.len as usize == key.len() && self.matches(e, key) {
                 return Some(s.entry as usize);
             }
             i = (i + 1) & self.mask;
