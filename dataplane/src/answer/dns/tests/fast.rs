@@ -333,7 +333,10 @@ fn names_with_zero_octets_or_bad_labels_get_the_general_paths_answer() {
         let msg = raw_query(name);
         for v6 in [false, true] {
             let took = compare(&svc, &slow, &msg, v6);
-            assert!(!(took && bad.contains(&name)), "{name:02x?} took the fast path");
+            assert!(
+                !(took && bad.contains(&name)),
+                "{name:02x?} took the fast path"
+            );
         }
     }
 }
