@@ -35,6 +35,7 @@ EXAMPLE = os.path.join(ROOT, "target", "release", "examples", "path_instructions
 PACKETS = 100_000
 POSITION = re.compile(r"^(0x[0-9a-f]+|[+-]\d+|\*)\s+(\S+)\s+(\d+)$")
 NAMED = re.compile(r"^c?fn=\((\d+)\)(?: (.*))?$")
+OBJECT = re.compile(r"^c?ob=\((\d+)\)(?: (.*))?$")
 
 
 def summary(text):
@@ -46,11 +47,12 @@ def summary(text):
 
 
 def per_instruction(text):
-    """(address, function) -> self count, from a callgrind file written with
+    """(address, function, object) -> self count, from a callgrind file written with
     --dump-instr=yes (positions `instr line`). Costs of calls (the line after `calls=`) are
-    the callee's, not the caller's own, and are skipped."""
-    names, counts = {}, collections.Counter()
-    function, address, after_call = "?", 0, False
+    the callee's, not the caller's own, and are skipped. Addresses are within their object
+    (the example, or a shared library such as libc)."""
+    names, objects, counts = {}, {}, collections.Counter()
+    function, obj, address, after_call = "?", "?", 0, False
     for line in text.splitlines():
         named = NAMED.match(line)
         if named:
@@ -59,7 +61,14 @@ def per_instruction(text):
             if line.startswith("fn="):
                 function = names.get(named.group(1), "?")
             continue
-        if line.startswith(("cfi=", "cfl=", "cob=")):
+        named = OBJECT.match(line)
+        if named:
+            if named.group(2):
+                objects[named.group(1)] = named.group(2)
+            if line.startswith("ob="):
+                obj = objects.get(named.group(1), "?")
+            continue
+        if line.startswith(("cfi=", "cfl=")):
             continue
         if line.startswith("calls="):
             after_call = True
@@ -75,7 +84,7 @@ def per_instruction(text):
         if after_call:
             after_call = False
             continue
-        counts[(address, function)] += int(position.group(3))
+        counts[(address, function, obj)] += int(position.group(3))
     return counts
 
 
@@ -100,18 +109,20 @@ def per_packet(path):
 
 
 def listing(path, function, minimum):
-    """Lines of the per-instruction profile of `path` (see the module's doc)."""
+    """Lines of the per-instruction profile of `path` (see the module's doc). Instructions of
+    other objects than the example (libc's memcpy) count in their function's total but are not
+    listed: their addresses are not the example's."""
     counts = per_instruction(callgrind(path, dump_instr=True))
     counts = {k: v / PACKETS for k, v in counts.items()
               if function in k[1] and v / PACKETS >= minimum}
     if not counts:
         sys.exit(f"instructions.py: no instructions of a function matching '{function}'")
     by_function = collections.Counter()
-    for (address, name), n in counts.items():
-        by_function[name] += n
+    for (_, name, obj), n in counts.items():
+        by_function[name if obj in ("?", EXAMPLE) else f"{name} ({os.path.basename(obj)})"] += n
     lines = [f"{n:9.1f}  {name}" for name, n in by_function.most_common()]
     lines.append("")
-    own = {address: n for (address, _), n in counts.items()}
+    own = {address: n for (address, _, obj), n in counts.items() if obj in ("?", EXAMPLE)}
     for lo, hi in ranges(sorted(own)):
         dis = subprocess.run(["objdump", "-d", "-l", "-C", "--no-show-raw-insn",
                               f"--start-address={lo}", f"--stop-address={hi + 1}", EXAMPLE],
