@@ -80,7 +80,11 @@ fn main() {
     let total_pages = REGION / PAGE;
     for (label, pages, stride) in [
         ("2,048 pages packed in 8 MiB (128 KiB data)", 2048, 1),
-        ("2,048 pages spread over 128 MiB (128 KiB)", 2048, total_pages / 2048),
+        (
+            "2,048 pages spread over 128 MiB (128 KiB)",
+            2048,
+            total_pages / 2048,
+        ),
         ("32,768 pages: all of 128 MiB (2 MiB data)", total_pages, 1),
         ("any line of 128 MiB (the 1M-flow table)", REGION / 64, 0),
     ] {

@@ -142,6 +142,13 @@ pub fn stage_one<B: PacketBuffer>(
     }
 }
 
+/// Between the stages: the second flow-table line of a pending packet asked for
+/// ([`Prepared::prefetch_next`]), once [`stage_one`] has asked for every pending packet's first.
+#[inline(always)]
+pub fn prefetch_next(p: &Pending, state: &WorkerState) {
+    p.prepared.prefetch_next(&state.forward);
+}
+
 /// Stage two of a burst: a forward service's work on a packet [`stage_one`] left pending.
 #[inline]
 pub fn stage_two<B: PacketBuffer>(

@@ -282,7 +282,8 @@ fn poll_once(
         kept_lens: 0,
     };
     // Two passes (see `pipeline::stage_one`): the whole burst is classified first, forward
-    // packets' flow-table lines prefetched; then the forward services finish theirs. A packet
+    // packets' flow-table lines prefetched (home lines, then the next ones); then the forward
+    // services finish theirs. A packet
     // stage one finishes (an answer, a drop) is settled in the first pass.
     let mut stages = [Stage::Done(Verdict::Drop(DropReason::Unsupported)); MAX_BURST];
     let mut any_pending = false;
@@ -311,6 +312,11 @@ fn poll_once(
         }
     }
     if any_pending {
+        for stage in stages.iter().take(n) {
+            if let Stage::Forward(p) = stage {
+                pipeline::prefetch_next(p, state);
+            }
+        }
         for (i, stage) in stages.iter().enumerate().take(n) {
             if let Stage::Forward(p) = stage {
                 let mut m = rx.get(i);

@@ -4,7 +4,8 @@
 //!
 //! A caller with a burst of parsed packets, some of them for forward services:
 //! 1. for each forward packet `i`: `prep[i] = service.prepare(buf_i, &ip_i, &state.forward)`;
-//! 2. for each again, in order: `service.handle_prepared(&prep[i], buf_i, port, state, now)`,
+//! 2. for each: `prep[i].prefetch_next(&state.forward)` (the line after the home slot's);
+//! 3. for each again, in order: `service.handle_prepared(&prep[i], buf_i, port, state, now)`,
 //!    reading [`WorkerForwardState::last_backend`] after each as with `handle`.
 //!
 //! [`ForwardService::handle_burst`] does both for a burst that all goes to one service.
@@ -117,6 +118,15 @@ impl Prepared {
     pub fn hash(&self) -> u64 {
         self.hash
     }
+
+    /// The second prefetch pass of a burst ([`crate::forward::flow_table::FlowTable::prefetch_next`]),
+    /// after [`ForwardService::prepare`] of every packet.
+    #[inline(always)]
+    pub fn prefetch_next(&self, state: &WorkerForwardState) {
+        if self.early.is_ok() {
+            state.flows.prefetch_next(self.hash);
+        }
+    }
 }
 
 impl ForwardService {
@@ -140,7 +150,7 @@ impl ForwardService {
     /// Forwards a burst of packets of this service: `bufs[i]` described by `ips[i]`, its verdict
     /// and the backend it went to (as [`WorkerForwardState::last_backend`], meaningful when the
     /// verdict is `Forward`) written to `out[i]`. Goes by `BURST` (32) packets at a time: all are
-    /// prepared, then handled. Handles `min(bufs, ips, out)` packets.
+    /// prepared, their second lines prefetched, then handled. Handles `min(bufs, ips, out)` packets.
     pub fn handle_burst<B: PacketBuffer>(
         &self,
         bufs: &mut [B],
@@ -162,6 +172,9 @@ impl ForwardService {
             );
             for ((p, b), ip) in prep.iter_mut().zip(bs.iter()).zip(is) {
                 *p = self.prepare(b, ip, state);
+            }
+            for p in &prep[..m] {
+                p.prefetch_next(state);
             }
             for ((p, b), o) in prep.iter().zip(bs.iter_mut()).zip(os) {
                 let v = self.handle_prepared(p, b, port, state, now_ms);
