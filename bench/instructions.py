@@ -51,22 +51,19 @@ def per_instruction(text):
     --dump-instr=yes (positions `instr line`). Costs of calls (the line after `calls=`) are
     the callee's, not the caller's own, and are skipped. Addresses are within their object
     (the example, or a shared library such as libc)."""
-    names, objects, counts = {}, {}, collections.Counter()
-    function, obj, address, after_call = "?", "?", 0, False
+    # Functions and objects are named once, then by number; `cfn=`/`cob=` name a call's
+    # callee, `fn=`/`ob=` what the following lines are in.
+    names = {"fn=": {}, "ob=": {}}
+    current = {"fn=": "?", "ob=": "?"}
+    counts, address, after_call = collections.Counter(), 0, False
     for line in text.splitlines():
-        named = NAMED.match(line)
+        named = NAMED.match(line) or OBJECT.match(line)
         if named:
+            kind = line.lstrip("c")[:3]
             if named.group(2):
-                names[named.group(1)] = named.group(2)
-            if line.startswith("fn="):
-                function = names.get(named.group(1), "?")
-            continue
-        named = OBJECT.match(line)
-        if named:
-            if named.group(2):
-                objects[named.group(1)] = named.group(2)
-            if line.startswith("ob="):
-                obj = objects.get(named.group(1), "?")
+                names[kind][named.group(1)] = named.group(2)
+            if not line.startswith("c"):
+                current[kind] = names[kind].get(named.group(1), "?")
             continue
         if line.startswith(("cfi=", "cfl=")):
             continue
@@ -84,7 +81,7 @@ def per_instruction(text):
         if after_call:
             after_call = False
             continue
-        counts[(address, function, obj)] += int(position.group(3))
+        counts[(address, current["fn="], current["ob="])] += int(position.group(3))
     return counts
 
 

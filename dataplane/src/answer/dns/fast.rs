@@ -229,6 +229,18 @@ pub enum Found<'a> {
     Node(u32, bool),
 }
 
+/// The answer that is the whole body `full`.
+#[inline(always)]
+fn whole(full: super::prerender::Full<'_>) -> Found<'_> {
+    Found::Full(Answer {
+        flags: FLAG_AA,
+        counts: full.counts,
+        body: Body::Full(full),
+        tail: None,
+        apex_len: 0,
+    })
+}
+
 /// Looks the question's name up and answers from a whole body when there is one; `None` when
 /// the general path must answer.
 #[inline(always)]
@@ -242,25 +254,12 @@ pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
             _ => NONE,
         };
         if off != NONE {
-            let full = db.fast.full_at(off)?;
-            return Some(Found::Full(Answer {
-                flags: FLAG_AA,
-                counts: full.counts,
-                body: Body::Full(full),
-                tail: None,
-                apex_len: 0,
-            }));
+            return Some(whole(db.fast.full_at(off)?));
         }
         let node = db.node(idx)?;
         if node.deleg == NONE {
             if let Some(full) = db.rrset_of(node, q.qtype).and_then(|r| db.fast.full(r)) {
-                return Some(Found::Full(Answer {
-                    flags: FLAG_AA,
-                    counts: full.counts,
-                    body: Body::Full(full),
-                    tail: None,
-                    apex_len: 0,
-                }));
+                return Some(whole(full));
             }
         }
         return Some(Found::Node(idx, true));
