@@ -110,8 +110,8 @@ fn dead(deadline: u32, now: u32) -> bool {
 }
 
 /// One slot: its hash tag and deadline, then its entry, on a cache line of its own (a lookup
-/// that hits at the flow's home reads this one line; [`FlowTable::prefetch`] asks for it and
-/// the next one ahead of time).
+/// that hits at the flow's home reads this one line; [`FlowTable::prefetch`] asks for it ahead
+/// of time, and [`FlowTable::prefetch_next`] for the next one).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Slot {
@@ -325,7 +325,7 @@ impl FlowTable {
     /// second pass, once every home line is asked for. In the first pass beside the home's,
     /// it waited with it for the page walk that a table far larger than the TLB's reach needs
     /// on most lookups (the two share a page), and the burst's other home lines were asked for
-    /// later: the 1M-flow table's hit row took 4 ns a packet more.
+    /// later: the 1M-flow table's hit row took 3-4 ns a packet more.
     #[inline(always)]
     pub fn prefetch_next(&self, hash: u64) {
         if let Some(s) = self.slots.get((hash as usize & self.mask) + 1) {
