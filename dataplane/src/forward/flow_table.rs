@@ -328,7 +328,10 @@ impl FlowTable {
     /// later: the 1M-flow table's hit row took 3-4 ns a packet more.
     #[inline(always)]
     pub fn prefetch_next(&self, hash: u64) {
-        if let Some(s) = self.slots.get((hash as usize & self.mask) + 1) {
+        if let Some(s) = self
+            .slots
+            .get(((hash as usize & self.mask) + 1) & self.mask)
+        {
             prefetch(s);
         }
     }

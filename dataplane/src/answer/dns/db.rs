@@ -118,11 +118,21 @@ impl Db {
         self.map.get(name)
     }
 
-    /// [`Db::find`], with the offsets of the whole bodies of the name's [`DIRECT_TYPES`]
-    /// RRsets ([`super::prerender::Tables::full_at`]; [`NONE`] where there is none).
+    /// [`Db::find`], with the offset of the whole body of the name's `qtype` RRset when `qtype`
+    /// is one of [`DIRECT_TYPES`] and there is one ([`super::prerender::Tables::full_at`]),
+    /// else [`NONE`].
     #[inline(always)]
-    pub fn find_direct(&self, name: &[u8]) -> Option<(u32, [u32; 2])> {
-        self.map.get_with_extra(name)
+    pub fn find_direct(&self, name: &[u8], qtype: u16) -> Option<(u32, u32)> {
+        let (idx, direct) = self.map.get_with_extra(name)?;
+        // Two comparisons (an iterator's `find` over the pairs compiled to far more).
+        let off = if qtype == DIRECT_TYPES[0] {
+            direct[0]
+        } else if qtype == DIRECT_TYPES[1] {
+            direct[1]
+        } else {
+            NONE
+        };
+        Some((idx, off))
     }
 
     /// The node at `idx` (callers only hold indices this Db handed out).

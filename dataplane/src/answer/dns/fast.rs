@@ -21,9 +21,9 @@ use super::respond::OPT_LEN;
 use super::tail::{fold16, Tail};
 use super::wire::{
     CLASSIC_UDP_SIZE, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, HEADER_LEN, OPT_NSID, OUR_UDP_SIZE,
-    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY,
-    TYPE_DS, TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT,
-    TYPE_PTR, TYPE_SOA, TYPE_SRV,
+    RCODE_NOERROR, RCODE_NXDOMAIN, TYPE_ANY, TYPE_AXFR, TYPE_CNAME, TYPE_DNSKEY, TYPE_DS,
+    TYPE_IXFR, TYPE_MB, TYPE_MG, TYPE_MINFO, TYPE_MR, TYPE_MX, TYPE_NS, TYPE_OPT, TYPE_PTR,
+    TYPE_SOA, TYPE_SRV,
 };
 
 /// Record types whose RDATA holds names the encoder compresses, or that get additional-section
@@ -246,13 +246,8 @@ fn whole(full: super::prerender::Full<'_>) -> Found<'_> {
 #[inline(always)]
 pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
     let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
-    if let Some((idx, direct)) = db.find_direct(qname) {
+    if let Some((idx, off)) = db.find_direct(qname, q.qtype) {
         // A and AAAA: the body's offset is in the name's table entry.
-        let off = match q.qtype {
-            TYPE_A => direct[0],
-            TYPE_AAAA => direct[1],
-            _ => NONE,
-        };
         if off != NONE {
             return Some(whole(db.fast.full_at(off)?));
         }
