@@ -19,8 +19,9 @@ pub const WILDCARD: u8 = 2;
 /// Node flag: the apex of its zone.
 pub const APEX: u8 = 4;
 
-/// The types whose whole bodies a name's table entry points at ([`Db::find_direct`]).
-pub const DIRECT_TYPES: [u16; 2] = [TYPE_A, TYPE_AAAA];
+/// The types whose whole bodies a name's table entry points at ([`Db::find_direct`]): those
+/// whose CNAME chains are pre-rendered, so a CNAME's chains fill the same places.
+pub const DIRECT_TYPES: [u16; 2] = super::prerender::PRE_TYPES;
 
 /// An RRset: its records are `[rdlength u16][rdata]` repeated `count` times in the blob.
 #[derive(Debug, Clone, Copy)]
@@ -118,9 +119,9 @@ impl Db {
         self.map.get(name)
     }
 
-    /// [`Db::find`], with the offset of the whole body of the name's `qtype` RRset when `qtype`
-    /// is one of [`DIRECT_TYPES`] and there is one ([`super::prerender::Tables::full_at`]),
-    /// else [`NONE`].
+    /// [`Db::find`], with the offset of the whole body of the name's `qtype` RRset (or, for a
+    /// name with a CNAME alone, of its chain) when `qtype` is one of [`DIRECT_TYPES`] and there
+    /// is one ([`super::prerender::Tables::full_at`]), else [`NONE`].
     #[inline(always)]
     pub fn find_direct(&self, name: &[u8], qtype: u16) -> Option<(u32, u32)> {
         let (idx, direct) = self.map.get_with_extra(name)?;
@@ -368,7 +369,7 @@ impl Db {
         // Whole bodies are rendered through the fast path's planning, which reads these.
         db.fast = super::prerender::Tables::for_rendering(&db);
         db.fast = super::prerender::Tables::build(&db);
-        db.set_direct_answers();
+        db.set_direct_answers(false);
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();
         Ok(db)
@@ -376,23 +377,36 @@ impl Db {
 
     /// Gives each name outside delegations whose A or AAAA RRset has a whole body its bodies'
     /// offsets in the name table ([`Db::find_direct`]), so the common answer needs no node or
-    /// RRset lookup.
-    fn set_direct_answers(&mut self) {
+    /// RRset lookup; a name with a CNAME alone gets its chains' whole bodies for A and AAAA.
+    /// `again`: the table's entries may hold earlier tables' offsets, which are cleared.
+    fn set_direct_answers(&mut self, again: bool) {
         for i in 0..self.nodes.len() {
             let node = self.nodes[i];
-            if node.deleg != NONE {
-                continue;
-            }
-            let direct = DIRECT_TYPES.map(|t| {
-                self.rrset_of(&node, t)
-                    .and_then(|r| self.fast.full_offset(r))
-                    .unwrap_or(NONE)
-            });
-            if direct != [NONE; 2] {
+            let direct = if node.deleg != NONE {
+                [NONE; 2]
+            } else if node.rrset_count == 1 && self.rrset_of(&node, TYPE_CNAME).is_some() {
+                // A CNAME alone answers A and AAAA with its chain (fast::plan_at's exact
+                // CNAME case), when that chain is a whole body.
+                self.fast.cname_full(i as u32)
+            } else {
+                DIRECT_TYPES.map(|t| {
+                    self.rrset_of(&node, t)
+                        .and_then(|r| self.fast.full_offset(r))
+                        .unwrap_or(NONE)
+                })
+            };
+            if direct != [NONE; 2] || again {
                 let name = self.lower_name_of(&node);
                 self.map.set_extra(&name, direct);
             }
         }
+    }
+
+    /// Replaces the pre-rendered tables (tests build them with other budgets) and points the
+    /// name table's entries at their whole bodies.
+    pub fn set_tables(&mut self, tables: super::prerender::Tables) {
+        self.fast = tables;
+        self.set_direct_answers(true);
     }
 
     fn lower_name_of(&self, node: &Node) -> Vec<u8> {

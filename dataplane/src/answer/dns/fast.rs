@@ -247,7 +247,8 @@ fn whole(full: super::prerender::Full<'_>) -> Found<'_> {
 pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
     let qname = msg.get(HEADER_LEN..HEADER_LEN + q.len)?;
     if let Some((idx, off)) = db.find_direct(qname, q.qtype) {
-        // A and AAAA: the body's offset is in the name's table entry.
+        // A and AAAA (a CNAME's chain for them included): the body's offset is in the
+        // name's table entry.
         if off != NONE {
             return Some(whole(db.fast.full_at(off)?));
         }

@@ -74,6 +74,10 @@ pub struct Tables {
     /// Whole bodies: `[len u16][sum u16][ANCOUNT][NSCOUNT][ARCOUNT]` (native order) then
     /// the bytes after the question; the sum is as if they started at an even offset.
     pub full_blob: Vec<u8>,
+    /// Per entry of `pres`: the offset in `full_blob` of the same chain as a whole body, when
+    /// it is one with a plain authoritative NOERROR header (see [`Tables::cname_full`]), or
+    /// [`NONE`].
+    pre_full: Vec<u32>,
 }
 
 /// An RRset's records as the fast path writes them under the question's name (owner `c00c`).
@@ -210,9 +214,48 @@ impl Tables {
                 t.full.push(if ok { off } else { NONE });
             }
         }
+        t.pre_full = vec![NONE; t.pres.len()];
+        for (k, pre) in t.pres.iter().enumerate() {
+            let Some(pre) = pre else { continue };
+            if pre.tail || pre.flags != FLAG_AA || t.full_blob.len() >= budget {
+                continue;
+            }
+            let Some(bytes) = t
+                .blob
+                .get(pre.off as usize..pre.off as usize + usize::from(pre.len))
+            else {
+                continue;
+            };
+            t.pre_full[k] = t.full_blob.len() as u32;
+            for v in [
+                pre.len,
+                pre.sum,
+                pre.counts[0],
+                pre.counts[1],
+                pre.counts[2],
+            ] {
+                t.full_blob.extend_from_slice(&v.to_ne_bytes());
+            }
+            t.full_blob.extend_from_slice(bytes);
+        }
         t.full.shrink_to_fit();
         t.full_blob.shrink_to_fit();
         t
+    }
+
+    /// A CNAME node's chains for [`PRE_TYPES`] as whole bodies ([`Tables::full_at`]), each
+    /// [`NONE`] when that chain is not one: it needs the zone's tail copied after it, or its
+    /// header is not plain AA and NOERROR (a chain that ends in NXDOMAIN), or the budget ran
+    /// out.
+    pub fn cname_full(&self, node: u32) -> [u32; 2] {
+        let first = self.pre_of(node).map_or(usize::MAX, |p| p as usize);
+        [0, 1].map(|k| {
+            first
+                .checked_add(k)
+                .and_then(|i| self.pre_full.get(i))
+                .copied()
+                .unwrap_or(NONE)
+        })
     }
 
     /// The whole body of RRset `r`, if rendered.
@@ -282,6 +325,7 @@ impl Tables {
             + self.full.capacity() * 4
             + self.plain.capacity() * std::mem::size_of::<Plain>()
             + self.full_blob.capacity()
+            + self.pre_full.capacity() * 4
     }
 }
 

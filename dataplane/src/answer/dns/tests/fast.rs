@@ -28,7 +28,7 @@ pub(super) fn services() -> Vec<DnsService> {
     // The demo zones once more with no whole bodies: answers composed at query time.
     let mut composed = service();
     let tables = crate::answer::dns::prerender::Tables::build_with_budget(&composed.db, 0);
-    composed.db.fast = tables;
+    composed.db.set_tables(tables);
     vec![service(), other, composed, minimal_service()]
 }
 
@@ -339,4 +339,46 @@ fn names_with_zero_octets_or_bad_labels_get_the_general_paths_answer() {
             );
         }
     }
+}
+
+/// How the fast path finds the answer to `name` asked with `qtype`: straight from the name's
+/// table entry (`true`), or through the node (`false`).
+fn found_direct(svc: &DnsService, name: &str, qtype: u16) -> bool {
+    let msg = query(name, qtype, Q::default());
+    let q = fast::parse(&msg).expect("a plain query");
+    match fast::find(&svc.db, &q, &msg) {
+        Some(fast::Found::Full(_)) => true,
+        Some(fast::Found::Node(..)) => false,
+        None => panic!("{name} {qtype}: no node"),
+    }
+}
+
+#[test]
+fn a_name_with_a_cname_alone_answers_a_and_aaaa_from_its_table_entry() {
+    let svc = service();
+    let slow = service().without_fast_path();
+    for name in [
+        "alias.example.test",
+        "chain1.example.test",
+        "OutSide.example.test",
+    ] {
+        for qtype in [1, 28] {
+            assert!(found_direct(&svc, name, qtype), "{name} {qtype}");
+            let msg = query(name, qtype, Q::default());
+            assert!(compare(&svc, &slow, &msg, false), "{name} {qtype}");
+        }
+        // Other types at a CNAME are planned: the CNAME itself, or NODATA after the chain.
+        assert!(!found_direct(&svc, name, 15), "{name} MX");
+    }
+    // A chain that ends in NXDOMAIN keeps its own header: planned, still the fast path's.
+    let odd = &services()[1];
+    let odd_slow = services().swap_remove(1).without_fast_path();
+    let msg = query("c2.odd.test", 1, Q::default());
+    assert!(!found_direct(odd, "c2.odd.test", 1));
+    assert!(compare(odd, &odd_slow, &msg, false));
+    assert!(found_direct(odd, "c1.odd.test", 1));
+    // Without whole bodies (no budget) nothing is direct.
+    let composed = &services()[2];
+    assert!(!found_direct(composed, "alias.example.test", 1));
+    assert!(!found_direct(composed, "www.example.test", 1));
 }
