@@ -113,7 +113,9 @@ def listing(path, function, minimum):
     counts = {k: v / PACKETS for k, v in counts.items()
               if function in k[1] and v / PACKETS >= minimum}
     if not counts:
-        sys.exit(f"instructions.py: no instructions of a function matching '{function}'")
+        sys.exit(f"instructions.py: no instructions of a function matching '{function}'"
+                 + (f" executed at least {minimum:g} times a packet (most run once)"
+                    if minimum > 0 else ""))
     by_function = collections.Counter()
     for (_, name, obj), n in counts.items():
         by_function[name if obj in ("?", EXAMPLE) else f"{name} ({os.path.basename(obj)})"] += n
