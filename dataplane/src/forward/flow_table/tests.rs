@@ -278,6 +278,53 @@ fn deletion_keeps_colliding_entries_reachable() {
     assert!(t.len() <= 1);
 }
 
+#[test]
+fn a_new_flow_takes_the_slot_of_a_dead_one_on_its_probe_sequence() {
+    let short_udp = |capacity| {
+        FlowTable::new(FlowTableConfig {
+            capacity,
+            udp_timeout_ms: 10,
+            syn_timeout_ms: 1000,
+            new_flows_per_sec: u32::MAX,
+            new_flow_burst: u32::MAX,
+            ..FlowTableConfig::default()
+        })
+    };
+    let mut t = short_udp(20);
+    let h = 7u64;
+    let upsert = |t: &mut FlowTable, i: u32, hash: u64, flags: Option<u8>, now: u64| match t.lookup(
+        hash,
+        &key(i),
+        now,
+    ) {
+        Ok(_) => panic!("key {i} is new"),
+        Err(v) => v.insert(key(i), 0, i, flags, now).unwrap(),
+    };
+    // Slot h: a UDP flow (dies first); h + 1: a SYN (lives on).
+    upsert(&mut t, 1, h, None, 0);
+    upsert(&mut t, 2, h, Some(TCP_SYN), 0);
+    let later = 10;
+    // A flow of home h + 1 passes only the live SYN: it goes to the first empty slot.
+    upsert(&mut t, 3, h + 1, None, later);
+    assert_eq!((t.len(), t.counters.expired), (3, 0));
+    assert_eq!(t.find(h + 1, &key(3)), Ok(h as usize + 2));
+    // A flow of home h meets the dead UDP flow first and takes its slot: nothing moves.
+    upsert(&mut t, 4, h, None, later);
+    assert_eq!((t.len(), t.counters.expired), (3, 1));
+    assert_eq!(t.find(h, &key(4)), Ok(h as usize));
+    assert_eq!(t.find(h, &key(2)), Ok(h as usize + 1));
+    assert!(t.find(h, &key(1)).is_err(), "the dead flow is gone");
+    for (i, hash) in [(2, h), (3, h + 1), (4, h)] {
+        assert!(t.get(hash, &key(i), later).is_some(), "key {i}");
+    }
+    // A full table still takes a new flow in a dead one's slot: the table does not grow.
+    let mut t = short_udp(2);
+    upsert(&mut t, 1, h, None, 0);
+    upsert(&mut t, 2, h + 1, Some(TCP_SYN), 0);
+    upsert(&mut t, 3, h, Some(TCP_SYN), later);
+    assert_eq!((t.len(), t.counters.full, t.counters.expired), (2, 0, 1));
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Insert(u32, Option<u8>),
