@@ -384,7 +384,7 @@ impl FlowTable {
 
     /// [`FlowTable::get`], or where the flow would go when it is not there (for
     /// [`Vacant::insert`], which then needs no second probe): the first slot of its probe
-    /// sequence that is empty or holds a dead flow ([`FlowTable::first_dead`]).
+    /// sequence that is empty or holds a flow dead at `now_ms`, whose slot the new flow takes.
     #[inline]
     pub fn lookup(
         &mut self,
