@@ -31,6 +31,9 @@ pub struct WorkerCounters {
     /// last transmit (set when the worker stops). Per packet received it is what a packet costs
     /// the worker whether or not it was the bottleneck (VPP's clocks per packet).
     pub busy_cycles: u64,
+    /// Poll rounds that received packets (set when the worker stops): packets received per
+    /// such round is the worker's mean burst (VPP's vectors per call).
+    pub busy_polls: u64,
 }
 
 impl WorkerCounters {
@@ -67,14 +70,16 @@ impl WorkerCounters {
         self.punted += o.punted;
         self.dns_cache_hits += o.dns_cache_hits;
         self.busy_cycles += o.busy_cycles;
+        self.busy_polls += o.busy_polls;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }
     }
 
     /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
-    /// then `dns_cache_hits=..` when there were any and `cycles_per_packet=..` (busy TSC cycles
-    /// per packet received) once the workers stopped.
+    /// then `dns_cache_hits=..` when there were any, and `cycles_per_packet=..` (busy TSC cycles
+    /// per packet received) and `packets_per_poll=..` (packets per poll round that received
+    /// any) once the workers stopped.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "rx={} tx={} answered={} forwarded={} punted={} dropped={}",
@@ -99,6 +104,10 @@ impl WorkerCounters {
         if self.busy_cycles > 0 && self.rx_packets > 0 {
             let per_packet = self.busy_cycles as f64 / self.rx_packets as f64;
             s.push_str(&format!(" cycles_per_packet={per_packet:.1}"));
+        }
+        if self.busy_polls > 0 {
+            let burst = self.rx_packets as f64 / self.busy_polls as f64;
+            s.push_str(&format!(" packets_per_poll={burst:.1}"));
         }
         s
     }
@@ -159,6 +168,7 @@ impl PublishedCounters {
             drops,
             dns_cache_hits: v.dns_cache_hits,
             busy_cycles: 0,
+            busy_polls: 0,
         }
     }
 }
@@ -194,6 +204,25 @@ pub fn values(c: &WorkerCounters, state: &WorkerState) -> stats_layout::WorkerVa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_gives_cycles_and_packets_per_busy_poll() {
+        let mut c = WorkerCounters {
+            rx_packets: 96,
+            busy_cycles: 96 * 250,
+            busy_polls: 4,
+            ..WorkerCounters::default()
+        };
+        let s = c.summary();
+        assert!(
+            s.ends_with(" cycles_per_packet=250.0 packets_per_poll=24.0"),
+            "{s}"
+        );
+        // Summed over workers; nothing when no round received a packet.
+        c.add(&c.clone());
+        assert!(c.summary().ends_with(" packets_per_poll=24.0"));
+        assert!(!WorkerCounters::default().summary().contains("per_"));
+    }
 
     #[test]
     fn segment_reason_names_are_the_drop_reasons() {

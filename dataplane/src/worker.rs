@@ -160,6 +160,7 @@ pub fn run(
     let mut next_upkeep = 0u64;
     let mut published_ms = u64::MAX;
     let mut busy_cycles = 0u64;
+    let mut busy_polls = 0u64;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         // The cache re-reads the shared pointer only (one atomic load) and holds a reference to
@@ -212,6 +213,7 @@ pub fn run(
         }
         if got > 0 {
             busy_cycles += dpdk::tsc().wrapping_sub(t);
+            busy_polls += 1;
         }
         // At most once per millisecond of the worker clock (the heartbeat's resolution): at
         // line rate that is one publication per hundreds of rounds, so the stats cost per
@@ -242,6 +244,7 @@ pub fn run(
     published.publish(&counters, &state);
     counters.dns_cache_hits = state.dns_cache.hits;
     counters.busy_cycles = busy_cycles;
+    counters.busy_polls = busy_polls;
     counters
 }
 
