@@ -227,16 +227,7 @@ impl Tables {
                 continue;
             };
             t.pre_full[k] = t.full_blob.len() as u32;
-            for v in [
-                pre.len,
-                pre.sum,
-                pre.counts[0],
-                pre.counts[1],
-                pre.counts[2],
-            ] {
-                t.full_blob.extend_from_slice(&v.to_ne_bytes());
-            }
-            t.full_blob.extend_from_slice(bytes);
+            push_full(&mut t.full_blob, bytes, pre.sum, pre.counts);
         }
         t.full.shrink_to_fit();
         t.full_blob.shrink_to_fit();
@@ -556,9 +547,15 @@ fn render_full(db: &Db, node: &Node, r: u32, blob: &mut Vec<u8>, msg: &mut [u8; 
     };
     let bytes = &msg[q_end..len];
     let sum = super::tail::fold16(checksum::sum(0, bytes));
+    push_full(blob, bytes, sum, counts);
+    true
+}
+
+/// Appends the whole body `bytes` (at most 64 KiB, as every rendered body), with its sum and
+/// counts, in the layout [`Tables::full_at`] reads: `FULL_HEAD` bytes of head, then the body.
+fn push_full(blob: &mut Vec<u8>, bytes: &[u8], sum: u16, counts: [u16; 3]) {
     for v in [bytes.len() as u16, sum, counts[0], counts[1], counts[2]] {
         blob.extend_from_slice(&v.to_ne_bytes());
     }
     blob.extend_from_slice(bytes);
-    true
 }
