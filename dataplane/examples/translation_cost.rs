@@ -13,12 +13,18 @@
 //! depending on the previous read (a lone lookup's latency), and 32 independent reads (what a
 //! burst's overlapped lookups can reach).
 //!
+//! Then how a burst can overlap its lookups' misses, 32 random lines of the region a round,
+//! each followed by some dependent work (as a packet's processing after its lookup): the work
+//! alone on lines in cache, the lines read with no preparation, the lines prefetched first
+//! (`prefetcht0`, 32 hints back to back), and the lines read first (32 loads back to back, their
+//! values discarded: [`dataplane::forward::flow_table::FlowTable::fetch_lines`]).
+//!
 //! `cargo run --release -p anycastd --example translation_cost` (pin it: `taskset -c 1`).
 use std::hint::black_box;
 use std::time::Instant;
 
 use allocator_api2::vec::Vec;
-use dataplane::dpdk::HugeAlloc;
+use dataplane::dpdk::{prefetch, HugeAlloc};
 
 const REGION: usize = 128 << 20;
 const PAGE: usize = 4096;
@@ -61,6 +67,53 @@ fn measure(region: &[u8], pages: usize, stride: usize, dependent: bool) -> f64 {
     start.elapsed().as_nanos() as f64 / (ROUNDS * 32) as f64
 }
 
+/// How a burst asks for its lines before working on them.
+#[derive(Clone, Copy)]
+enum Ahead {
+    /// The offsets are masked into the first 4 KiB: every line in cache (the work alone).
+    InCache,
+    /// Nothing: each line is read when its work comes.
+    Nothing,
+    /// Every line prefetched first.
+    Prefetch,
+    /// Every line read first.
+    Load,
+}
+
+/// Nanoseconds per line over bursts of 32 random lines of `region`, with `ahead` first.
+fn burst(region: &[u8], ahead: Ahead) -> f64 {
+    let lines = region.len() / 64;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut acc = 0usize;
+    let start = Instant::now();
+    for _ in 0..ROUNDS {
+        let mut at = [0usize; 32];
+        for a in at.iter_mut() {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            *a = ((x >> 20) as usize & (lines - 1)) * 64;
+            if let Ahead::InCache = ahead {
+                *a &= PAGE - 1;
+            }
+        }
+        match ahead {
+            Ahead::Prefetch => at.iter().for_each(|&a| prefetch(&region[a])),
+            Ahead::Load => at.iter().for_each(|&a| {
+                black_box(region[a]);
+            }),
+            Ahead::InCache | Ahead::Nothing => {}
+        }
+        for &a in &at {
+            // Some work that needs the line's value: a chain of 30 multiplies.
+            acc = acc.wrapping_add(usize::from(region[a]));
+            for _ in 0..30 {
+                acc = black_box(acc.wrapping_mul(3));
+            }
+        }
+    }
+    black_box(acc);
+    start.elapsed().as_nanos() as f64 / (ROUNDS * 32) as f64
+}
+
 fn main() {
     let mut region: Vec<u8, HugeAlloc> = Vec::with_capacity_in(REGION, HugeAlloc);
     region.resize(REGION, 0);
@@ -91,5 +144,15 @@ fn main() {
         let dep = measure(&region, pages, stride, true);
         let ind = measure(&region, pages, stride, false);
         println!("{label:44} {dep:9.1} ns {ind:9.1} ns");
+    }
+    println!();
+    println!("bursts of 32 lines of 128 MiB, each line's work after it (ns a line)");
+    for (label, ahead) in [
+        ("the work alone (lines in cache)", Ahead::InCache),
+        ("lines read as the work comes", Ahead::Nothing),
+        ("32 prefetches first", Ahead::Prefetch),
+        ("32 loads first", Ahead::Load),
+    ] {
+        println!("{label:44} {:9.1} ns", burst(&region, ahead));
     }
 }

@@ -142,11 +142,11 @@ pub fn stage_one<B: PacketBuffer>(
     }
 }
 
-/// Between the stages: the second flow-table line of a pending packet asked for
-/// ([`Prepared::prefetch_next`]), once [`stage_one`] has asked for every pending packet's first.
+/// Between the stages: a pending packet's flow-table home line read and the next one asked for
+/// ([`Prepared::fetch_lines`]), once [`stage_one`] has asked for every pending packet's home.
 #[inline(always)]
-pub fn prefetch_next(p: &Pending, state: &WorkerState) {
-    p.prepared.prefetch_next(&state.forward);
+pub fn fetch_lines(p: &Pending, state: &WorkerState) {
+    p.prepared.fetch_lines(&state.forward);
 }
 
 /// Stage two of a burst: a forward service's work on a packet [`stage_one`] left pending.

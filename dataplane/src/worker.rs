@@ -285,8 +285,8 @@ fn poll_once(
         kept_lens: 0,
     };
     // Two passes (see `pipeline::stage_one`): the whole burst is classified first, forward
-    // packets' flow-table lines prefetched (home lines, then the next ones); then the forward
-    // services finish theirs. A packet stage one finishes (an answer, a drop) is settled in the
+    // packets' flow-table home lines prefetched; then those lines read and the next ones asked
+    // for (`pipeline::fetch_lines`); then the forward services finish theirs. A packet stage one finishes (an answer, a drop) is settled in the
     // first pass.
     let mut stages = [Stage::Done(Verdict::Drop(DropReason::Unsupported)); MAX_BURST];
     let mut any_pending = false;
@@ -317,7 +317,7 @@ fn poll_once(
     if any_pending {
         for stage in stages.iter().take(n) {
             if let Stage::Forward(p) = stage {
-                pipeline::prefetch_next(p, state);
+                pipeline::fetch_lines(p, state);
             }
         }
         for (i, stage) in stages.iter().enumerate().take(n) {

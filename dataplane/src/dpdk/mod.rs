@@ -1,12 +1,13 @@
 //! The only safe wrapper over the raw `ffi` bindings: EAL, mempools, mbufs, ports, burst I/O and
-//! thread registration, plus the huge-page allocator for per-worker tables. Every `unsafe` block
-//! in the dataplane lives in this module.
+//! thread registration, plus the huge-page allocator and the prefetch hint for per-worker
+//! tables. Every `unsafe` block in the dataplane lives in this module.
 mod burst;
 mod eal;
 mod huge_alloc;
 mod mbuf;
 mod mempool;
 mod port;
+mod prefetch;
 
 pub use burst::{Burst, MAX_BURST};
 pub use eal::{exit_now, register_thread, tsc, tsc_hz, Eal};
@@ -14,6 +15,7 @@ pub use huge_alloc::{HugeAlloc, HUGE_PAGE};
 pub use mbuf::{Mbuf, MbufRef};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortStats, QueueHandle};
+pub use prefetch::prefetch;
 
 use std::ffi::CStr;
 

@@ -4,7 +4,8 @@
 //!
 //! A caller with a burst of parsed packets, some of them for forward services:
 //! 1. for each forward packet `i`: `prep[i] = service.prepare(buf_i, &ip_i, &state.forward)`;
-//! 2. for each: `prep[i].prefetch_next(&state.forward)` (the line after the home slot's);
+//! 2. for each: `prep[i].fetch_lines(&state.forward)` (the home line read, the next one asked
+//!    for);
 //! 3. for each again, in order: `service.handle_prepared(&prep[i], buf_i, port, state, now)`,
 //!    reading [`WorkerForwardState::last_backend`] after each as with `handle`.
 //!
@@ -119,12 +120,12 @@ impl Prepared {
         self.hash
     }
 
-    /// The second prefetch pass of a burst ([`crate::forward::flow_table::FlowTable::prefetch_next`]),
+    /// The second pass of a burst ([`crate::forward::flow_table::FlowTable::fetch_lines`]),
     /// after [`ForwardService::prepare`] of every packet.
     #[inline(always)]
-    pub fn prefetch_next(&self, state: &WorkerForwardState) {
+    pub fn fetch_lines(&self, state: &WorkerForwardState) {
         if self.early.is_ok() {
-            state.flows.prefetch_next(self.hash);
+            state.flows.fetch_lines(self.hash);
         }
     }
 }
@@ -150,7 +151,7 @@ impl ForwardService {
     /// Forwards a burst of packets of this service: `bufs[i]` described by `ips[i]`, its verdict
     /// and the backend it went to (as [`WorkerForwardState::last_backend`], meaningful when the
     /// verdict is `Forward`) written to `out[i]`. Goes by `BURST` (32) packets at a time: all are
-    /// prepared, their second lines prefetched, then handled. Handles `min(bufs, ips, out)` packets.
+    /// prepared, their home lines read and next lines asked for, then handled. Handles `min(bufs, ips, out)` packets.
     pub fn handle_burst<B: PacketBuffer>(
         &self,
         bufs: &mut [B],
@@ -174,7 +175,7 @@ impl ForwardService {
                 *p = self.prepare(b, ip, state);
             }
             for p in &prep[..m] {
-                p.prefetch_next(state);
+                p.fetch_lines(state);
             }
             for ((p, b), o) in prep.iter().zip(bs.iter_mut()).zip(os) {
                 let v = self.handle_prepared(p, b, port, state, now_ms);
