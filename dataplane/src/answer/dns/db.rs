@@ -110,13 +110,30 @@ pub struct Db {
     pub minimal: bool,
     /// What the fast path answers from ([`super::prerender`]).
     pub fast: super::prerender::Tables,
+    /// The first [`APEX_SHORTCUTS`] zones' apex names (lowercase) and nodes ([`Db::apex_node`]).
+    apexes: Vec<(Box<[u8]>, u32)>,
 }
+
+/// Most zones whose apex [`Db::apex_node`] compares a name with (it looks at every one).
+pub const APEX_SHORTCUTS: usize = 8;
 
 impl Db {
     /// The node of a wire name, in any case.
     #[inline(always)]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
         self.map.get(name)
+    }
+
+    /// The node of `name` (any case) when it is the apex of one of the first
+    /// [`APEX_SHORTCUTS`] zones, found by comparing it with their apex names rather than by a
+    /// lookup: the usual closest encloser of a name that does not exist (a label under the
+    /// apex, as in a flood of random names). `None` tells nothing about other names.
+    #[inline(always)]
+    pub fn apex_node(&self, name: &[u8]) -> Option<u32> {
+        self.apexes
+            .iter()
+            .find(|(apex, _)| super::hash::eq_folded(apex, name))
+            .map(|&(_, node)| node)
     }
 
     /// [`Db::find`], with the offset of the whole body of the name's `qtype` RRset (or, for a
@@ -355,6 +372,15 @@ impl Db {
                 ns: db.rrset_of(&node, TYPE_NS).unwrap_or(NONE),
             });
         }
+        db.apexes = db
+            .zones
+            .iter()
+            .take(APEX_SHORTCUTS)
+            .map(|z| {
+                let name = db.lower_name_of(&db.nodes[z.apex as usize]);
+                (name.into_boxed_slice(), z.apex)
+            })
+            .collect();
         db.mark_cuts_and_wildcards();
         db.resolve_additionals();
         db.tails = (0..db.zones.len() as u32)

@@ -260,12 +260,17 @@ pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
         }
         return Some(Found::Node(idx, true));
     }
-    let mut cur = qname;
+    let mut cur = name::parent(qname)?;
+    // Most names that do not exist are a label under a zone's apex: compared with the apexes
+    // first, that closest encloser needs no second lookup.
+    if let Some(i) = db.apex_node(cur) {
+        return Some(Found::Node(i, false));
+    }
     loop {
-        cur = name::parent(cur)?;
         if let Some(i) = db.find(cur) {
             return Some(Found::Node(i, false));
         }
+        cur = name::parent(cur)?;
     }
 }
 

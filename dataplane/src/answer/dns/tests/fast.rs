@@ -2,7 +2,7 @@
 //! them, in mixed case, with and without EDNS), both must give the same frame byte for byte,
 //! the same verdict and the same counters.
 use super::*;
-use crate::answer::dns::fast;
+use crate::answer::dns::{fast, name};
 
 /// The demo zones plus a zone without apex NS, with an SOA whose names are odd, an RRset too
 /// big for 512 bytes, and a slice of the generated benchmark zone; and the demo zones without
@@ -381,4 +381,82 @@ fn a_name_with_a_cname_alone_answers_a_and_aaaa_from_its_table_entry() {
     // Without whole bodies (no budget) nothing is direct.
     assert!(!found_direct(composed, "alias.example.test", 1));
     assert!(!found_direct(composed, "www.example.test", 1));
+}
+
+/// `n` small zones `z0.test.` .. (each an SOA, apex NS, a name and a delegation), and a zone
+/// under the first (`in.z0.test.`) served too; the fast and the general service of them.
+fn many_zones(n: usize) -> (DnsService, DnsService) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut write = |apex: &str| {
+        let path = dir.path().join(format!("{apex}zone"));
+        let text = format!(
+            "$ORIGIN {apex}\n$TTL 60\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n\
+             www A 192.0.2.2\ncut NS ns.elsewhere.example.\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        files.push(path);
+    };
+    for i in 0..n {
+        write(&format!("z{i}.test."));
+    }
+    write("in.z0.test.");
+    let cfg = DnsServiceConfig {
+        zones: files,
+        identity: "t".into(),
+        minimal_responses: false,
+    };
+    let svc = DnsService::build(&cfg).expect("zones load");
+    let slow = DnsService::build(&cfg)
+        .expect("zones load")
+        .without_fast_path();
+    (svc, slow)
+}
+
+#[test]
+fn names_under_any_apex_get_the_general_paths_nxdomain_with_more_zones_than_shortcuts() {
+    use crate::answer::dns::db::APEX_SHORTCUTS;
+    let n = APEX_SHORTCUTS + 3;
+    let (svc, slow) = many_zones(n);
+    assert_eq!(svc.db.zones.len(), n + 1);
+    let apexes: Vec<String> = (0..n)
+        .map(|i| format!("z{i}.test"))
+        .chain(["in.z0.test".into()])
+        .collect();
+    for (i, apex) in apexes.iter().enumerate() {
+        let node = svc.db.find(&name::from_text(apex).unwrap());
+        // The first zones' apexes are found by comparison, in any case; the others by lookup.
+        let upper = name::from_text(&apex.to_ascii_uppercase()).unwrap();
+        let by_comparison = svc.db.apex_node(&upper);
+        if i < APEX_SHORTCUTS {
+            assert_eq!(by_comparison, node, "{apex}");
+            assert!(node.is_some(), "{apex}");
+        } else {
+            assert_eq!(by_comparison, None, "{apex}");
+        }
+        // Not an apex: never found by comparison.
+        let www = name::from_text(&format!("www.{apex}")).unwrap();
+        assert_eq!(svc.db.apex_node(&www), None, "www.{apex}");
+        // NXDOMAIN, NODATA, referrals and answers under every apex: the same bytes as the
+        // general path's, and the fast path's.
+        for (q, qtype) in [
+            (format!("nope.{apex}"), 1),
+            (format!("NoPe.{}", apex.to_ascii_uppercase()), 28),
+            (format!("a.b.nope.{apex}"), 1),
+            (format!("www.{apex}"), 16),
+            (format!("x.cut.{apex}"), 1),
+            (format!("www.{apex}"), 1),
+        ] {
+            let msg = query(&q, qtype, Q::default());
+            assert!(compare(&svc, &slow, &msg, false), "{q} {qtype}");
+        }
+    }
+    // A name under the inner zone's apex belongs to it, not to the zone above.
+    let msg = query("nope.in.z0.test", 1, Q::default());
+    let q = fast::parse(&msg).unwrap();
+    let inner = svc.db.find(&name::from_text("in.z0.test").unwrap());
+    match fast::find(&svc.db, &q, &msg) {
+        Some(fast::Found::Node(idx, false)) => assert_eq!(Some(idx), inner),
+        _ => panic!("nope.in.z0.test: not planned from its closest encloser"),
+    }
 }
