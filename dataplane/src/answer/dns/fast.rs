@@ -8,7 +8,8 @@
 //!   ([`super::prerender::Pre`]).
 //! - NXDOMAIN and NODATA: the zone's negative SOA, rendered once per zone with its pointers
 //!   fixed up per query ([`super::prerender::Negative`]); referrals likewise, and plain-type
-//!   wildcard answers.
+//!   wildcard answers. NXDOMAIN for a name one label under an apex is a whole body
+//!   ([`super::under_apex`]).
 //!
 //! Everything else (NSID, ANY, DS, wildcard CNAMEs, truncation, other classes, malformed
 //! queries) returns `None` before touching the buffer and takes the general path.
@@ -183,7 +184,7 @@ pub fn parse(msg: &[u8]) -> Option<FastQuery> {
 /// True when `qname` ends in one of the lowercase names `suffixes`, in any case. The first
 /// byte is compared before the rest: most suffixes fail there.
 #[inline(always)]
-fn ends_in_any(qname: &[u8], suffixes: &[Box<[u8]>]) -> bool {
+pub(super) fn ends_in_any(qname: &[u8], suffixes: &[Box<[u8]>]) -> bool {
     for s in suffixes {
         let Some(at) = qname.len().checked_sub(s.len()) else {
             continue;
@@ -225,6 +226,10 @@ fn negative<'a>(
 pub enum Found<'a> {
     /// The common answer: a whole body rendered for the name itself and the type.
     Full(Answer<'a>),
+    /// NXDOMAIN for a name one label under a zone's apex, as a whole body (apart from
+    /// [`Found::Full`], so that the common answer's header stays a constant where it is
+    /// written).
+    NxUnderApex(Answer<'a>),
     /// Anything else: the node of the name, or of its closest existing ancestor (`false`).
     Node(u32, bool),
 }
@@ -232,13 +237,7 @@ pub enum Found<'a> {
 /// The answer that is the whole body `full`.
 #[inline(always)]
 fn whole(full: super::prerender::Full<'_>) -> Found<'_> {
-    Found::Full(Answer {
-        flags: FLAG_AA,
-        counts: full.counts,
-        body: Body::Full(full),
-        tail: None,
-        apex_len: 0,
-    })
+    Found::Full(Answer::of_full(FLAG_AA, full))
 }
 
 /// Looks the question's name up and answers from a whole body when there is one; `None` when
@@ -264,6 +263,9 @@ pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
     // Most names that do not exist are a label under a zone's apex: compared with the apexes
     // first, that closest encloser needs no second lookup.
     if let Some(i) = db.apex_node(cur) {
+        if let Some(a) = super::under_apex::answer(db, i, qname, qname.len() - cur.len() - 1) {
+            return Some(Found::NxUnderApex(a));
+        }
         return Some(Found::Node(i, false));
     }
     loop {
@@ -278,7 +280,7 @@ pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
 #[inline(always)]
 pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     match find(db, q, msg)? {
-        Found::Full(a) => Some(a),
+        Found::Full(a) | Found::NxUnderApex(a) => Some(a),
         Found::Node(idx, exact) => plan_at(db, q, msg, idx, exact),
     }
 }
@@ -395,7 +397,19 @@ fn at_offset(sum: u16, at: usize) -> u32 {
     u32::from(if at & 1 == 0 { sum } else { sum.swap_bytes() })
 }
 
-impl Answer<'_> {
+impl<'a> Answer<'a> {
+    /// The answer with header bits `flags` (AA, RCODE) whose body is the whole body `full`.
+    #[inline(always)]
+    pub fn of_full(flags: u16, full: super::prerender::Full<'a>) -> Self {
+        Answer {
+            flags,
+            counts: full.counts,
+            body: Body::Full(full),
+            tail: None,
+            apex_len: 0,
+        }
+    }
+
     /// The response's length for `q`, if it fits `room` bytes and the client's size limit.
     #[inline(always)]
     pub fn fits(&self, q: &FastQuery, room: usize) -> Option<usize> {

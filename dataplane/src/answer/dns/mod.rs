@@ -17,6 +17,7 @@ pub mod respond;
 pub mod table;
 pub mod tail;
 pub mod turn;
+pub mod under_apex;
 pub mod wire;
 pub mod writer;
 pub mod zonefile;
@@ -345,10 +346,13 @@ impl DnsService {
         }
         let len = frame.len();
         let sums = (head_sum, addrs, ports);
-        // Two calls of the same inlined sender: the common answer's gets its body's kind
-        // folded in.
+        // Three calls of the same inlined sender: the common answer's and the NXDOMAIN's under
+        // an apex get their bodies' kind and headers folded in.
         match fast::find(&self.db, &q, msg)? {
             fast::Found::Full(a) => self.send_fast(buf, ip, port, counters, &q, &a, len, sums),
+            fast::Found::NxUnderApex(a) => {
+                self.send_fast(buf, ip, port, counters, &q, &a, len, sums)
+            }
             fast::Found::Node(idx, exact) => {
                 let a = fast::plan_at(&self.db, &q, msg, idx, exact)?;
                 self.send_fast(buf, ip, port, counters, &q, &a, len, sums)

@@ -3,7 +3,7 @@
 //! its chains, and for the first RRsets of plain types (within a byte budget) the whole
 //! response body after the question with its checksum sum.
 
-use super::db::{Db, Node, NONE, WILDCARD};
+use super::db::{Db, Node, APEX_SHORTCUTS, NONE, WILDCARD};
 use super::fast::{self, Body};
 use super::name;
 use super::resolve::{self, Owner, Plan, Section};
@@ -78,6 +78,10 @@ pub struct Tables {
     /// it is one with a plain authoritative NOERROR header (see [`Tables::cname_full`]), or
     /// [`NONE`].
     pre_full: Vec<u32>,
+    /// Per zone: the offset in `full_blob` of its NXDOMAIN bodies for names one label under
+    /// its apex ([`super::under_apex`]), or [`NONE`] (only the zones
+    /// [`Db::apex_node`] compares with get them).
+    under_apex: Vec<u32>,
 }
 
 /// An RRset's records as the fast path writes them under the question's name (owner `c00c`).
@@ -144,7 +148,7 @@ pub struct Full<'a> {
 const SCRATCH: usize = 4096;
 
 /// Bytes in front of each whole body.
-const FULL_HEAD: usize = 10;
+pub const FULL_HEAD: usize = 10;
 
 impl Tables {
     /// Renders the negative answers of every zone and the CNAME chains of every CNAME node.
@@ -229,9 +233,36 @@ impl Tables {
             t.pre_full[k] = t.full_blob.len() as u32;
             push_full(&mut t.full_blob, bytes, pre.sum, pre.counts);
         }
+        t.under_apex = vec![NONE; t.negative.len()];
+        for (z, neg) in t.negative.iter().enumerate().take(APEX_SHORTCUTS) {
+            let (Some(neg), Some(zone)) = (neg, db.zones.get(z)) else {
+                continue;
+            };
+            let Some(apex) = db.node(zone.apex) else {
+                continue;
+            };
+            if t.full_blob.len() < budget {
+                let apex_len = usize::from(apex.name_len);
+                t.under_apex[z] =
+                    super::under_apex::render(neg, apex_len, &mut t.full_blob).unwrap_or(NONE);
+            }
+        }
         t.full.shrink_to_fit();
         t.full_blob.shrink_to_fit();
         t
+    }
+
+    /// The whole NXDOMAIN body for a name whose first label, `label` octets long, sits right
+    /// under the apex of `zone` ([`super::under_apex`]), with the zone's negative answer.
+    #[inline(always)]
+    pub fn nxdomain_under_apex(&self, zone: u32, label: usize) -> Option<(Full<'_>, &Negative)> {
+        let first = *self.under_apex.get(zone as usize)?;
+        let neg = self.negative.get(zone as usize)?.as_ref()?;
+        if first == NONE || !(1..=super::under_apex::MAX_LABEL).contains(&label) {
+            return None;
+        }
+        let off = first as usize + (label - 1) * super::under_apex::stride(neg);
+        Some((self.full_at(u32::try_from(off).ok()?)?, neg))
     }
 
     /// A CNAME node's chains for [`PRE_TYPES`] as whole bodies ([`Tables::full_at`]), each
@@ -316,7 +347,7 @@ impl Tables {
             + self.full.capacity() * 4
             + self.plain.capacity() * std::mem::size_of::<Plain>()
             + self.full_blob.capacity()
-            + self.pre_full.capacity() * 4
+            + (self.pre_full.capacity() + self.under_apex.capacity()) * 4
     }
 }
 
@@ -553,7 +584,7 @@ fn render_full(db: &Db, node: &Node, r: u32, blob: &mut Vec<u8>, msg: &mut [u8; 
 
 /// Appends the whole body `bytes` (at most 64 KiB, as every rendered body), with its sum and
 /// counts, in the layout [`Tables::full_at`] reads: `FULL_HEAD` bytes of head, then the body.
-fn push_full(blob: &mut Vec<u8>, bytes: &[u8], sum: u16, counts: [u16; 3]) {
+pub fn push_full(blob: &mut Vec<u8>, bytes: &[u8], sum: u16, counts: [u16; 3]) {
     for v in [bytes.len() as u16, sum, counts[0], counts[1], counts[2]] {
         blob.extend_from_slice(&v.to_ne_bytes());
     }

@@ -2,6 +2,7 @@
 //! them, in mixed case, with and without EDNS), both must give the same frame byte for byte,
 //! the same verdict and the same counters.
 use super::*;
+use crate::answer::dns::db::APEX_SHORTCUTS;
 use crate::answer::dns::{fast, name};
 
 /// The demo zones plus a zone without apex NS, with an SOA whose names are odd, an RRset too
@@ -347,7 +348,7 @@ fn found_direct(svc: &DnsService, name: &str, qtype: u16) -> bool {
     let msg = query(name, qtype, Q::default());
     let q = fast::parse(&msg).expect("a plain query");
     match fast::find(&svc.db, &q, &msg) {
-        Some(fast::Found::Full(_)) => true,
+        Some(fast::Found::Full(_) | fast::Found::NxUnderApex(_)) => true,
         Some(fast::Found::Node(..)) => false,
         None => panic!("{name} {qtype}: no node"),
     }
@@ -415,7 +416,6 @@ fn many_zones(n: usize) -> (DnsService, DnsService) {
 
 #[test]
 fn names_under_any_apex_get_the_general_paths_nxdomain_with_more_zones_than_shortcuts() {
-    use crate::answer::dns::db::APEX_SHORTCUTS;
     let n = APEX_SHORTCUTS + 3;
     let (svc, slow) = many_zones(n);
     assert_eq!(svc.db.zones.len(), n + 1);
@@ -459,4 +459,79 @@ fn names_under_any_apex_get_the_general_paths_nxdomain_with_more_zones_than_shor
         Some(fast::Found::Node(idx, false)) => assert_eq!(Some(idx), inner),
         _ => panic!("nope.in.z0.test: not planned from its closest encloser"),
     }
+}
+
+/// How the fast path answers `name` (`qtype` A): from an NXDOMAIN body under the apex (`true`),
+/// or not; and that the answer is the general path's, with and without EDNS.
+fn nx_under_apex(svc: &DnsService, slow: &DnsService, name: &str) -> bool {
+    for edns in [None, Some((1232, 0, true, false))] {
+        let msg = query(
+            name,
+            1,
+            Q {
+                edns,
+                ..Q::default()
+            },
+        );
+        compare(svc, slow, &msg, false);
+    }
+    let msg = query(name, 1, Q::default());
+    let q = fast::parse(&msg).expect("a plain query");
+    matches!(
+        fast::find(&svc.db, &q, &msg),
+        Some(fast::Found::NxUnderApex(_))
+    )
+}
+
+#[test]
+fn nxdomain_one_label_under_an_apex_is_a_whole_body_for_every_label_length() {
+    let svc = service();
+    let slow = service().without_fast_path();
+    for len in 1..=63 {
+        let label: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        let name = mixed_case(&label, 0x5555_5555_5555_5555 >> (len % 2));
+        assert!(
+            nx_under_apex(&svc, &slow, &format!("{name}.example.test")),
+            "{len}"
+        );
+        // Two labels under the apex, or one under another name, are planned.
+        assert!(
+            !nx_under_apex(&svc, &slow, &format!("{name}.x.example.test")),
+            "{len}"
+        );
+        assert!(
+            !nx_under_apex(&svc, &slow, &format!("{name}.www.example.test")),
+            "{len}"
+        );
+    }
+    // The SOA's RNAME compresses against such a question: planned by the general path.
+    assert!(!nx_under_apex(&svc, &slow, "hostmaster.example.test"));
+    // Under an apex with a `*` child, or in a zone past the compared ones: no body.
+    let (many, many_slow) = many_zones(APEX_SHORTCUTS + 1);
+    assert!(nx_under_apex(&many, &many_slow, "nope.z0.test"));
+    let last = format!("nope.z{APEX_SHORTCUTS}.test");
+    assert!(!nx_under_apex(&many, &many_slow, &last));
+    // Without whole bodies (no budget), none.
+    let composed = services().swap_remove(2);
+    assert!(!nx_under_apex(&composed, &slow, "nope.example.test"));
+}
+
+#[test]
+fn an_apex_with_a_wildcard_child_plans_its_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.zone");
+    std::fs::write(
+        &path,
+        "$ORIGIN w.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n\
+         * A 192.0.2.9\n",
+    )
+    .unwrap();
+    let cfg = DnsServiceConfig {
+        zones: vec![path],
+        identity: "t".into(),
+        minimal_responses: false,
+    };
+    let svc = DnsService::build(&cfg).unwrap();
+    let slow = DnsService::build(&cfg).unwrap().without_fast_path();
+    assert!(!nx_under_apex(&svc, &slow, "anything.w.test"));
 }
