@@ -1,5 +1,9 @@
 //! The name table: lowercase wire name → node index. Open addressing with linear probing over
-//! eight-byte slots (hash tag and entry), at most half full; each entry holds its key as four
+//! eight-byte slots (hash tag and entry), at most a quarter full (a name that is not there, as
+//! in a flood of random names, then meets an empty home slot three times in four or more, and
+//! the branch that ends its probe is mispredicted less often than at half full: criterion
+//! `random_nxdomain` 62-66 -> 58-60 ns, for 11% more memory in a 1M-record zone, 16.7 against
+//! 15.1 MiB per 100k records in `tests/dns_zone_load.rs`); each entry holds its key as four
 //! fixed words (the name's block), so a lookup hashes and compares a name of up to 31 octets,
 //! as it sits in the packet and in any case, with straight-line code ([`hash_words`],
 //! [`fold_case`]). Longer names compare their middle words in a loop. Built at load; a lookup
@@ -108,7 +112,7 @@ impl NameTable {
         let tag = (h >> 32) as u32;
         let mut i = h as usize;
         loop {
-            // At most half full: the probe meets an empty slot.
+            // At most a quarter full: the probe meets an empty slot.
             let s = *self.slots.get(i & self.mask)?;
             if s.entry == EMPTY {
                 return None;
@@ -166,7 +170,7 @@ impl NameTable {
             self.entries[e].node = node;
             return;
         }
-        if 2 * (self.entries.len() + 1) > self.slots.len() {
+        if 4 * (self.entries.len() + 1) > self.slots.len() {
             self.grow();
         }
         let more = self.long.len() as u32;
