@@ -286,8 +286,8 @@ fn poll_once(
     };
     // Two passes (see `pipeline::stage_one`): the whole burst is classified first, forward
     // packets' flow-table home lines prefetched; then those lines read and the next ones asked
-    // for (`pipeline::fetch_lines`); then the forward services finish theirs. A packet stage one finishes (an answer, a drop) is settled in the
-    // first pass.
+    // for (`pipeline::fetch_lines`); then the forward services finish theirs. A packet stage
+    // one finishes (an answer, a drop) is settled in the first pass.
     let mut stages = [Stage::Done(Verdict::Drop(DropReason::Unsupported)); MAX_BURST];
     let mut any_pending = false;
     for (i, stage) in stages.iter_mut().enumerate().take(n) {

@@ -316,9 +316,9 @@ impl FlowTable {
     /// walk on most lookups, and 32 loads issued back to back overlap their walks better than
     /// 32 prefetches (the `translation_cost` example's bursts of 32 lines of 128 MiB: 22–23 ns a
     /// line with its work, against 36 behind prefetches and 11 for the work alone; the 1M-flow
-    /// hit row about 12 ns a packet faster). The next line is asked for here rather than beside the home line in the
-    /// first pass: there it waited with the home line for the walk (the two share a page) and
-    /// the burst's other home lines were asked for later.
+    /// hit row about 10 ns a packet faster). The next line is asked for here rather than beside
+    /// the home line in the first pass: there it waited with the home line for the walk (the
+    /// two share a page) and the burst's other home lines were asked for later.
     #[inline(always)]
     pub fn fetch_lines(&self, hash: u64) {
         let home = hash as usize & self.mask;

@@ -151,7 +151,8 @@ impl ForwardService {
     /// Forwards a burst of packets of this service: `bufs[i]` described by `ips[i]`, its verdict
     /// and the backend it went to (as [`WorkerForwardState::last_backend`], meaningful when the
     /// verdict is `Forward`) written to `out[i]`. Goes by `BURST` (32) packets at a time: all are
-    /// prepared, their home lines read and next lines asked for, then handled. Handles `min(bufs, ips, out)` packets.
+    /// prepared, their home lines read and next lines asked for, then handled. Handles
+    /// `min(bufs, ips, out)` packets.
     pub fn handle_burst<B: PacketBuffer>(
         &self,
         bufs: &mut [B],
