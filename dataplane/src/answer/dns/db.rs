@@ -395,6 +395,9 @@ impl Db {
         // Whole bodies are rendered through the fast path's planning, which reads these.
         db.fast = super::prerender::Tables::for_rendering(&db);
         db.fast = super::prerender::Tables::build(&db);
+        // Rendered through the planned path, before the tables have them.
+        let bodies = super::offset_bodies::render(&db);
+        db.fast.add_offset_bodies(bodies);
         db.set_direct_answers(false);
         db.map.shrink_to_fit();
         db.blob.shrink_to_fit();

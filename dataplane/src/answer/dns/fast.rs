@@ -9,7 +9,8 @@
 //! - NXDOMAIN and NODATA: the zone's negative SOA, rendered once per zone with its pointers
 //!   fixed up per query ([`super::prerender::Negative`]); referrals likewise, and plain-type
 //!   wildcard answers. NXDOMAIN for a name one label under an apex is a whole body
-//!   ([`super::under_apex`]).
+//!   ([`super::under_apex`]), and so are the first cuts' referrals and the first wildcards'
+//!   plain RRsets under a name one label down ([`super::offset_bodies`]).
 //!
 //! Everything else (NSID, ANY, DS, wildcard CNAMEs, truncation, other classes, malformed
 //! queries) returns `None` before touching the buffer and takes the general path.
@@ -304,6 +305,12 @@ pub fn plan_at<'a>(
             return None;
         }
         let cut_len = usize::from(db.node(node.deleg)?.name_len);
+        if let Some(full) = db
+            .fast
+            .referral_body(node.deleg, q.len.checked_sub(cut_len)?)
+        {
+            return Some(Answer::of_full(0, full));
+        }
         return Some(Answer {
             flags: 0,
             counts: [0, r.tail.ns, r.tail.ar],
@@ -321,7 +328,18 @@ pub fn plan_at<'a>(
         (true, _) => (node, idx),
         (false, true) => {
             let w = db.fast.wild(idx)?;
-            (db.node(w)?, w)
+            let star = db.node(w)?;
+            // One label in place of the `*`: a whole body, when its RRset has them.
+            let label = q.len.wrapping_sub(usize::from(node.name_len) + 1);
+            if qname.first().map(|&l| usize::from(l)) == Some(label) {
+                let body = db
+                    .rrset_of(star, q.qtype)
+                    .and_then(|r| db.fast.wild_body(r, label));
+                if let Some(full) = body {
+                    return Some(Answer::of_full(FLAG_AA, full));
+                }
+            }
+            (star, w)
         }
         (false, false) => return negative(db, zone_idx, qname, RCODE_NXDOMAIN, apex_len),
     };
@@ -547,58 +565,4 @@ impl<'a> Answer<'a> {
 }
 
 #[cfg(test)]
-mod name_len_tests {
-    use super::*;
-
-    /// The per-label form of the limits, as it was written before the single bound.
-    fn reference(msg: &[u8], pos: usize) -> Option<usize> {
-        let mut i = pos;
-        loop {
-            let len = usize::from(*msg.get(i)?);
-            if len == 0 {
-                return Some(i + 1 - pos).filter(|&n| n <= MAX_NAME);
-            }
-            if len > 63 {
-                return None;
-            }
-            i += 1 + len;
-            if i - pos >= MAX_NAME {
-                return None;
-            }
-        }
-    }
-
-    fn name(labels: &[usize]) -> Vec<u8> {
-        let mut m = vec![0u8; HEADER_LEN];
-        for &l in labels {
-            m.push(l as u8);
-            m.extend(std::iter::repeat_n(b'a', l));
-        }
-        m.push(0);
-        m
-    }
-
-    #[test]
-    fn the_longest_name_fits_and_one_more_octet_does_not() {
-        assert_eq!(name_len(&name(&[63, 63, 63, 61]), HEADER_LEN), Some(255));
-        assert_eq!(name_len(&name(&[63, 63, 63, 62]), HEADER_LEN), None);
-        assert_eq!(name_len(&name(&[]), HEADER_LEN), Some(1));
-        assert_eq!(name_len(&name(&[3]), HEADER_LEN + 10), None);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn matches_the_reference(msg in proptest::collection::vec(0u8..=70, 0..400), pos in 0usize..20) {
-            proptest::prop_assert_eq!(name_len(&msg, pos), reference(&msg, pos));
-        }
-
-        #[test]
-        fn matches_the_reference_on_names(labels in proptest::collection::vec(0usize..=63, 0..8), cut in 0usize..300) {
-            let mut m = name(&labels);
-            m.truncate(cut.max(HEADER_LEN));
-            proptest::prop_assert_eq!(name_len(&m, HEADER_LEN), reference(&m, HEADER_LEN));
-            let m = name(&labels);
-            proptest::prop_assert_eq!(name_len(&m, HEADER_LEN), reference(&m, HEADER_LEN));
-        }
-    }
-}
+mod name_len_tests;

@@ -10,6 +10,7 @@ pub mod db;
 pub mod fast;
 pub mod hash;
 pub mod name;
+pub mod offset_bodies;
 pub mod prerender;
 pub mod query;
 pub mod resolve;

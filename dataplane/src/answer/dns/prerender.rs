@@ -82,6 +82,10 @@ pub struct Tables {
     /// its apex ([`super::under_apex`]), or [`NONE`] (only the zones
     /// [`Db::apex_node`] compares with get them).
     under_apex: Vec<u32>,
+    /// Referrals of the first cuts as whole bodies ([`super::offset_bodies`]).
+    pub(super) referral_bodies: Vec<super::offset_bodies::Bodies>,
+    /// Plain RRsets of the first wildcards as whole bodies ([`super::offset_bodies`]).
+    pub(super) wild_bodies: Vec<super::offset_bodies::Bodies>,
 }
 
 /// An RRset's records as the fast path writes them under the question's name (owner `c00c`).
@@ -348,6 +352,8 @@ impl Tables {
             + self.plain.capacity() * std::mem::size_of::<Plain>()
             + self.full_blob.capacity()
             + (self.pre_full.capacity() + self.under_apex.capacity()) * 4
+            + (self.referral_bodies.capacity() + self.wild_bodies.capacity())
+                * std::mem::size_of::<super::offset_bodies::Bodies>()
     }
 }
 

@@ -52,7 +52,7 @@ pub(super) fn mixed_case(name: &str, mask: u64) -> String {
 }
 
 /// Runs `msg` through both paths; returns whether the fast path answered it.
-fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -> bool {
+pub(super) fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -> bool {
     let frame = if v6 {
         udp6(CLIENT6, VIP6, 40000, 53, msg)
     } else {
@@ -386,7 +386,7 @@ fn a_name_with_a_cname_alone_answers_a_and_aaaa_from_its_table_entry() {
 
 /// `n` small zones `z0.test.` .. (each an SOA, apex NS, a name and a delegation), and a zone
 /// under the first (`in.z0.test.`) served too; the fast and the general service of them.
-fn many_zones(n: usize) -> (DnsService, DnsService) {
+pub(super) fn many_zones(n: usize) -> (DnsService, DnsService) {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     let mut write = |apex: &str| {

@@ -5,6 +5,7 @@ mod cache;
 mod fast;
 mod malformed;
 mod service;
+mod whole_bodies;
 mod zone_fuzz;
 mod zones;
 
