@@ -99,6 +99,25 @@ class Paths(unittest.TestCase):
                 if e.get("fill") in ("#2b6cb0", "#c53030")]
         self.assertEqual(len(bars), len(rows))
 
+    def test_rounds_take_each_rows_best_and_report_the_median(self):
+        slow = OUTPUT.replace("2304 ns/iter", "4000 ns/iter").replace(
+            "128 ns/iter", "160 ns/iter")
+        fast = OUTPUT.replace("2304 ns/iter", "1504 ns/iter")
+        rows = {r["path"]: r for r in paths.path_rows(paths.parse_rounds([slow, OUTPUT, fast]))}
+        a = rows["dns_query/a_hit"]
+        # Best whole row 1504 / 32 = 47, best set-up 128 / 32 = 4; per round 120, 68, 43.
+        self.assertEqual((a["ns_per_packet"], a["setup_ns_per_packet"], a["path_ns"]),
+                         (47.0, 4.0, 43.0))
+        self.assertEqual((a["rounds"], a["path_ns_median"], a["met"]), (3, 68.0, True))
+        text = paths.table(list(rows.values()))
+        self.assertIn("4 of 7 paths within 50 ns in their best of 3 rounds, 3 in the median",
+                      text)
+        self.assertIn("median path ns", text)
+        # One round: the figures as before, and no median column.
+        one = paths.path_rows(paths.parse_rounds([OUTPUT]))
+        self.assertEqual(one, paths.path_rows(paths.parse_bencher(OUTPUT)))
+        self.assertNotIn("median", paths.table(one))
+
 
 if __name__ == "__main__":
     unittest.main()
