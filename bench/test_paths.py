@@ -94,9 +94,10 @@ class Paths(unittest.TestCase):
         rows = list(self.rows.values())
         text = paths.table(rows)
         self.assertIn("3 of 7 paths within 50 ns", text)
+        self.assertNotIn("reference", text)
         root = ET.fromstring(paths.svg(rows, "machine"))
         bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect")
-                if e.get("fill") in ("#2b6cb0", "#c53030")]
+                if e.get("fill") in ("#2b6cb0", "#c53030", "#a0aec0")]
         self.assertEqual(len(bars), len(rows))
 
     def test_rounds_take_each_rows_best_and_report_the_median(self):
@@ -117,6 +118,21 @@ class Paths(unittest.TestCase):
         one = paths.path_rows(paths.parse_rounds([OUTPUT]))
         self.assertEqual(one, paths.path_rows(paths.parse_bencher(OUTPUT)))
         self.assertNotIn("median", paths.table(one))
+
+    def test_a_batch_row_with_a_burst_twin_is_a_reference_row_and_not_counted(self):
+        both = OUTPUT + ("test forward/new_flow_ipip_table64k_batch32 ... bench:       3200 "
+                         "ns/iter (+/- 50)\n")
+        rows = {r["path"]: r for r in paths.path_rows(paths.parse_bencher(both))}
+        ref = rows["forward/new_flow_ipip_table64k_batch32"]
+        self.assertEqual((ref["reference"], ref["met"]), (True, False))
+        # Its burst twin, and a batch row without one, are paths.
+        self.assertFalse(rows["forward/new_flow_ipip_table64k_burst32"]["reference"])
+        self.assertFalse(rows["forward/stateless_maglev_ipip_batch32"]["reference"])
+        self.assertFalse(rows["dns_query/a_hit"]["reference"])
+        text = paths.table(list(rows.values()))
+        self.assertIn("3 of 7 paths within 50 ns", text)
+        self.assertIn("1 reference rows", text)
+        self.assertIn("ref NO", text)
 
 
 if __name__ == "__main__":
