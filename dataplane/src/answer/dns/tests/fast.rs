@@ -52,7 +52,7 @@ pub(super) fn mixed_case(name: &str, mask: u64) -> String {
 }
 
 /// Runs `msg` through both paths; returns whether the fast path answered it.
-pub(super) fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -> bool {
+fn compare(fast_svc: &DnsService, slow_svc: &DnsService, msg: &[u8], v6: bool) -> bool {
     let frame = if v6 {
         udp6(CLIENT6, VIP6, 40000, 53, msg)
     } else {
@@ -461,20 +461,32 @@ fn names_under_any_apex_get_the_general_paths_nxdomain_with_more_zones_than_shor
     }
 }
 
+/// Runs `name` asked with `qtype` through both paths ([`compare`]), without EDNS and with it.
+pub(super) fn compare_with_and_without_edns(
+    svc: &DnsService,
+    slow: &DnsService,
+    name: &str,
+    qtype: u16,
+) {
+    for edns in [None, Some((1232, 0, true, false))] {
+        let q = Q {
+            edns,
+            ..Q::default()
+        };
+        compare(svc, slow, &query(name, qtype, q), false);
+    }
+}
+
+/// A label of `len` octets (letters in turn), in mixed case.
+pub(super) fn label(len: usize) -> String {
+    let l: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    mixed_case(&l, 0x5555_5555_5555_5555 >> (len % 2))
+}
+
 /// How the fast path answers `name` (`qtype` A): from an NXDOMAIN body under the apex (`true`),
 /// or not; and that the answer is the general path's, with and without EDNS.
 fn nx_under_apex(svc: &DnsService, slow: &DnsService, name: &str) -> bool {
-    for edns in [None, Some((1232, 0, true, false))] {
-        let msg = query(
-            name,
-            1,
-            Q {
-                edns,
-                ..Q::default()
-            },
-        );
-        compare(svc, slow, &msg, false);
-    }
+    compare_with_and_without_edns(svc, slow, name, 1);
     let msg = query(name, 1, Q::default());
     let q = fast::parse(&msg).expect("a plain query");
     matches!(
@@ -488,8 +500,7 @@ fn nxdomain_one_label_under_an_apex_is_a_whole_body_for_every_label_length() {
     let svc = service();
     let slow = service().without_fast_path();
     for len in 1..=63 {
-        let label: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
-        let name = mixed_case(&label, 0x5555_5555_5555_5555 >> (len % 2));
+        let name = label(len);
         assert!(
             nx_under_apex(&svc, &slow, &format!("{name}.example.test")),
             "{len}"

@@ -1,23 +1,13 @@
 //! Whole bodies per offset of a name in the question ([`crate::answer::dns::offset_bodies`]):
 //! the general path's bytes, from a whole body where one was rendered, planned elsewhere.
-use super::fast::{compare, many_zones, mixed_case, services};
+use super::fast::{compare_with_and_without_edns, label, many_zones, services};
 use super::*;
 use crate::answer::dns::fast;
 
 /// How the fast path answers `name` asked with `qtype`: from a whole body (`true`) or not;
 /// and that the answer is the general path's, with and without EDNS.
 fn from_whole_body(svc: &DnsService, slow: &DnsService, name: &str, qtype: u16) -> bool {
-    for edns in [None, Some((1232, 0, true, false))] {
-        let msg = query(
-            name,
-            qtype,
-            Q {
-                edns,
-                ..Q::default()
-            },
-        );
-        compare(svc, slow, &msg, false);
-    }
+    compare_with_and_without_edns(svc, slow, name, qtype);
     let msg = query(name, qtype, Q::default());
     let q = fast::parse(&msg).expect("a plain query");
     matches!(
@@ -27,12 +17,6 @@ fn from_whole_body(svc: &DnsService, slow: &DnsService, name: &str, qtype: u16) 
             ..
         })
     )
-}
-
-/// A label of `len` octets in mixed case.
-fn label(len: usize) -> String {
-    let l: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
-    mixed_case(&l, 0x5555_5555_5555_5555 >> (len % 2))
 }
 
 #[test]
