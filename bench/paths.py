@@ -119,8 +119,8 @@ def path_rows(times):
         whole = min(rounds) / PACKETS_PER_ROW
         setup_ns = None if setups is None else min(setups) / PACKETS_PER_ROW
         path = whole if setup_ns is None else whole - setup_ns
-        per_round = [(w - (0 if setups is None else s)) / PACKETS_PER_ROW
-                     for w, s in zip(rounds, setups or rounds)]
+        per_round = [(w - s) / PACKETS_PER_ROW
+                     for w, s in zip(rounds, setups or [0] * len(rounds))]
         rows.append({
             "path": name,
             "ns_per_packet": round(whole, 2),

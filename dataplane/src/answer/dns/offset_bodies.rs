@@ -14,7 +14,8 @@
 //! RRsets, within the whole bodies' budget; everything else stays planned.
 use super::db::{Db, NONE, WILDCARD};
 use super::fast::{self, Body};
-use super::prerender::{push_full, Full, Tables, FULL_BUDGET, FULL_HEAD};
+use super::name::MAX_LABEL;
+use super::prerender::{push_full, Full, Tables, FULL_BUDGET, FULL_HEAD, SCRATCH};
 use super::respond::OPT_LEN;
 use super::tail::fold16;
 use super::wire::{CLASS_IN, FLAG_AA, HEADER_LEN, OUR_UDP_SIZE, TYPE_A, TYPE_OPT};
@@ -24,8 +25,6 @@ use crate::packet::checksum;
 pub const SHORTCUTS: usize = 8;
 /// Deepest offset of a cut's name in the question with a referral body.
 pub const MAX_DEPTH: usize = 64;
-/// Longest label.
-const MAX_LABEL: usize = 63;
 /// Bodies per referral: offsets 0 and 2..=[`MAX_DEPTH`].
 const REFERRAL_SLOTS: usize = MAX_DEPTH;
 
@@ -79,10 +78,7 @@ pub fn offset(bodies: &[Bodies], key: u32, slot: usize) -> Option<u32> {
 /// once the whole bodies fill their budget.
 pub fn render(db: &Db) -> Rendered {
     let mut out = Rendered::default();
-    if db.fast.full_blob.len() >= FULL_BUDGET {
-        return out;
-    }
-    let mut msg = [0u8; 4096];
+    let mut msg = [0u8; SCRATCH];
     for (i, node) in db.nodes.iter().enumerate() {
         if db.fast.full_blob.len() + out.blob.len() >= FULL_BUDGET {
             break;
@@ -90,9 +86,9 @@ pub fn render(db: &Db) -> Rendered {
         let i = i as u32;
         if out.referrals.len() < SHORTCUTS && node.deleg == i && db.fast.referral(i).is_some() {
             let cut = db.bytes(node.name, usize::from(node.name_len));
-            let d = |slot: usize| if slot == 0 { 0 } else { slot + 1 };
+            // Slot 0 is the cut itself; slot `s` a label of `s` octets in front (`d` = s + 1).
             if let Some(b) = render_set(i, REFERRAL_SLOTS, &mut out.blob, &mut msg, |slot, msg| {
-                let q = question(msg, d(slot).saturating_sub(1), cut, TYPE_A)?;
+                let q = question(msg, slot, cut, TYPE_A)?;
                 fast::plan_at(db, &q, msg, i, slot == 0)
                     .filter(|a| matches!(a.body, Body::Empty) && a.flags == 0)
                     .map(|a| (q, a))
@@ -134,8 +130,8 @@ fn render_set<'a>(
     key: u32,
     slots: usize,
     blob: &mut Vec<u8>,
-    msg: &mut [u8; 4096],
-    mut plan: impl FnMut(usize, &mut [u8; 4096]) -> Option<(fast::FastQuery, fast::Answer<'a>)>,
+    msg: &mut [u8; SCRATCH],
+    mut plan: impl FnMut(usize, &mut [u8; SCRATCH]) -> Option<(fast::FastQuery, fast::Answer<'a>)>,
 ) -> Option<Bodies> {
     let first = blob.len();
     let mut stride = None;
@@ -167,7 +163,7 @@ fn render_set<'a>(
 /// Writes a question for `name` (wire form) with a first label of `label` octets in front
 /// (none when 0) and type `qtype`, and an EDNS OPT, into `msg`, and parses it.
 fn question(
-    msg: &mut [u8; 4096],
+    msg: &mut [u8; SCRATCH],
     label: usize,
     name: &[u8],
     qtype: u16,
@@ -196,14 +192,14 @@ fn question(
 
 impl Tables {
     /// Takes the bodies [`render`] made into the whole bodies' blob.
-    pub fn add_offset_bodies(&mut self, mut r: Rendered) {
+    pub fn add_offset_bodies(&mut self, r: Rendered) {
         let base = self.full_blob.len();
         let moved = |b: Bodies| {
             let first = u32::try_from(base + b.first as usize).ok()?;
             Some(Bodies { first, ..b })
         };
-        self.referral_bodies = r.referrals.drain(..).filter_map(moved).collect();
-        self.wild_bodies = r.wild.drain(..).filter_map(moved).collect();
+        self.referral_bodies = r.referrals.into_iter().filter_map(moved).collect();
+        self.wild_bodies = r.wild.into_iter().filter_map(moved).collect();
         self.full_blob.extend_from_slice(&r.blob);
         self.full_blob.shrink_to_fit();
     }

@@ -149,7 +149,7 @@ pub struct Full<'a> {
 
 /// A message buffer reused across renderings (its stale bytes are never read: the writer reads
 /// only what it wrote).
-const SCRATCH: usize = 4096;
+pub const SCRATCH: usize = 4096;
 
 /// Bytes in front of each whole body.
 pub const FULL_HEAD: usize = 10;
@@ -262,7 +262,7 @@ impl Tables {
     pub fn nxdomain_under_apex(&self, zone: u32, label: usize) -> Option<(Full<'_>, &Negative)> {
         let first = *self.under_apex.get(zone as usize)?;
         let neg = self.negative.get(zone as usize)?.as_ref()?;
-        if first == NONE || !(1..=super::under_apex::MAX_LABEL).contains(&label) {
+        if first == NONE || !(1..=name::MAX_LABEL).contains(&label) {
             return None;
         }
         let off = first as usize + (label - 1) * super::under_apex::stride(neg);

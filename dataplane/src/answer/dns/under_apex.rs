@@ -5,13 +5,11 @@
 //! parent compared with the apex ([`super::db::Db::apex_node`]), a body copied.
 use super::db::{Db, NONE, WILDCARD};
 use super::fast::{ends_in_any, Answer};
+use super::name::MAX_LABEL;
 use super::prerender::{push_full, Negative, FULL_HEAD};
 use super::tail::fold16;
 use super::wire::{FLAG_AA, HEADER_LEN, RCODE_NXDOMAIN};
 use crate::packet::checksum;
-
-/// Longest label.
-pub const MAX_LABEL: usize = 63;
 
 /// Appends the 63 bodies of `neg` (a zone whose apex name is `apex_len` octets long) to
 /// `blob`; returns the offset of the first (for a one-octet label), the others following
