@@ -278,6 +278,35 @@ fn deletion_keeps_colliding_entries_reachable() {
     assert!(t.len() <= 1);
 }
 
+/// Sweeps in slices of any size, across the sweep's 64-bucket chunks and the table's end,
+/// remove every dead flow of long mixed clusters and keep every live one reachable.
+#[test]
+fn sliced_sweeps_clear_dead_flows_across_chunks_and_the_table_end() {
+    for slice in [1, 7, 63, 64, 65, 200] {
+        let mut t = table(200);
+        let n = t.buckets() as u64;
+        // Clusters homed just before the table's end (they wrap) and just before a chunk's end.
+        let homes = [n - 5, 60, 125, 126];
+        let hash = |i: u32| (u64::from(i) << 32) | homes[i as usize % homes.len()];
+        // Odd keys at 0 s (dead at 31 s: UDP idles out after 30 s), even keys at 20 s (live).
+        for i in 0..120u32 {
+            let now = if i % 2 == 1 { 0 } else { 20_000 };
+            t.insert(hash(i), key(i), 0, i, None, now).unwrap();
+        }
+        let mut removed = 0;
+        for _ in 0..t.buckets().div_ceil(slice) + 1 {
+            removed += t.expire(31_000, slice);
+        }
+        assert_eq!((removed, t.len()), (60, 60), "slice {slice}");
+        for i in (0..120u32).step_by(2) {
+            assert!(
+                t.find(hash(i), &key(i)).is_ok(),
+                "slice {slice}: key {i} lost"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_new_flow_takes_the_slot_of_a_dead_one_on_its_probe_sequence() {
     let short_udp = |capacity| {
