@@ -15,14 +15,18 @@
 //!   that does not fit the buffer, so its responses depend on nothing but the query. A hit that
 //!   does not fit the buffer, a bad checksum or source port 0 falls through to the uncached
 //!   path, which answers or drops exactly as it does without a cache.
-//! - **Admission**: a key is stored the second time it misses (a bit per hash in a 64 Kibit
-//!   filter, cleared when 4,096 bits are set), so a flood of random names does not copy every
-//!   response: at most one in sixteen of its queries is stored.
+//! - **Admission**: a key is stored the second time in a row it misses at its entry: each entry
+//!   keeps a mark (32 other bits of the hash) of the last key that missed there, and a miss
+//!   whose mark is already there is stored. A key asked again before another misses at its
+//!   entry gets in; a flood of random names never repeats a mark, so it stores nothing and
+//!   evicts nothing, whatever its rate (a filter of hashes admitted some of a flood's names by
+//!   chance, and each of those evicted a cached answer).
 //!
 //! Direct-mapped, [`ENTRIES`] entries of 320 bytes (320 KiB) per worker, allocated once, with
-//! the keys' hashes apart in an 8 KiB array of tags: a miss (a flood of random names) compares
-//! with a tag that stays in the L1 cache instead of reading an entry's line, which on a miss is
-//! rarely in any cache and stalled the query there.
+//! the keys' hashes apart in an 8 KiB array of tags and the marks in a 4 KiB one: a miss (a
+//! flood of random names) compares with a tag and sets a mark, which stay in the L1 cache,
+//! instead of reading an entry's line, which on a miss is rarely in any cache and stalled the
+//! query there.
 use super::hash::fold_mul;
 use super::tail::fold16;
 use super::turn;
@@ -36,11 +40,6 @@ pub const MAX_KEY: usize = 64;
 pub const MAX_POST: usize = 216;
 /// Entries per worker (a power of two).
 pub const ENTRIES: usize = 1024;
-/// Bits of the admission filter.
-const FILTER_BITS: usize = 1 << 16;
-/// The filter is cleared when this many of its bits are set, so a first miss is taken for a
-/// second one at most one time in sixteen.
-const FILTER_CLEAR_AT: usize = FILTER_BITS / 16;
 
 const K1: u64 = 0x9e37_79b9_7f4a_7c15;
 const K2: u64 = 0xd6e8_feb8_6659_fd93;
@@ -90,9 +89,9 @@ const EMPTY: Entry = Entry {
 pub struct PacketCache {
     /// Per entry, the hash of its key (0 for an empty entry, whose service is 0 as well).
     tags: Box<[u64]>,
+    /// Per entry, the [`mark`] of the last key that missed there and was not stored (0: none).
+    marks: Box<[u32]>,
     entries: Box<[Entry]>,
-    filter: Box<[u64]>,
-    filter_set: usize,
     seed: u64,
     /// Answers given from the cache.
     pub hits: u64,
@@ -161,6 +160,13 @@ fn key_hash(src: &[u8], seed: u64) -> u64 {
     fold_mul(a ^ tail_word(src), b ^ K2)
 }
 
+/// A key's admission mark: the hash's high 32 bits (the entry's index comes from its low
+/// bits), never 0 (no mark).
+#[inline(always)]
+fn mark(hash: u64) -> u32 {
+    (hash >> 32) as u32 | 1
+}
+
 /// True when the first `src.len()` bytes of `key` are `src` (8..=[`MAX_KEY`] bytes): its whole
 /// words and its last eight bytes compared as words.
 #[inline(always)]
@@ -179,9 +185,8 @@ impl PacketCache {
     pub fn new() -> Self {
         PacketCache {
             tags: vec![0u64; ENTRIES].into_boxed_slice(),
+            marks: vec![0u32; ENTRIES].into_boxed_slice(),
             entries: vec![EMPTY; ENTRIES].into_boxed_slice(),
-            filter: vec![0u64; FILTER_BITS / 64].into_boxed_slice(),
-            filter_set: 0,
             seed: super::hash::random_seed(),
             hits: 0,
             inserts: 0,
@@ -219,11 +224,11 @@ impl PacketCache {
         let slot = hash as usize & (ENTRIES - 1);
         // The tag first: a miss reads no entry.
         if self.tags[slot] != hash {
-            return self.miss(hash, src);
+            return self.miss(slot, hash, src);
         }
         let e = &self.entries[slot];
         if e.service != service || usize::from(e.key_len) != src.len() || !same_key(&e.key, src) {
-            return self.miss(hash, src);
+            return self.miss(slot, hash, src);
         }
         // The checksum from the sums: the pseudo-header, the UDP header, the ID and the key.
         let (Some(addrs), Some(ports), sum, id) = (
@@ -267,10 +272,11 @@ impl PacketCache {
         Lookup::Hit
     }
 
-    /// A miss of the key `src` with hash `hash`: its [`Key`] when it is admitted.
+    /// A miss of the key `src` with hash `hash` (at entry `slot`): its [`Key`] when it is
+    /// admitted.
     #[inline(always)]
-    fn miss(&mut self, hash: u64, src: &[u8]) -> Lookup {
-        Lookup::Miss(self.admit(hash).then(|| {
+    fn miss(&mut self, slot: usize, hash: u64, src: &[u8]) -> Lookup {
+        Lookup::Miss(self.admit(slot, hash).then(|| {
             let mut bytes = [0; MAX_KEY];
             bytes[..src.len()].copy_from_slice(src);
             Key {
@@ -281,21 +287,17 @@ impl PacketCache {
         }))
     }
 
-    /// True when `hash` missed before (since the filter was last cleared); marks it otherwise.
+    /// True when the last key that missed at entry `slot` was this one (`hash`), which is then
+    /// stored; else this key's mark replaces that one.
     #[inline(always)]
-    fn admit(&mut self, hash: u64) -> bool {
-        let bit = (hash >> 48) as usize % FILTER_BITS;
-        let (w, b) = (bit / 64, bit % 64);
-        if self.filter[w] >> b & 1 == 1 {
-            return true;
-        }
-        self.filter[w] |= 1 << b;
-        self.filter_set += 1;
-        if self.filter_set >= FILTER_CLEAR_AT {
-            self.filter.fill(0);
-            self.filter_set = 0;
-        }
-        false
+    fn admit(&mut self, slot: usize, hash: u64) -> bool {
+        let m = mark(hash);
+        let Some(last) = self.marks.get_mut(slot) else {
+            return false;
+        };
+        let again = *last == m;
+        *last = if again { 0 } else { m };
+        again
     }
 
     /// Stores the fast path's response `resp` (the message, ID first) to the query of `key`
@@ -347,18 +349,24 @@ mod tests {
     }
 
     #[test]
-    fn the_filter_admits_the_second_miss_and_clears_when_half_full() {
+    fn a_key_is_admitted_when_it_misses_twice_in_a_row_at_its_entry() {
         let mut c = PacketCache::new();
-        assert!(!c.admit(7 << 48));
-        assert!(c.admit(7 << 48));
-        assert!(!c.admit(8 << 48));
-        // Enough bits set clear the filter: 7 is new again.
-        for i in 9..FILTER_CLEAR_AT as u64 + 7 {
-            c.admit(i << 48);
-        }
-        assert_eq!(c.filter_set, 0);
-        assert!(!c.admit(7 << 48));
-        assert_eq!(c.filter_set, 1);
+        let (a, b) = (7 << 32 | 5, 9 << 32 | 5);
+        assert!(!c.admit(5, a));
+        assert!(c.admit(5, a));
+        // Admitted: the mark is spent, so the next miss of the same key starts again.
+        assert!(!c.admit(5, a));
+        // Another key missing at the same entry in between replaces the mark.
+        assert!(!c.admit(5, b));
+        assert!(!c.admit(5, a));
+        assert!(c.admit(5, a));
+        // Entries keep their own marks.
+        assert!(!c.admit(6, b));
+        assert!(!c.admit(5, b));
+        assert!(c.admit(6, b));
+        // A hash whose high half is 0 still leaves a mark.
+        assert!(!c.admit(1, 1));
+        assert!(c.admit(1, 1));
     }
 
     #[test]

@@ -145,3 +145,60 @@ fn a_rebuilt_service_never_answers_from_the_old_ones_entries() {
     let has = |a: [u8; 4]| out.data().windows(4).any(|w| w == a);
     assert!(has([192, 0, 2, 2]) && !has([192, 0, 2, 1]));
 }
+
+/// Names asked once each, as in a flood of random subdomains, store nothing and evict none of
+/// the answers the cache holds; the names asked again keep being answered from it.
+#[test]
+fn a_flood_of_names_asked_once_stores_nothing_and_evicts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut zone = String::from("$ORIGIN f.test.\n$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\n");
+    zone.push_str("ns A 192.0.2.53\n");
+    for i in 0..8 {
+        zone.push_str(&format!("www{i} A 192.0.2.{}\n", 10 + i));
+    }
+    std::fs::write(dir.path().join("f.zone"), zone).unwrap();
+    let svc = DnsService::build(&DnsServiceConfig {
+        zones: vec![dir.path().join("f.zone")],
+        identity: "t".into(),
+        minimal_responses: false,
+    })
+    .unwrap();
+    let mut cache = PacketCache::new();
+    let hot = |i: u16| {
+        frame(
+            &query(&format!("www{i}.f.test"), 1, Q::default()),
+            i,
+            40000,
+            false,
+        )
+    };
+    // A miss, the miss that stores, a hit.
+    for i in 0..8 {
+        for _ in 0..3 {
+            agree(&svc, &mut cache, &hot(i), "hot");
+        }
+    }
+    assert_eq!((cache.inserts, cache.hits), (8, 8), "{cache:?}");
+    let mut counters = DnsCounters::default();
+    for n in 0..50_000u32 {
+        let f = frame(
+            &query(&format!("{n:x}.f.test"), 1, Q::default()),
+            1,
+            40001,
+            false,
+        );
+        let mut buf = TestBuffer::new(&f);
+        let ip = match parse(buf.data()).expect("valid frame") {
+            Parsed::Ipv4(m) => m,
+            other => panic!("not IPv4: {other:?}"),
+        };
+        let v = svc.handle_cached(&mut buf, &ip, &port(), &mut counters, &mut cache);
+        assert_eq!(v, Verdict::Answer);
+    }
+    assert_eq!(counters.rcode[3], 50_000, "the flood's names do not exist");
+    assert_eq!((cache.inserts, cache.hits), (8, 8), "{cache:?}");
+    for i in 0..8 {
+        agree(&svc, &mut cache, &hot(i), "hot after the flood");
+    }
+    assert_eq!((cache.inserts, cache.hits), (8, 16), "{cache:?}");
+}
