@@ -15,7 +15,7 @@ pub use huge_alloc::{HugeAlloc, HUGE_PAGE};
 pub use mbuf::{Mbuf, MbufRef};
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortStats, QueueHandle};
-pub use prefetch::prefetch;
+pub use prefetch::{prefetch, prefetch_l2};
 
 use std::ffi::CStr;
 
