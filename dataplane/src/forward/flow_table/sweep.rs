@@ -18,13 +18,13 @@ impl FlowTable {
     /// of occupied buckets the last of them is in, removing idle flows. Returns how many it
     /// removed. Bounded work: call it once per packet or burst.
     ///
-    /// Each stretch is swept from its end backwards, [`CHUNK`] buckets at a time: a branch-free
-    /// pass marks the dead flows of the chunk in a word, and they are removed last first. A
-    /// removal shifts back only flows from later in the run, which are live by then, so no dead
-    /// flow is ever moved and the chunk's word stays true for the buckets before. The branches
-    /// are then per chunk and per removal, not per bucket: with a flow table full of dead
-    /// flows (new flows that idled out), the sweep's tests of each bucket in turn mispredicted
-    /// on most of them.
+    /// Each stretch is swept from its end backwards, 64 buckets (`CHUNK`) at a time: a
+    /// branch-free pass marks the dead flows of the chunk in a word, and they are removed last
+    /// first. A removal shifts back only flows from later in the run, which are live by then,
+    /// so no dead flow is ever moved and the chunk's word stays true for the buckets before.
+    /// The branches are then per chunk and per removal, not per bucket: with a flow table full
+    /// of dead flows (new flows that idled out), the sweep's tests of each bucket in turn
+    /// mispredicted on most of them.
     #[inline]
     pub fn expire(&mut self, now_ms: u64, buckets: usize) -> usize {
         let now = now_ms as u32;
