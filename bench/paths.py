@@ -104,6 +104,11 @@ def median(values):
     return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
 
 
+def as_rounds(ns):
+    """A row's figures as a list, one a round (`ns` is a number, a list, or None)."""
+    return ns if ns is None or isinstance(ns, list) else [ns]
+
+
 def path_rows(times):
     """The path rows of `times` (ns per iteration by row name: a number, or a list of one a
     round), in its order. With rounds, a row's figures are its best round's and
@@ -113,9 +118,8 @@ def path_rows(times):
         setup = setup_of(name)
         if setup is None:
             continue
-        rounds = ns if isinstance(ns, list) else [ns]
-        setups = times.get(setup)
-        setups = None if setups is None else setups if isinstance(setups, list) else [setups]
+        rounds = as_rounds(ns)
+        setups = as_rounds(times.get(setup))
         whole = min(rounds) / PACKETS_PER_ROW
         setup_ns = None if setups is None else min(setups) / PACKETS_PER_ROW
         path = whole if setup_ns is None else whole - setup_ns

@@ -82,7 +82,7 @@ impl FlowTable {
                 let k = (u64::BITS - 1 - dead.leading_zeros()) as usize;
                 dead &= !(1 << k);
                 let b = (lo + k) & mask;
-                // What a removal shifts into `b` is live (see above); the loop is a guard.
+                // What a removal shifts into `b` is live (see `expire`); the loop is a guard.
                 while self
                     .slots
                     .get(b)
