@@ -27,6 +27,11 @@ pub struct WorkerCounters {
     pub drops: [u64; DropReason::COUNT],
     /// DNS queries answered from the packet cache (set when the worker stops).
     pub dns_cache_hits: u64,
+    /// Flows the flow table took in (set when the worker stops).
+    pub flow_inserts: u64,
+    /// New flows the flow table refused because it was full (set when the worker stops): they
+    /// were forwarded without an entry, by the consistent hash alone.
+    pub flow_full: u64,
     /// TSC cycles spent in poll rounds that received packets, from the round's start to its
     /// last transmit (set when the worker stops). Per packet received it is what a packet costs
     /// the worker whether or not it was the bottleneck (VPP's clocks per packet).
@@ -69,6 +74,8 @@ impl WorkerCounters {
         self.forwarded += o.forwarded;
         self.punted += o.punted;
         self.dns_cache_hits += o.dns_cache_hits;
+        self.flow_inserts += o.flow_inserts;
+        self.flow_full += o.flow_full;
         self.busy_cycles += o.busy_cycles;
         self.busy_polls += o.busy_polls;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
@@ -77,7 +84,8 @@ impl WorkerCounters {
     }
 
     /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
-    /// then `dns_cache_hits=..` when there were any, and `cycles_per_packet=..` (busy TSC cycles
+    /// then `dns_cache_hits=..` when there were any, `flow_inserts=.. flow_full=..` when any
+    /// flow was inserted or refused, and `cycles_per_packet=..` (busy TSC cycles
     /// per packet received) and `packets_per_poll=..` (packets per poll round that received
     /// any) once the workers stopped.
     pub fn summary(&self) -> String {
@@ -100,6 +108,12 @@ impl WorkerCounters {
         }
         if self.dns_cache_hits > 0 {
             s.push_str(&format!(" dns_cache_hits={}", self.dns_cache_hits));
+        }
+        if self.flow_inserts > 0 || self.flow_full > 0 {
+            s.push_str(&format!(
+                " flow_inserts={} flow_full={}",
+                self.flow_inserts, self.flow_full
+            ));
         }
         if self.busy_cycles > 0 && self.rx_packets > 0 {
             let per_packet = self.busy_cycles as f64 / self.rx_packets as f64;
@@ -167,6 +181,8 @@ impl PublishedCounters {
             punted: v.punted,
             drops,
             dns_cache_hits: v.dns_cache_hits,
+            flow_inserts: v.flow_inserts,
+            flow_full: v.flow_full,
             busy_cycles: 0,
             busy_polls: 0,
         }
@@ -222,6 +238,22 @@ mod tests {
         c.add(&c.clone());
         assert!(c.summary().ends_with(" packets_per_poll=24.0"));
         assert!(!WorkerCounters::default().summary().contains("per_"));
+    }
+
+    #[test]
+    fn the_summary_gives_the_flow_tables_inserts_and_refusals_when_there_were_any() {
+        assert!(!WorkerCounters::default().summary().contains("flow_"));
+        let mut c = WorkerCounters {
+            flow_inserts: 7,
+            flow_full: 2,
+            ..WorkerCounters::default()
+        };
+        c.add(&c.clone());
+        assert!(
+            c.summary().ends_with(" flow_inserts=14 flow_full=4"),
+            "{}",
+            c.summary()
+        );
     }
 
     #[test]

@@ -220,6 +220,9 @@ pub struct FlowTable {
     timeouts: [u32; 4],
     cursor: usize,
     swept_ms: u64,
+    /// The millisecond in which making room for a new flow last freed nothing
+    /// ([`FlowTable::make_room`]); `u64::MAX` before any.
+    full_ms: u64,
     tokens_milli: u64,
     last_refill_ms: u64,
     /// Counters.
@@ -268,6 +271,7 @@ impl FlowTable {
             .map(|s| cfg.timeout(s)),
             cursor: 0,
             swept_ms: 0,
+            full_ms: u64::MAX,
             tokens_milli: u64::from(cfg.new_flow_burst) * 1000,
             last_refill_ms: 0,
             counters: FlowCounters::default(),
@@ -539,13 +543,25 @@ impl FlowTable {
         Ok(())
     }
 
-    /// A full table: tries to make room from idle flows before the insert is refused (bounded:
-    /// a flood against a full table costs a few bucket checks per packet, no more).
+    /// A full table: tries to make room from idle flows ([`EXPIRE_WHEN_FULL`] more buckets of
+    /// the sweep) before the insert is refused. Once such a sweep has freed nothing, the new
+    /// flows of the rest of that millisecond are refused without one: a table full of live
+    /// flows (more flows than its capacity, or a flood of new ones) then costs one short sweep
+    /// per millisecond, not one per packet of every flow it could not take (at 7.6 Mpps of
+    /// 1M flows with 1% new ones, a 1.2M-flow table was full after three seconds and refused
+    /// 1.1M new flows in the next two, each after sweeping 16 buckets of 128 MiB).
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, now_ms: u64) -> bool {
+        if self.full_ms == now_ms {
+            return false;
+        }
         self.expire(now_ms, EXPIRE_WHEN_FULL);
-        self.len < self.cfg.capacity
+        let room = self.len < self.cfg.capacity;
+        if !room {
+            self.full_ms = now_ms;
+        }
+        room
     }
 
     #[inline]

@@ -76,6 +76,31 @@ fn capacity_bound_holds_and_never_grows() {
 }
 
 #[test]
+fn a_table_full_of_live_flows_sweeps_for_room_once_a_millisecond() {
+    let mut t = table(1000);
+    for i in 0..1000 {
+        ins(&mut t, i, Some(TCP_ACK), 0).unwrap();
+    }
+    let start = t.cursor;
+    assert_eq!(ins(&mut t, 1000, Some(TCP_SYN), 5), Err(Refused::Full));
+    let swept = t.cursor;
+    assert_ne!(swept, start, "the first refusal sweeps for room");
+    // The rest of that millisecond's new flows are refused without a sweep.
+    for i in 1001..1100 {
+        assert_eq!(ins(&mut t, i, Some(TCP_SYN), 5), Err(Refused::Full));
+    }
+    assert_eq!(t.cursor, swept);
+    assert_eq!(ins(&mut t, 1100, Some(TCP_SYN), 6), Err(Refused::Full));
+    assert_ne!(t.cursor, swept, "a new millisecond sweeps again");
+    assert_eq!((t.len(), t.counters.full), (1000, 101));
+    // Once flows idle out, the first new flow of the millisecond gets a dead one's room.
+    let later = 6 + u64::from(t.config().timeout(FlowState::Established)) + 1;
+    assert_eq!(ins(&mut t, 1101, Some(TCP_SYN), later), Ok(()));
+    let k = key(1101);
+    assert!(t.get(k.hash(), &k, later).is_some());
+}
+
+#[test]
 fn idle_timeouts_by_protocol_and_state() {
     let cfg = FlowTableConfig::default();
     let mut t = table(100);
