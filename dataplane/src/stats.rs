@@ -27,6 +27,10 @@ pub struct WorkerCounters {
     pub drops: [u64; DropReason::COUNT],
     /// DNS queries answered from the packet cache (set when the worker stops).
     pub dns_cache_hits: u64,
+    /// DNS queries the packet cache did not look up because too few lookups hit (a flood of
+    /// names asked once; set when the worker stops, for the exit summary: not in the stats
+    /// segment).
+    pub dns_cache_bypassed: u64,
     /// Flows the flow table took in (set when the worker stops).
     pub flow_inserts: u64,
     /// New flows the flow table refused because it was full (set when the worker stops): they
@@ -74,6 +78,7 @@ impl WorkerCounters {
         self.forwarded += o.forwarded;
         self.punted += o.punted;
         self.dns_cache_hits += o.dns_cache_hits;
+        self.dns_cache_bypassed += o.dns_cache_bypassed;
         self.flow_inserts += o.flow_inserts;
         self.flow_full += o.flow_full;
         self.busy_cycles += o.busy_cycles;
@@ -84,7 +89,7 @@ impl WorkerCounters {
     }
 
     /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
-    /// then `dns_cache_hits=..` when there were any, `flow_inserts=.. flow_full=..` when any
+    /// then `dns_cache_hits=..` and `dns_cache_bypassed=..` when there were any, `flow_inserts=.. flow_full=..` when any
     /// flow was inserted or refused, and `cycles_per_packet=..` (busy TSC cycles
     /// per packet received) and `packets_per_poll=..` (packets per poll round that received
     /// any) once the workers stopped.
@@ -108,6 +113,9 @@ impl WorkerCounters {
         }
         if self.dns_cache_hits > 0 {
             s.push_str(&format!(" dns_cache_hits={}", self.dns_cache_hits));
+        }
+        if self.dns_cache_bypassed > 0 {
+            s.push_str(&format!(" dns_cache_bypassed={}", self.dns_cache_bypassed));
         }
         if self.flow_inserts > 0 || self.flow_full > 0 {
             s.push_str(&format!(
@@ -181,6 +189,7 @@ impl PublishedCounters {
             punted: v.punted,
             drops,
             dns_cache_hits: v.dns_cache_hits,
+            dns_cache_bypassed: 0,
             flow_inserts: v.flow_inserts,
             flow_full: v.flow_full,
             busy_cycles: 0,
@@ -241,16 +250,19 @@ mod tests {
     }
 
     #[test]
-    fn the_summary_gives_the_flow_tables_inserts_and_refusals_when_there_were_any() {
-        assert!(!WorkerCounters::default().summary().contains("flow_"));
+    fn the_summary_gives_cache_and_flow_table_figures_when_there_were_any() {
+        let none = WorkerCounters::default().summary();
+        assert!(!none.contains("flow_") && !none.contains("dns_"), "{none}");
         let mut c = WorkerCounters {
+            dns_cache_bypassed: 5,
             flow_inserts: 7,
             flow_full: 2,
             ..WorkerCounters::default()
         };
         c.add(&c.clone());
         assert!(
-            c.summary().ends_with(" flow_inserts=14 flow_full=4"),
+            c.summary()
+                .ends_with(" dns_cache_bypassed=10 flow_inserts=14 flow_full=4"),
             "{}",
             c.summary()
         );

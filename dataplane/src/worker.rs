@@ -243,6 +243,7 @@ pub fn run(
     }
     published.publish(&counters, &state);
     counters.dns_cache_hits = state.dns_cache.hits;
+    counters.dns_cache_bypassed = state.dns_cache.bypassed;
     counters.flow_inserts = state.forward.flows.counters.inserts;
     counters.flow_full = state.forward.flows.counters.full;
     counters.busy_cycles = busy_cycles;

@@ -3,7 +3,7 @@
 //! counters as the service without a cache; what the cache cannot answer falls through.
 use super::fast::{for_each_question, mixed_case, services};
 use super::*;
-use crate::answer::dns::cache::PacketCache;
+use crate::answer::dns::cache::{PacketCache, BYPASS_FOR};
 
 /// The frame of `msg` with query ID `id` from source port `sport`, over IPv6 when `v6`.
 fn frame(msg: &[u8], id: u16, sport: u16, v6: bool) -> Vec<u8> {
@@ -151,18 +151,7 @@ fn a_rebuilt_service_never_answers_from_the_old_ones_entries() {
 #[test]
 fn a_flood_of_names_asked_once_stores_nothing_and_evicts_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut zone = String::from("$ORIGIN f.test.\n$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\n");
-    zone.push_str("ns A 192.0.2.53\n");
-    for i in 0..8 {
-        zone.push_str(&format!("www{i} A 192.0.2.{}\n", 10 + i));
-    }
-    std::fs::write(dir.path().join("f.zone"), zone).unwrap();
-    let svc = DnsService::build(&DnsServiceConfig {
-        zones: vec![dir.path().join("f.zone")],
-        identity: "t".into(),
-        minimal_responses: false,
-    })
-    .unwrap();
+    let svc = hot_zone_service(dir.path());
     let mut cache = PacketCache::new();
     let hot = |i: u16| {
         frame(
@@ -197,8 +186,78 @@ fn a_flood_of_names_asked_once_stores_nothing_and_evicts_nothing() {
     }
     assert_eq!(counters.rcode[3], 50_000, "the flood's names do not exist");
     assert_eq!((cache.inserts, cache.hits), (8, 8), "{cache:?}");
-    for i in 0..8 {
-        agree(&svc, &mut cache, &hot(i), "hot after the flood");
+    // Most of the flood was not looked up (the cache bypassed it, see below); the hot names,
+    // still stored, are answered from the cache again once the bypass ends, without being
+    // stored again.
+    assert!(cache.bypassed > 40_000, "{cache:?}");
+    let mut asked = 0;
+    // Sixteen hits after the flood's eight: the bypass lasts at most BYPASS_FOR queries.
+    while cache.hits < 8 + 16 && asked < BYPASS_FOR + 64 {
+        agree(
+            &svc,
+            &mut cache,
+            &hot(asked as u16 % 8),
+            "hot after the flood",
+        );
+        asked += 1;
     }
-    assert_eq!((cache.inserts, cache.hits), (8, 16), "{cache:?}");
+    assert_eq!((cache.inserts, cache.hits), (8, 24), "{cache:?}");
+}
+
+/// The service the flood tests ask: one zone, `f.test`, with the hot names `www0`..`www7`.
+fn hot_zone_service(dir: &std::path::Path) -> DnsService {
+    let mut zone = String::from("$ORIGIN f.test.\n$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\n");
+    zone.push_str("ns A 192.0.2.53\n");
+    for i in 0..8 {
+        zone.push_str(&format!("www{i} A 192.0.2.{}\n", 10 + i));
+    }
+    std::fs::write(dir.join("f.zone"), zone).unwrap();
+    DnsService::build(&DnsServiceConfig {
+        zones: vec![dir.join("f.zone")],
+        identity: "t".into(),
+        minimal_responses: false,
+    })
+    .unwrap()
+}
+
+/// Runs `n` queries through `cache`, one in `hot_every` for a hot name (the rest for names
+/// asked once), every answer compared with the uncached path's; returns the queries bypassed.
+fn mixed(svc: &DnsService, cache: &mut PacketCache, n: u32, hot_every: u32, from: u32) -> u64 {
+    let before = cache.bypassed;
+    for k in from..from + n {
+        let name = if k % hot_every == 0 {
+            format!("www{}.f.test", k / hot_every % 8)
+        } else {
+            format!("{k:x}.f.test")
+        };
+        let f = frame(&query(&name, 1, Q::default()), k as u16, 40000, false);
+        agree(svc, cache, &f, &name);
+    }
+    cache.bypassed - before
+}
+
+#[test]
+fn the_cache_is_bypassed_while_fewer_than_one_in_eight_lookups_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = hot_zone_service(dir.path());
+    // One query in four for a hot name: a quarter of the lookups hit, none is bypassed.
+    let mut cache = PacketCache::new();
+    assert_eq!(mixed(&svc, &mut cache, 20_000, 4, 0), 0, "{cache:?}");
+    assert!(cache.hits > 4_000, "{cache:?}");
+    // One in sixteen: under one lookup in eight hits, so most queries are not looked up; the
+    // hot names are still answered from the cache in the windows between bypasses.
+    let mut cache = PacketCache::new();
+    let bypassed = mixed(&svc, &mut cache, 20_000, 16, 0);
+    assert!(bypassed > 15_000, "{bypassed} bypassed: {cache:?}");
+    let hits = cache.hits;
+    assert!(hits > 0, "{cache:?}");
+    // Back to one in four: the next window sees the hits and the bypass ends.
+    let bypassed = mixed(&svc, &mut cache, 2 * BYPASS_FOR, 4, 20_000);
+    assert!(
+        bypassed <= u64::from(BYPASS_FOR),
+        "{bypassed} bypassed: {cache:?}"
+    );
+    let late = mixed(&svc, &mut cache, 4_000, 4, 20_000 + 2 * BYPASS_FOR);
+    assert_eq!(late, 0, "{cache:?}");
+    assert!(cache.hits > hits + 1_500, "{cache:?}");
 }
