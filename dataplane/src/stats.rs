@@ -28,8 +28,7 @@ pub struct WorkerCounters {
     /// DNS queries answered from the packet cache (set when the worker stops).
     pub dns_cache_hits: u64,
     /// DNS queries the packet cache did not look up because too few lookups hit (a flood of
-    /// names asked once; set when the worker stops, for the exit summary: not in the stats
-    /// segment).
+    /// names asked once; set when the worker stops).
     pub dns_cache_bypassed: u64,
     /// Flows the flow table took in (set when the worker stops).
     pub flow_inserts: u64,
@@ -89,8 +88,8 @@ impl WorkerCounters {
     }
 
     /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
-    /// then `dns_cache_hits=..` and `dns_cache_bypassed=..` when there were any, `flow_inserts=.. flow_full=..` when any
-    /// flow was inserted or refused, and `cycles_per_packet=..` (busy TSC cycles
+    /// then `dns_cache_hits=..` and `dns_cache_bypassed=..` when there were any,
+    /// `flow_inserts=.. flow_full=..` when any flow was inserted or refused, and `cycles_per_packet=..` (busy TSC cycles
     /// per packet received) and `packets_per_poll=..` (packets per poll round that received
     /// any) once the workers stopped.
     pub fn summary(&self) -> String {
@@ -189,7 +188,7 @@ impl PublishedCounters {
             punted: v.punted,
             drops,
             dns_cache_hits: v.dns_cache_hits,
-            dns_cache_bypassed: 0,
+            dns_cache_bypassed: v.dns_cache_bypassed,
             flow_inserts: v.flow_inserts,
             flow_full: v.flow_full,
             busy_cycles: 0,
@@ -220,6 +219,7 @@ pub fn values(c: &WorkerCounters, state: &WorkerState) -> stats_layout::WorkerVa
         dns_queries: state.dns.queries,
         rcodes: state.dns.rcode,
         dns_cache_hits: state.dns_cache.hits,
+        dns_cache_bypassed: state.dns_cache.bypassed,
         ..Default::default()
     };
     v.drops[..DropReason::COUNT].copy_from_slice(&c.drops);

@@ -43,7 +43,7 @@ fn label(v: &str) -> String {
 /// Per-worker counter families: (name, help, field).
 type WorkerField = (&'static str, &'static str, fn(&WorkerValues) -> u64);
 
-const WORKER_COUNTERS: [WorkerField; 14] = [
+const WORKER_COUNTERS: [WorkerField; 15] = [
     (
         "anycastd_rx_packets_total",
         "Packets received by the worker.",
@@ -113,6 +113,11 @@ const WORKER_COUNTERS: [WorkerField; 14] = [
         "anycastd_dns_cache_hits_total",
         "DNS queries answered from the worker's packet cache.",
         |w| w.dns_cache_hits,
+    ),
+    (
+        "anycastd_dns_cache_bypassed_total",
+        "DNS queries not looked up in the packet cache because too few lookups hit.",
+        |w| w.dns_cache_bypassed,
     ),
 ];
 
@@ -393,6 +398,7 @@ mod tests {
         let w = Writer::anonymous(&["edge\"0"], 2).unwrap();
         let mut wv = WorkerValues {
             rx_packets: 7,
+            dns_cache_bypassed: 5,
             ..WorkerValues::default()
         };
         wv.drops[1] = 7;
@@ -460,6 +466,7 @@ mod tests {
             text.contains("anycastd_dropped_packets_total{worker=\"1\",reason=\"malformed\"} 7\n")
         );
         assert!(text.contains("anycastd_dns_responses_total{worker=\"1\",rcode=\"NXDOMAIN\"} 2\n"));
+        assert!(text.contains("anycastd_dns_cache_bypassed_total{worker=\"1\"} 5\n"));
         assert!(text.contains("anycastd_port_rx_packets_total{port=\"edge\\\"0\"} 0\n"));
         assert!(text.contains("anycastd_service_packets_total{service=\"dns\"} 0\n"));
         assert!(text.contains("anycastd_service_packets_total{service=\"we\\\"b\"} 1\n"));

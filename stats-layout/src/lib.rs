@@ -119,8 +119,9 @@ mod w {
     pub const DROPS: usize = 16;
     pub const RCODES: usize = 32;
     pub const DNS_CACHE_HITS: usize = 48;
+    pub const DNS_CACHE_BYPASSED: usize = 49;
     /// Words after the sequence word that carry values.
-    pub const VALUES: usize = 48;
+    pub const VALUES: usize = 49;
 }
 
 /// Port block word indexes.
@@ -227,6 +228,9 @@ pub struct WorkerValues {
     pub rcodes: [u64; RCODE_SLOTS],
     /// DNS queries answered from the worker's packet cache (0 from dataplanes before it).
     pub dns_cache_hits: u64,
+    /// DNS queries the worker's packet cache did not look up because too few of its lookups
+    /// hit (0 from dataplanes before it).
+    pub dns_cache_bypassed: u64,
 }
 
 impl WorkerValues {
@@ -255,6 +259,7 @@ impl WorkerValues {
         out[w::DROPS - 1..w::DROPS - 1 + DROP_SLOTS].copy_from_slice(&self.drops);
         out[w::RCODES - 1..w::RCODES - 1 + RCODE_SLOTS].copy_from_slice(&self.rcodes);
         out[w::DNS_CACHE_HITS - 1] = self.dns_cache_hits;
+        out[w::DNS_CACHE_BYPASSED - 1] = self.dns_cache_bypassed;
     }
 
     fn from_words(v: &[u64; w::VALUES]) -> WorkerValues {
@@ -281,6 +286,7 @@ impl WorkerValues {
             drops,
             rcodes,
             dns_cache_hits: v[w::DNS_CACHE_HITS - 1],
+            dns_cache_bypassed: v[w::DNS_CACHE_BYPASSED - 1],
         }
     }
 }

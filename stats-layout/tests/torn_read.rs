@@ -23,6 +23,7 @@ fn publication(n: u64) -> WorkerValues {
         stateless: n,
         dns_queries: n,
         dns_cache_hits: n / 2,
+        dns_cache_bypassed: n / 3,
         ..WorkerValues::default()
     };
     // rx = answered + forwarded + punted + dropped.

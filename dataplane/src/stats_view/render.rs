@@ -216,6 +216,10 @@ fn dns(out: &mut String, v: &SegmentValues, prev: Option<&SegmentValues>, dt: f6
         "\ndns         queries {q} ({}/s)  from cache {hits}",
         fmt_rate(r)
     );
+    let bypassed = sum(&v.workers, |w| w.dns_cache_bypassed);
+    if bypassed > 0 {
+        let _ = write!(out, "  cache bypassed {bypassed}");
+    }
     for (i, name) in RCODE_NAMES.iter().enumerate() {
         let n = sum(&v.workers, |w| w.rcodes[i]);
         if n > 0 {

@@ -23,6 +23,7 @@ fn publish(w: &Writer, t: &SlotTable, k: u64) {
             rx_bytes: 6400 * k,
             dns_queries: 50 * k,
             dns_cache_hits: 20 * k,
+            dns_cache_bypassed: 3 * k,
             flows: 7,
             flow_inserts: 20 * k,
             ..WorkerValues::default()
@@ -129,7 +130,7 @@ fn one_reading_shows_totals_and_no_rates_in_plain_text() {
         ["21", "-/s"]
     );
     assert!(
-        text.contains("queries 100 (-/s)  from cache 40  NXDOMAIN 10\n"),
+        text.contains("queries 100 (-/s)  from cache 40  cache bypassed 6  NXDOMAIN 10\n"),
         "{text}"
     );
     assert_eq!(
