@@ -89,9 +89,9 @@ impl WorkerCounters {
 
     /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
     /// then `dns_cache_hits=..` and `dns_cache_bypassed=..` when there were any,
-    /// `flow_inserts=.. flow_full=..` when any flow was inserted or refused, and `cycles_per_packet=..` (busy TSC cycles
-    /// per packet received) and `packets_per_poll=..` (packets per poll round that received
-    /// any) once the workers stopped.
+    /// `flow_inserts=.. flow_full=..` when any flow was inserted or refused, and
+    /// `cycles_per_packet=..` (busy TSC cycles per packet received) and `packets_per_poll=..`
+    /// (packets per poll round that received any) once the workers stopped.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "rx={} tx={} answered={} forwarded={} punted={} dropped={}",
