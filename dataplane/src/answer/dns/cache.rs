@@ -239,8 +239,7 @@ impl PacketCache {
             self.bypass_left -= 1;
             self.bypassed += 1;
             if self.bypass_left == 0 {
-                self.window = 0;
-                self.window_start_hits = self.hits;
+                self.start_window();
             }
             return Lookup::Miss(None);
         }
@@ -340,6 +339,12 @@ impl PacketCache {
         if hits * u64::from(BYPASS_BELOW - 1) < u64::from(WINDOW) {
             self.bypass_left = BYPASS_FOR;
         }
+        self.start_window();
+    }
+
+    /// A new window of lookups: no misses yet, hits counted from here.
+    #[inline(always)]
+    fn start_window(&mut self) {
         self.window = 0;
         self.window_start_hits = self.hits;
     }
