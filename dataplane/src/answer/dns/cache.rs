@@ -220,6 +220,16 @@ impl PacketCache {
         }
     }
 
+    /// An empty cache hashing with `seed` rather than a random one: which keys share an entry
+    /// is then the same in every run (tests whose names must not collide).
+    #[cfg(test)]
+    pub(crate) fn with_seed(seed: u64) -> Self {
+        PacketCache {
+            seed,
+            ..Self::new()
+        }
+    }
+
     /// Answers the UDP query in `buf` from the cache when service `service` answered the same
     /// bytes before: the frame becomes the response, turned around with `mac` as its source.
     /// Anything else, and a query while the cache is bypassed (see the module docs), is a

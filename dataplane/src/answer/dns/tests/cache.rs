@@ -152,7 +152,7 @@ fn a_rebuilt_service_never_answers_from_the_old_ones_entries() {
 fn a_flood_of_names_asked_once_stores_nothing_and_evicts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let svc = hot_zone_service(dir.path());
-    let mut cache = PacketCache::new();
+    let mut cache = PacketCache::with_seed(HOT_SEED);
     let hot = |i: u16| {
         frame(
             &query(&format!("www{i}.f.test"), 1, Q::default()),
@@ -204,6 +204,11 @@ fn a_flood_of_names_asked_once_stores_nothing_and_evicts_nothing() {
     assert_eq!((cache.inserts, cache.hits), (8, 24), "{cache:?}");
 }
 
+/// The flood tests' cache seed. With a random one, two of the eight hot names shared an entry
+/// in about one run in forty: asked in turn, each then evicts the other's admission mark and
+/// neither is ever stored, which these tests do not measure. With this one they have eight.
+const HOT_SEED: u64 = 0x5eed;
+
 /// The service the flood tests ask: one zone, `f.test`, with the hot names `www0`..`www7`.
 fn hot_zone_service(dir: &std::path::Path) -> DnsService {
     let mut zone = String::from("$ORIGIN f.test.\n$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\n");
@@ -241,12 +246,12 @@ fn the_cache_is_bypassed_while_fewer_than_one_in_eight_lookups_hit() {
     let dir = tempfile::tempdir().unwrap();
     let svc = hot_zone_service(dir.path());
     // One query in four for a hot name: a quarter of the lookups hit, none is bypassed.
-    let mut cache = PacketCache::new();
+    let mut cache = PacketCache::with_seed(HOT_SEED);
     assert_eq!(mixed(&svc, &mut cache, 20_000, 4, 0), 0, "{cache:?}");
     assert!(cache.hits > 4_000, "{cache:?}");
     // One in sixteen: under one lookup in eight hits, so most queries are not looked up; the
     // hot names are still answered from the cache in the windows between bypasses.
-    let mut cache = PacketCache::new();
+    let mut cache = PacketCache::with_seed(HOT_SEED);
     let bypassed = mixed(&svc, &mut cache, 20_000, 16, 0);
     assert!(bypassed > 15_000, "{bypassed} bypassed: {cache:?}");
     let hits = cache.hits;
