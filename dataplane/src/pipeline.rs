@@ -105,9 +105,9 @@ pub fn stage_one<B: PacketBuffer>(
         return Verdict::Answer.into();
     }
     let parsed = parse(frame);
-    // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows: only ARP and ICMP
-    // frames, and of ICMPv4 not the common echo request.
-    if may_intercept(frame, &parsed) {
+    // Next-hop learning (ARP/NDP) and ICMP errors about forwarded flows. An ICMPv4 echo
+    // request, the common ICMP message, is neither: it skips the check.
+    if !is_icmp4_echo_request(frame, &parsed) {
         let now = state.now_ms;
         let fwd = &mut state.forward;
         if let Some(v) = crate::forward::intercept(buf, &parsed, port, snap, fwd, now) {
@@ -173,23 +173,19 @@ pub fn stage_two<B: PacketBuffer>(
     v
 }
 
-/// True for the frames [`crate::forward::intercept`] may take or learn from: ARP, ICMPv6, and
-/// ICMPv4 other than an echo request (the common ICMP message). TCP and UDP, the common frames,
-/// skip the call.
+/// True for an IPv4 ICMP message whose type byte says echo request.
 #[inline(always)]
-fn may_intercept(frame: &[u8], parsed: &Result<Parsed, DropReason>) -> bool {
+fn is_icmp4_echo_request(frame: &[u8], parsed: &Result<Parsed, DropReason>) -> bool {
     match parsed {
-        Ok(Parsed::Arp) => true,
-        Ok(Parsed::Ipv4(ip)) => {
-            ip.proto == IPPROTO_ICMP && frame.get(ip.l4) != Some(&answer::icmp::ECHO_REQUEST)
+        Ok(Parsed::Ipv4(ip)) if ip.proto == IPPROTO_ICMP => {
+            frame.get(ip.l4) == Some(&answer::icmp::ECHO_REQUEST)
         }
-        Ok(Parsed::Ipv6(ip)) => ip.proto == IPPROTO_ICMPV6,
         _ => false,
     }
 }
 
 /// TCP/UDP to one of our addresses: find the service on (VIP, protocol, port).
-#[inline(always)]
+#[inline]
 fn l4<B: PacketBuffer>(
     buf: &mut B,
     ip: &IpMeta,

@@ -123,7 +123,7 @@ impl ServiceTable {
     }
 
     /// The service bound to `vip`, `proto`, `port`, if any.
-    #[inline(always)]
+    #[inline]
     pub fn lookup(&self, vip: &IpAddr, proto: Protocol, port: u16) -> Option<usize> {
         match *vip {
             IpAddr::V4(a) => find(&self.v4, u32::from(a), proto, port),

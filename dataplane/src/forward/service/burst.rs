@@ -134,7 +134,7 @@ impl ForwardService {
     /// Stage one of a burst: reads the packet's flow and prefetches the flow-table lines its
     /// lookup will read. Pass the result to [`ForwardService::handle_prepared`] with the same,
     /// unchanged packet once the rest of the burst is prepared too.
-    #[inline(always)]
+    #[inline]
     pub fn prepare<B: PacketBuffer>(
         &self,
         buf: &B,
