@@ -20,7 +20,9 @@
 //!   whose mark is already there is stored. A key asked again before another misses at its
 //!   entry gets in; a flood of random names never repeats a mark, so it stores nothing and
 //!   evicts nothing, whatever its rate (a filter of hashes admitted some of a flood's names by
-//!   chance, and each of those evicted a cached answer).
+//!   chance, and each of those evicted a cached answer). The price of one mark per entry: two
+//!   keys that share an entry and are asked strictly in turn replace each other's mark, and
+//!   neither gets in (both are answered by the fast path, uncached).
 //!
 //! - **Bypass**: a lookup that misses costs the key's hash, a tag and a mark (about 100
 //!   instructions) for nothing, and a hit saves the fast path's work (about 450). So when
