@@ -23,7 +23,6 @@
 //!   chance, and each of those evicted a cached answer). The price of one mark per entry: two
 //!   keys that share an entry and are asked strictly in turn replace each other's mark, and
 //!   neither gets in (both are answered by the fast path, uncached).
-//!
 //! - **Bypass**: a lookup that misses costs the key's hash, a tag and a mark (about 100
 //!   instructions) for nothing, and a hit saves the fast path's work (about 450). So when
 //!   fewer than 1 in [`BYPASS_BELOW`] of the lookups of a window of [`WINDOW`] misses hit
