@@ -15,14 +15,16 @@
 //!   that does not fit the buffer, so its responses depend on nothing but the query. A hit that
 //!   does not fit the buffer, a bad checksum or source port 0 falls through to the uncached
 //!   path, which answers or drops exactly as it does without a cache.
-//! - **Admission**: a key is stored the second time in a row it misses at its entry: each entry
-//!   keeps a mark (32 other bits of the hash) of the last key that missed there, and a miss
-//!   whose mark is already there is stored. A key asked again before another misses at its
-//!   entry gets in; a flood of random names never repeats a mark, so it stores nothing and
-//!   evicts nothing, whatever its rate (a filter of hashes admitted some of a flood's names by
-//!   chance, and each of those evicted a cached answer). The price of one mark per entry: two
-//!   keys that share an entry and are asked strictly in turn replace each other's mark, and
-//!   neither gets in (both are answered by the fast path, uncached).
+//! - **Admission**: a key is stored the second time it misses in its set while still among
+//!   the set's last two misses: each set keeps the marks (32 other bits of the hash) of the
+//!   last two keys that missed there, and a miss whose mark is among them is stored. A key
+//!   asked again before two others miss in its set gets in; a flood of random names never
+//!   repeats a mark, so it stores nothing and evicts nothing, whatever its rate (a filter of
+//!   hashes admitted some of a flood's names by chance, and each of those evicted a cached
+//!   answer). The price of two marks per set: three keys that share a set and are asked
+//!   strictly in turn push each other's marks out, and none gets in (each is answered by the
+//!   fast path, uncached). With one mark per entry and one entry per hash (before
+//!   two-way sets), two such keys already did.
 //! - **Bypass**: a lookup that misses costs the key's hash, a tag and a mark (about 100
 //!   instructions) for nothing, and a hit saves the fast path's work (about 450). So when
 //!   fewer than 1 in [`BYPASS_BELOW`] of the lookups of a window of [`WINDOW`] misses hit
@@ -32,11 +34,13 @@
 //!   bypass. A hit costs one test of a counter more; a flood query about 10 instructions instead
 //!   of 100.
 //!
-//! Direct-mapped, [`ENTRIES`] entries of 320 bytes (320 KiB) per worker, allocated once, with
-//! the keys' hashes apart in an 8 KiB array of tags and the marks in a 4 KiB one: a miss (a
-//! flood of random names) compares with a tag and sets a mark, which stay in the L1 cache,
-//! instead of reading an entry's line, which on a miss is rarely in any cache and stalled the
-//! query there.
+//! Two-way set-associative: [`ENTRIES`] entries of 320 bytes (320 KiB) per worker in
+//! [`SETS`] sets of two, allocated once; a key's hash picks its set, and a stored key
+//! replaces the entry of its set that was not used last (hit or stored). The keys' hashes sit
+//! apart in an 8 KiB array of tags (a set's two in one 16-byte pair) and the marks in a 4 KiB
+//! one: a miss (a flood of random names) compares with two tags and sets a mark, which stay
+//! in the L1 cache, instead of reading an entry's line, which on a miss is rarely in any
+//! cache and stalled the query there.
 use super::hash::fold_mul;
 use super::tail::fold16;
 use super::turn;
@@ -48,8 +52,12 @@ use crate::packet::{IpMeta, PacketBuffer};
 pub const MAX_KEY: usize = 64;
 /// Longest part of a response after the bytes it keeps from the query.
 pub const MAX_POST: usize = 216;
-/// Entries per worker (a power of two).
-pub const ENTRIES: usize = 1024;
+/// Entries per worker.
+pub const ENTRIES: usize = SETS * WAYS;
+/// Sets of [`WAYS`] entries (a power of two).
+pub const SETS: usize = 512;
+/// Entries per set.
+pub const WAYS: usize = 2;
 /// Misses a window of lookups counts before the cache decides whether to bypass lookups.
 pub const WINDOW: u32 = 256;
 /// The cache bypasses lookups after a window in which fewer than 1 in this many lookups hit.
@@ -103,11 +111,15 @@ const EMPTY: Entry = Entry {
 
 /// A worker's DNS packet cache (see the module docs).
 pub struct PacketCache {
-    /// Per entry, the hash of its key (0 for an empty entry, whose service is 0 as well).
-    tags: Box<[u64]>,
-    /// Per entry, the [`mark`] of the last key that missed there and was not stored (0: none).
-    marks: Box<[u32]>,
-    entries: Box<[Entry]>,
+    /// Per set, the hash of each way's key (0 for an empty entry, whose service is 0 as well).
+    tags: Box<[[u64; WAYS]; SETS]>,
+    /// Per set, the [`mark`]s of the last two keys that missed there and were not stored,
+    /// the latest first (0: none).
+    marks: Box<[[u32; 2]; SETS]>,
+    /// Per set, the way used last: its tag matched a lookup, or it was stored (the other one
+    /// is replaced next).
+    recent: Box<[u8; SETS]>,
+    entries: Box<[[Entry; WAYS]; SETS]>,
     seed: u64,
     /// Misses in the current window, and [`PacketCache::hits`] when it began.
     window: u32,
@@ -184,8 +196,23 @@ fn key_hash(src: &[u8], seed: u64) -> u64 {
     fold_mul(a ^ tail_word(src), b ^ K2)
 }
 
-/// A key's admission mark: the hash's high 32 bits (the entry's index comes from its low
-/// bits), never 0 (no mark).
+/// The set of a key's hash: its low bits.
+#[inline(always)]
+fn set_of(hash: u64) -> usize {
+    hash as usize & (SETS - 1)
+}
+
+/// [`SETS`] sets of empty entries, built on the heap (320 KiB would not fit every thread's
+/// stack on the way).
+fn boxed_entries() -> Box<[[Entry; WAYS]; SETS]> {
+    vec![[EMPTY; WAYS]; SETS]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("SETS sets were built"))
+}
+
+/// A key's admission mark: the hash's high 32 bits (its set comes from its low bits), never
+/// 0 (no mark).
 #[inline(always)]
 fn mark(hash: u64) -> u32 {
     (hash >> 32) as u32 | 1
@@ -208,9 +235,10 @@ impl PacketCache {
     /// An empty cache of [`ENTRIES`] entries.
     pub fn new() -> Self {
         PacketCache {
-            tags: vec![0u64; ENTRIES].into_boxed_slice(),
-            marks: vec![0u32; ENTRIES].into_boxed_slice(),
-            entries: vec![EMPTY; ENTRIES].into_boxed_slice(),
+            tags: Box::new([[0; WAYS]; SETS]),
+            marks: Box::new([[0; 2]; SETS]),
+            recent: Box::new([0; SETS]),
+            entries: boxed_entries(),
             seed: super::hash::random_seed(),
             window: 0,
             window_start_hits: 0,
@@ -221,7 +249,7 @@ impl PacketCache {
         }
     }
 
-    /// An empty cache hashing with `seed` rather than a random one: which keys share an entry
+    /// An empty cache hashing with `seed` rather than a random one: which keys share a set
     /// is then the same in every run (tests whose names must not collide).
     #[cfg(test)]
     pub(crate) fn with_seed(seed: u64) -> Self {
@@ -229,6 +257,13 @@ impl PacketCache {
             seed,
             ..Self::new()
         }
+    }
+
+    /// The set the DNS message `msg` (a query, ID first) is looked up in: tests that need
+    /// names sharing a set.
+    #[cfg(test)]
+    pub(crate) fn set_of_query(&self, msg: &[u8]) -> usize {
+        set_of(key_hash(msg.get(2..).unwrap_or_default(), self.seed))
     }
 
     /// Answers the UDP query in `buf` from the cache when service `service` answered the same
@@ -270,14 +305,22 @@ impl PacketCache {
             return Lookup::Miss(None);
         }
         let hash = key_hash(src, self.seed);
-        let slot = hash as usize & (ENTRIES - 1);
-        // The tag first: a miss reads no entry.
-        if self.tags[slot] != hash {
-            return self.miss(slot, hash, src);
-        }
-        let e = &self.entries[slot];
+        let set = set_of(hash);
+        // The tags first: a miss reads no entry. The way is picked without a branch (a key is
+        // stored in one way at most: `insert` reuses a way whose tag is the key's).
+        let tags = self.tags[set];
+        let way = if tags[0] == hash {
+            0
+        } else if tags[1] == hash {
+            1
+        } else {
+            return self.miss(set, hash, src);
+        };
+        // Marked used here, while `way` is at hand (a tag that matches is almost always a hit).
+        self.recent[set] = way as u8;
+        let e = &self.entries[set][way];
         if e.service != service || usize::from(e.key_len) != src.len() || !same_key(&e.key, src) {
-            return self.miss(slot, hash, src);
+            return self.miss(set, hash, src);
         }
         // The checksum from the sums: the pseudo-header, the UDP header, the ID and the key.
         let (Some(addrs), Some(ports), sum, id) = (
@@ -321,15 +364,15 @@ impl PacketCache {
         Lookup::Hit
     }
 
-    /// A miss of the key `src` with hash `hash` (at entry `slot`): its [`Key`] when it is
+    /// A miss of the key `src` with hash `hash` (in set `set`): its [`Key`] when it is
     /// admitted.
     #[inline(always)]
-    fn miss(&mut self, slot: usize, hash: u64, src: &[u8]) -> Lookup {
+    fn miss(&mut self, set: usize, hash: u64, src: &[u8]) -> Lookup {
         self.window += 1;
         if self.window == WINDOW {
             self.end_window();
         }
-        Lookup::Miss(self.admit(slot, hash).then(|| {
+        Lookup::Miss(self.admit(set, hash).then(|| {
             let mut bytes = [0; MAX_KEY];
             bytes[..src.len()].copy_from_slice(src);
             Key {
@@ -360,17 +403,24 @@ impl PacketCache {
         self.window_start_hits = self.hits;
     }
 
-    /// True when the last key that missed at entry `slot` was this one (`hash`), which is then
-    /// stored; else this key's mark replaces that one.
+    /// True when this key (`hash`) is one of the last two that missed in set `set`: its mark
+    /// is then spent and the key stored; else its mark becomes the set's latest, and the
+    /// older of the two is forgotten.
     #[inline(always)]
-    fn admit(&mut self, slot: usize, hash: u64) -> bool {
+    fn admit(&mut self, set: usize, hash: u64) -> bool {
         let m = mark(hash);
-        let Some(last) = self.marks.get_mut(slot) else {
+        let Some(marks) = self.marks.get_mut(set) else {
             return false;
         };
-        let again = *last == m;
-        *last = if again { 0 } else { m };
-        again
+        match *marks {
+            [latest, older] if latest == m => *marks = [older, 0],
+            [_, older] if older == m => marks[1] = 0,
+            [latest, _] => {
+                *marks = [m, latest];
+                return false;
+            }
+        }
+        true
     }
 
     /// Stores the fast path's response `resp` (the message, ID first) to the query of `key`
@@ -393,9 +443,24 @@ impl PacketCache {
         if post.len() > MAX_POST {
             return;
         }
-        let slot = key.hash as usize & (ENTRIES - 1);
-        self.tags[slot] = key.hash;
-        let e = &mut self.entries[slot];
+        let set = set_of(key.hash);
+        let tags = &mut self.tags[set];
+        // The way already tagged with this key (an entry of an older service), else an empty
+        // one, else the one not used last.
+        let way = if tags[0] == key.hash {
+            0
+        } else if tags[1] == key.hash {
+            1
+        } else if tags[0] == 0 {
+            0
+        } else if tags[1] == 0 {
+            1
+        } else {
+            usize::from(self.recent[set] == 0)
+        };
+        tags[way] = key.hash;
+        self.recent[set] = way as u8;
+        let e = &mut self.entries[set][way];
         e.key = key.bytes;
         e.service = service;
         e.key_len = key.len as u8;
@@ -422,18 +487,24 @@ mod tests {
     }
 
     #[test]
-    fn a_key_is_admitted_when_it_misses_twice_in_a_row_at_its_entry() {
+    fn a_key_is_admitted_when_it_misses_again_before_two_others_miss_in_its_set() {
         let mut c = PacketCache::new();
-        let (a, b) = (7 << 32 | 5, 9 << 32 | 5);
+        let (a, b, d) = (7 << 32 | 5, 9 << 32 | 5, 11 << 32 | 5);
         assert!(!c.admit(5, a));
         assert!(c.admit(5, a));
         // Admitted: the mark is spent, so the next miss of the same key starts again.
         assert!(!c.admit(5, a));
-        // Another key missing at the same entry in between replaces the mark.
+        // One other key missing in the set in between: both are admitted on their next miss.
         assert!(!c.admit(5, b));
-        assert!(!c.admit(5, a));
         assert!(c.admit(5, a));
-        // Entries keep their own marks.
+        assert!(c.admit(5, b));
+        // Two others in between push the mark out.
+        assert!(!c.admit(5, a));
+        assert!(!c.admit(5, b));
+        assert!(!c.admit(5, d));
+        assert!(!c.admit(5, a));
+        assert!(c.admit(5, d));
+        // Sets keep their own marks.
         assert!(!c.admit(6, b));
         assert!(!c.admit(5, b));
         assert!(c.admit(6, b));
