@@ -33,6 +33,23 @@ class RoundsAndSummary(unittest.TestCase):
                          "A: cycles a packet 240.0 250.0 500.0 (min 240.0, median 250.0); "
                          "best 10.50 Mpps; 2/3000 wrong")
 
+    def test_a_clean_round_has_no_trouble(self):
+        self.assertIsNone(ab.round_trouble(doc(240.5, 10.2), "log"))
+        clean = doc(240.5, 10.2)
+        clean["runs"][0]["dut_exit"] = 0
+        self.assertIsNone(ab.round_trouble(clean, "log"))
+
+    def test_a_failed_exit_or_missing_cycles_shows_the_log(self):
+        log = "".join(f"line {i}\n" for i in range(20))
+        failed = doc(240.5, 10.2)
+        failed["runs"][0]["dut_exit"] = 139
+        text = ab.round_trouble(failed, log)
+        self.assertIn("the DUT exited with 139", text)
+        self.assertIn("line 19", text)
+        self.assertNotIn("line 4\n", text)
+        text = ab.round_trouble(doc(None, 9.1), log)
+        self.assertIn("no exit summary", text)
+
     def test_rounds_without_cycles(self):
         self.assertEqual(ab.summary("B", [ab.round_result(doc(None, 3.0))]),
                          "B: no cycles reported; best 3.00 Mpps; 0/1000 wrong")
