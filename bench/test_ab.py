@@ -33,6 +33,10 @@ class RoundsAndSummary(unittest.TestCase):
                          "A: cycles a packet 240.0 250.0 500.0 (min 240.0, median 250.0); "
                          "best 10.50 Mpps; 2/3000 wrong")
 
+    def test_the_order_alternates(self):
+        self.assertEqual([ab.round_order(n) for n in (1, 2, 3, 4)],
+                         [("A", "B"), ("B", "A"), ("A", "B"), ("B", "A")])
+
     def test_a_clean_round_has_no_trouble(self):
         self.assertIsNone(ab.round_trouble(doc(240.5, 10.2), "log"))
         clean = doc(240.5, 10.2)
