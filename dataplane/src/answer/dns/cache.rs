@@ -306,8 +306,10 @@ impl PacketCache {
         }
         let hash = key_hash(src, self.seed);
         let set = set_of(hash);
-        // The tags first: a miss reads no entry. The way is picked without a branch (a key is
-        // stored in one way at most: `insert` reuses a way whose tag is the key's).
+        // The tags first: a miss reads no entry. A key is stored in one way at most (`insert`
+        // reuses a way whose tag is the key's). A branch picks the way: the entry's address
+        // computed from the tag compare's result instead made every hit wait for the tags
+        // (about 2.5 ns a hit more than with one way, against 1 ns with the branch).
         let tags = self.tags[set];
         let way = if tags[0] == hash {
             0
