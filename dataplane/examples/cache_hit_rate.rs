@@ -20,8 +20,7 @@ use dataplane::answer::dns::cache::{PacketCache, ENTRIES};
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
 use dataplane::packet::TestBuffer;
-use dataplane::snapshot::{LocalAddrs, PortSnapshot};
-use dataplane::testutil::{answer_dns, dns_query, udp4, PORT_MAC};
+use dataplane::testutil::{answer_dns, dns_query, udp4, vip_port};
 
 /// A splitmix64 stream: the same queries for every build.
 struct Rng(u64);
@@ -84,12 +83,7 @@ fn main() {
     };
     let dir = tempfile::tempdir().expect("temporary directory");
     let vip = Ipv4Addr::new(203, 0, 113, 53);
-    let port = PortSnapshot {
-        name: "edge0".into(),
-        mac: PORT_MAC,
-        local: LocalAddrs::new(&[vip.into()]),
-        node: LocalAddrs::default(),
-    };
+    let port = vip_port(vip);
     println!("{ENTRIES} entries, {queries} queries a row");
     println!("names  zipf s  from the cache  stored  bypassed  ns a query");
     for names in [500, 1_000, 3_000, 10_000, 100_000] {

@@ -199,6 +199,18 @@ pub fn ipv6(
     f
 }
 
+/// Port `edge0` with MAC [`PORT_MAC`] whose one local address is `vip` (the port a DNS
+/// service's queries arrive on in benches and tests).
+pub fn vip_port(vip: Ipv4Addr) -> crate::snapshot::PortSnapshot {
+    use crate::snapshot::{LocalAddrs, PortSnapshot};
+    PortSnapshot {
+        name: "edge0".into(),
+        mac: PORT_MAC,
+        local: LocalAddrs::new(&[vip.into()]),
+        node: LocalAddrs::default(),
+    }
+}
+
 /// A snapshot from config text, with every port's MAC set to [`PORT_MAC`].
 pub fn snapshot(config_toml: &str) -> Snapshot {
     let config =

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dataplane::answer::dns::{DnsCounters, DnsService};
 use dataplane::config::DnsServiceConfig;
 use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
-use dataplane::snapshot::{LocalAddrs, PortSnapshot};
-use dataplane::testutil::{udp4, PORT_MAC};
+use dataplane::testutil::{udp4, vip_port};
 use dataplane::verdict::Verdict;
 
 struct Counting;
@@ -75,12 +74,7 @@ fn answering_does_not_allocate() {
     })
     .unwrap();
     let vip = Ipv4Addr::new(203, 0, 113, 53);
-    let port = PortSnapshot {
-        name: "edge0".into(),
-        mac: PORT_MAC,
-        local: LocalAddrs::new(&[vip.into()]),
-        node: LocalAddrs::default(),
-    };
+    let port = vip_port(vip);
     let mut msgs = Vec::new();
     for name in [
         "www.example.test",

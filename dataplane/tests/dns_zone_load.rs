@@ -74,8 +74,7 @@ fn query_cost(name: &str, label: &str) {
     use dataplane::answer::dns::DnsCounters;
     use dataplane::config::DnsServiceConfig;
     use dataplane::packet::{parse, PacketBuffer, Parsed, TestBuffer};
-    use dataplane::snapshot::{LocalAddrs, PortSnapshot};
-    use dataplane::testutil::{udp4, PORT_MAC};
+    use dataplane::testutil::{udp4, vip_port};
     use std::net::Ipv4Addr;
 
     let zones = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/zones");
@@ -89,12 +88,7 @@ fn query_cost(name: &str, label: &str) {
     })
     .unwrap();
     let vip = Ipv4Addr::new(203, 0, 113, 53);
-    let port = PortSnapshot {
-        name: "edge0".into(),
-        mac: PORT_MAC,
-        local: LocalAddrs::new(&[vip.into()]),
-        node: LocalAddrs::default(),
-    };
+    let port = vip_port(vip);
     let mut msg = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
     for l in name.split('.') {
         msg.push(l.len() as u8);

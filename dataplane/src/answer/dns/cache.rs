@@ -25,7 +25,7 @@
 //!   strictly in turn push each other's marks out, and none gets in (each is answered by the
 //!   fast path, uncached). With one mark per entry and one entry per hash (before
 //!   two-way sets), two such keys already did.
-//! - **Bypass**: a lookup that misses costs the key's hash, a tag and a mark (about 100
+//! - **Bypass**: a lookup that misses costs the key's hash, two tags and a mark (about 100
 //!   instructions) for nothing, and a hit saves the fast path's work (about 450). So when
 //!   fewer than 1 in [`BYPASS_BELOW`] of the lookups of a window of [`WINDOW`] misses hit
 //!   (a flood of random names, the usual attack on an authoritative server), the next
@@ -202,8 +202,8 @@ fn set_of(hash: u64) -> usize {
     hash as usize & (SETS - 1)
 }
 
-/// [`SETS`] sets of empty entries, built on the heap (320 KiB would not fit every thread's
-/// stack on the way).
+/// [`SETS`] sets of empty entries, built on the heap directly (`Box::new` of the array would
+/// build its 320 KiB on the stack first).
 fn boxed_entries() -> Box<[[Entry; WAYS]; SETS]> {
     vec![[EMPTY; WAYS]; SETS]
         .into_boxed_slice()
