@@ -1,4 +1,9 @@
 //! Finds system DPDK with pkg-config, compiles the C shim and generates tightly allowlisted bindings.
+//!
+//! DPDK is linked statically by default (`pkg-config --static`, every driver whole): its drivers'
+//! per-packet code then calls DPDK directly and reads per-lcore variables without
+//! `__tls_get_addr`. `ANYCASTD_DPDK_LINK=shared` links the shared libraries instead (EAL then loads
+//! the drivers from DPDK's plugin directory, and `-d` can add others).
 use std::env;
 use std::path::PathBuf;
 
@@ -9,9 +14,21 @@ fn main() {
     println!("cargo:rerun-if-changed=shim/shim.h");
     println!("cargo:rerun-if-changed=shim/wrapper.h");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo:rerun-if-env-changed=ANYCASTD_DPDK_LINK");
 
+    let statik = match env::var("ANYCASTD_DPDK_LINK").as_deref() {
+        Ok("static") | Err(_) => true,
+        Ok("shared") => false,
+        Ok(other) => {
+            eprintln!(
+                "\nerror: ANYCASTD_DPDK_LINK={other:?}: use \"static\" (default) or \"shared\"\n"
+            );
+            std::process::exit(1);
+        }
+    };
     let dpdk = match pkg_config::Config::new()
         .atleast_version(MIN_DPDK)
+        .cargo_metadata(!statik)
         .probe("libdpdk")
     {
         Ok(lib) => lib,
@@ -24,6 +41,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+
+    if statik {
+        link_static(&dpdk.link_paths);
+    }
 
     // pkg-config's cflags carry -include rte_config.h and -march; pass them to cc and clang alike.
     let cflags: Vec<String> = pkg_config::get_variable("libdpdk", "cflags")
@@ -113,4 +134,67 @@ fn main() {
         .expect("bindgen failed on the DPDK headers (is libclang-dev installed?)");
     let out = out_dir.join("bindings.rs");
     bindings.write_to_file(out).expect("write bindings.rs");
+}
+
+/// Emits the link directives of `pkg-config --static --libs libdpdk`: each DPDK archive inside
+/// its `--whole-archive` group whole (drivers register themselves from constructors nothing
+/// else references), the shared `-lrte_*` duplicates left out, and the system libraries it
+/// names that the C compiler finds (Debian's `libdpdk.pc` names `-lsystemd`, which no linked
+/// driver uses and whose `-dev` package is often absent). `dirs`: pkg-config's library paths.
+fn link_static(dirs: &[PathBuf]) {
+    let out = std::process::Command::new("pkg-config")
+        .args(["--static", "--libs", "libdpdk"])
+        .output()
+        .expect("pkg-config --static --libs libdpdk");
+    if !out.status.success() {
+        eprintln!(
+            "\nerror: pkg-config --static --libs libdpdk failed: {}\n\
+             (set ANYCASTD_DPDK_LINK=shared to link DPDK's shared libraries)\n",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        std::process::exit(1);
+    }
+    let libs = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut whole = false;
+    for t in libs.split_whitespace() {
+        if t == "-Wl,--whole-archive" {
+            whole = true;
+        } else if t == "-Wl,--no-whole-archive" {
+            whole = false;
+        } else if let Some(dir) = t.strip_prefix("-L") {
+            println!("cargo:rustc-link-search=native={dir}");
+        } else if let Some(archive) = t.strip_prefix("-l:") {
+            let kind = if whole {
+                "static:+whole-archive,-bundle,+verbatim"
+            } else {
+                "static:-bundle,+verbatim"
+            };
+            println!("cargo:rustc-link-lib={kind}={archive}");
+        } else if let Some(name) = t.strip_prefix("-l") {
+            if name.starts_with("rte_") {
+                continue; // the shared twin of an archive already linked
+            }
+            if has_library(name) {
+                println!("cargo:rustc-link-lib=dylib={name}");
+            } else {
+                println!("cargo:warning=DPDK's static link names -l{name}, not found: left out");
+            }
+        }
+    }
+    for d in dirs {
+        println!("cargo:rustc-link-search=native={}", d.display());
+    }
+}
+
+/// True when the C compiler's driver finds `lib<name>.so` or `lib<name>.a` (it prints the bare
+/// name back when it does not).
+fn has_library(name: &str) -> bool {
+    let cc = cc::Build::new().get_compiler();
+    ["so", "a"].iter().any(|ext| {
+        let file = format!("lib{name}.{ext}");
+        std::process::Command::new(cc.path())
+            .arg(format!("-print-file-name={file}"))
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() != file)
+    })
 }
