@@ -45,6 +45,11 @@ fn main() {
     if statik {
         link_static(&dpdk.link_paths);
     }
+    println!("cargo:rustc-env=ANYCASTD_DPDK_VERSION={}", dpdk.version);
+    println!(
+        "cargo:rustc-env=ANYCASTD_DPDK_LINKED={}",
+        if statik { "static" } else { "shared" }
+    );
 
     // pkg-config's cflags carry -include rte_config.h and -march; pass them to cc and clang alike.
     let cflags: Vec<String> = pkg_config::get_variable("libdpdk", "cflags")

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dataplane::config::{Config, DEFAULT_CONTROL_SOCKET};
 use dataplane::runtime::Runtime;
 use dataplane::snapshot::Snapshot;
@@ -77,7 +77,16 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    // `--version` also names the DPDK built against and how it is linked.
+    let version = format!(
+        "{} (DPDK {}, linked {})",
+        env!("CARGO_PKG_VERSION"),
+        dataplane::dpdk::DPDK_VERSION,
+        dataplane::dpdk::DPDK_LINK
+    );
+    let version: &'static str = Box::leak(version.into_boxed_str());
+    let matches = Cli::command().version(version).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Check { file } => check(&file),
         Command::Run {

@@ -17,6 +17,9 @@ pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortStats, QueueHandle};
 pub use prefetch::{prefetch, prefetch_l2};
 
+/// The DPDK version built against, and how it is linked (`"static"` or `"shared"`).
+pub use ffi::{DPDK_LINK, DPDK_VERSION};
+
 use std::ffi::CStr;
 
 /// An error from DPDK, with the call that failed and DPDK's message for the errno.
