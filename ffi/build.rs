@@ -1,9 +1,8 @@
 //! Finds system DPDK with pkg-config, compiles the C shim and generates tightly allowlisted bindings.
 //!
-//! DPDK is linked statically by default (`pkg-config --static`, every driver whole): its drivers'
-//! per-packet code then calls DPDK directly and reads per-lcore variables without
-//! `__tls_get_addr`. `ANYCASTD_DPDK_LINK=shared` links the shared libraries instead (EAL then loads
-//! the drivers from DPDK's plugin directory, and `-d` can add others).
+//! DPDK's shared libraries are linked by default (EAL then loads the drivers from DPDK's plugin
+//! directory, and `-d` can add others). `ANYCASTD_DPDK_LINK=static` links its archives instead
+//! (`pkg-config --static`, every driver whole): a binary that needs no DPDK shared library.
 use std::env;
 use std::path::PathBuf;
 
@@ -17,11 +16,11 @@ fn main() {
     println!("cargo:rerun-if-env-changed=ANYCASTD_DPDK_LINK");
 
     let statik = match env::var("ANYCASTD_DPDK_LINK").as_deref() {
-        Ok("static") | Err(_) => true,
-        Ok("shared") => false,
+        Ok("static") => true,
+        Ok("shared") | Err(_) => false,
         Ok(other) => {
             eprintln!(
-                "\nerror: ANYCASTD_DPDK_LINK={other:?}: use \"static\" (default) or \"shared\"\n"
+                "\nerror: ANYCASTD_DPDK_LINK={other:?}: use \"shared\" (default) or \"static\"\n"
             );
             std::process::exit(1);
         }
@@ -154,7 +153,7 @@ fn link_static(dirs: &[PathBuf]) {
     if !out.status.success() {
         eprintln!(
             "\nerror: pkg-config --static --libs libdpdk failed: {}\n\
-             (set ANYCASTD_DPDK_LINK=shared to link DPDK's shared libraries)\n",
+             (leave ANYCASTD_DPDK_LINK unset to link DPDK's shared libraries)\n",
             String::from_utf8_lossy(&out.stderr).trim()
         );
         std::process::exit(1);

@@ -1,6 +1,6 @@
-//! The binary is linked to DPDK as `anycastd --version` says: no DPDK shared library among its
-//! dependencies when linked statically (the default), DPDK's EAL library when built with
-//! `ANYCASTD_DPDK_LINK=shared` (`ci/test` builds and runs this test both ways).
+//! The binary is linked to DPDK as `anycastd --version` says: DPDK's EAL library among its
+//! dependencies when linked to the shared libraries (the default), none when built with
+//! `ANYCASTD_DPDK_LINK=static` (`ci/test` builds and runs this test both ways).
 mod common;
 
 use std::process::Command;

@@ -14,7 +14,7 @@
 
 /// The DPDK version these bindings were built against (pkg-config's `libdpdk` version).
 pub const DPDK_VERSION: &str = env!("ANYCASTD_DPDK_VERSION");
-/// How DPDK is linked: `"static"` (the default) or `"shared"` (`ANYCASTD_DPDK_LINK=shared`).
+/// How DPDK is linked: `"shared"` (the default) or `"static"` (`ANYCASTD_DPDK_LINK=static`).
 pub const DPDK_LINK: &str = env!("ANYCASTD_DPDK_LINKED");
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
