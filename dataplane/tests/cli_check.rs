@@ -145,6 +145,7 @@ fn run_refuses_an_impossible_start_cleanly() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `--version`: ours, the DPDK pkg-config finds, and the linkage (which `dpdk_link.rs` checks).
 #[test]
 fn version_prints() {
     let out = Command::new(common::anycastd())
@@ -152,8 +153,17 @@ fn version_prints() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("anycastd {}", env!("CARGO_PKG_VERSION"))
-    );
+    let dpdk = Command::new("pkg-config")
+        .args(["--modversion", "libdpdk"])
+        .output()
+        .expect("run pkg-config");
+    let dpdk = String::from_utf8_lossy(&dpdk.stdout).trim().to_owned();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let want = |link: &str| {
+        format!(
+            "anycastd {} (DPDK {dpdk}, linked {link})",
+            env!("CARGO_PKG_VERSION")
+        )
+    };
+    assert!(line == want("shared") || line == want("static"), "{line}");
 }
