@@ -34,3 +34,15 @@ unsigned anyc_lcore_id(void) { return rte_lcore_id(); }
 int anyc_errno(void) { return rte_errno; }
 uint64_t anyc_tsc_cycles(void) { return rte_get_tsc_cycles(); }
 unsigned anyc_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
+
+/* LLVM's profile runtime, linked only into builds made with -Cprofile-generate or
+ * -Cinstrument-coverage; weak, so the symbol is NULL in every other build. */
+extern int __llvm_profile_write_file(void) __attribute__((weak));
+
+/* Writes the profile counters of an instrumented build (its atexit handler would, but the
+ * dataplane ends with _exit). Returns -1 when the build is not instrumented, else the
+ * runtime's result (0 on success). */
+int anyc_write_llvm_profile(void)
+{
+	return __llvm_profile_write_file ? __llvm_profile_write_file() : -1;
+}

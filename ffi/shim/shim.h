@@ -17,4 +17,5 @@ unsigned anyc_lcore_id(void);
 int anyc_errno(void);
 uint64_t anyc_tsc_cycles(void);
 unsigned anyc_mempool_avail_count(const struct rte_mempool *mp);
+int anyc_write_llvm_profile(void);
 #endif

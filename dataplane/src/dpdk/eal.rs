@@ -106,9 +106,13 @@ pub fn tsc_hz(_eal: &Eal) -> u64 {
 
 /// Flushes stdout/stderr and ends the process at once with `code`, without running C library
 /// destructors or `atexit` handlers (DPDK 22.11's interrupt thread may still be running then).
-/// Call only after every port is closed and the EAL is cleaned up.
+/// An instrumented build (`-Cprofile-generate`, `-Cinstrument-coverage`) writes its profile
+/// first, which its `atexit` handler would have done. Call only after every port is closed and
+/// the EAL is cleaned up.
 pub fn exit_now(code: i32) -> ! {
     use std::io::Write;
+    // SAFETY: no preconditions; a no-op returning -1 in a build without LLVM's profile runtime.
+    let _ = unsafe { ffi::anyc_write_llvm_profile() };
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     // SAFETY: _exit has no preconditions; buffered Rust output was flushed above.
