@@ -188,17 +188,19 @@ fn run(file: &std::path::Path, status_interval: u64) -> ExitCode {
     };
     runtime.wait(Duration::from_secs(status_interval));
     tracing::info!("signal received: draining and stopping");
-    let report = runtime.shutdown();
-    let mut total = WorkerCounters::default();
-    for (i, c) in report.workers.iter().enumerate() {
-        println!("worker {i}: {}", c.summary());
-        total.add(c);
-    }
-    println!("total: {}", total.summary());
-    println!(
-        "reloads: generation={} ok={} failed={}",
-        report.reloads.generation, report.reloads.reloads, report.reloads.failures
-    );
+    // The summary goes out before DPDK's teardown (port close, EAL clean-up).
+    runtime.shutdown(|report| {
+        let mut total = WorkerCounters::default();
+        for (i, c) in report.workers.iter().enumerate() {
+            println!("worker {i}: {}", c.summary());
+            total.add(c);
+        }
+        println!("total: {}", total.summary());
+        println!(
+            "reloads: generation={} ok={} failed={}",
+            report.reloads.generation, report.reloads.reloads, report.reloads.failures
+        );
+    });
     // DPDK 22.11 does not join its interrupt thread at cleanup: running the shared libraries'
     // destructors could free an interrupt handle under it (seen over net_memif). Everything is
     // stopped and printed, so leave without them.

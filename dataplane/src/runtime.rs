@@ -492,9 +492,10 @@ impl Runtime {
         }
     }
 
-    /// Stops the workers (they drain their queues), stops the ports, frees DPDK resources and
-    /// returns the final counters.
-    pub fn shutdown(mut self) -> RunReport {
+    /// Stops the workers (they drain their queues), hands the final counters to `on_stopped`,
+    /// then stops the ports, frees DPDK resources and returns the counters. `on_stopped` runs
+    /// before DPDK's teardown so that what it reports is out even if that teardown fails.
+    pub fn shutdown(mut self, on_stopped: impl FnOnce(&RunReport)) -> RunReport {
         self.stop.store(true, Ordering::SeqCst);
         let mut workers = Vec::new();
         for (published, handle) in std::mem::take(&mut self.workers) {
@@ -522,6 +523,11 @@ impl Runtime {
                 "port stats"
             );
         }
+        let report = RunReport {
+            workers,
+            reloads: self.reload_stats,
+        };
+        on_stopped(&report);
         tracing::info!(
             uptime_s = self.started.elapsed().as_secs_f64(),
             free_mbufs = self.pool.available(),
@@ -532,10 +538,7 @@ impl Runtime {
         drop(self.ports);
         drop(self.pool);
         drop(self.eal);
-        RunReport {
-            workers,
-            reloads: self.reload_stats,
-        }
+        report
     }
 }
 
