@@ -101,7 +101,8 @@ pub struct RunReport {
 }
 
 /// A running dataplane. Field order is drop order: workers are joined explicitly, then ports
-/// close, then the pool is freed, then the EAL is cleaned up.
+/// close, then the pool is freed, then the EAL is cleaned up (when dropped; [`Runtime::shutdown`]
+/// leaves the EAL to the end of the process).
 pub struct Runtime {
     config: Config,
     stop: Arc<AtomicBool>,
@@ -493,8 +494,10 @@ impl Runtime {
     }
 
     /// Stops the workers (they drain their queues), hands the final counters to `on_stopped`,
-    /// then stops the ports, frees DPDK resources and returns the counters. `on_stopped` runs
-    /// before DPDK's teardown so that what it reports is out even if that teardown fails.
+    /// then stops and closes the ports, frees the mempool and returns the counters.
+    /// `on_stopped` runs before DPDK's teardown so that what it reports is out even if that
+    /// teardown fails. The EAL is left initialised, its memory mapped
+    /// ([`Eal::release_at_exit`]): end the process next, with [`crate::dpdk::exit_now`].
     pub fn shutdown(mut self, on_stopped: impl FnOnce(&RunReport)) -> RunReport {
         self.stop.store(true, Ordering::SeqCst);
         let mut workers = Vec::new();
@@ -537,7 +540,8 @@ impl Runtime {
         drop(self.punt_ports);
         drop(self.ports);
         drop(self.pool);
-        drop(self.eal);
+        // Not cleaned up: the process ends next (see `Eal::release_at_exit`).
+        Eal::release_at_exit(self.eal);
         report
     }
 }

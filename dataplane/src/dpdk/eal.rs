@@ -60,6 +60,20 @@ impl Eal {
     }
 }
 
+impl Eal {
+    /// Lets go of the EAL without `rte_eal_cleanup`, for a process that ends next with
+    /// [`exit_now`]. DPDK 22.11 does not stop its interrupt thread at clean-up, and the clean-up
+    /// unmaps the memory that thread's interrupt handles live in: a core dump of a SIGSEGV at
+    /// shut-down over net_memif had that thread in `rte_intr_fd_get` while the main thread was
+    /// in `rte_eal_cleanup`'s unmapping (`bench/README.md`). The clean-up frees nothing the
+    /// end of the process does not (it unmaps, it does not remove hugepage files), so this
+    /// leaves the memory mapped until then. Ports and mempools should be closed and freed
+    /// first, as for a clean-up.
+    pub fn release_at_exit(eal: std::sync::Arc<Eal>) {
+        std::mem::forget(eal);
+    }
+}
+
 impl Drop for Eal {
     fn drop(&mut self) {
         // SAFETY: called once, after the owner dropped ports and mempools (field order in Runtime).
