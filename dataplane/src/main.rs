@@ -188,7 +188,7 @@ fn run(file: &std::path::Path, status_interval: u64) -> ExitCode {
     };
     runtime.wait(Duration::from_secs(status_interval));
     tracing::info!("signal received: draining and stopping");
-    // The summary goes out before DPDK's teardown (port close, EAL clean-up).
+    // The summary goes out before DPDK's teardown (the ports' close).
     runtime.shutdown(|report| {
         let mut total = WorkerCounters::default();
         for (i, c) in report.workers.iter().enumerate() {

@@ -58,9 +58,7 @@ impl Eal {
         // SAFETY: the EAL is initialised (we hold an Eal).
         unsafe { ffi::rte_lcore_count() }
     }
-}
 
-impl Eal {
     /// Lets go of the EAL without `rte_eal_cleanup`, for a process that ends next with
     /// [`exit_now`]. DPDK 22.11 does not stop its interrupt thread at clean-up, and the clean-up
     /// unmaps the memory that thread's interrupt handles live in: a core dump of a SIGSEGV at
@@ -122,7 +120,7 @@ pub fn tsc_hz(_eal: &Eal) -> u64 {
 /// destructors or `atexit` handlers (DPDK 22.11's interrupt thread may still be running then).
 /// An instrumented build (`-Cprofile-generate`, `-Cinstrument-coverage`) writes its profile
 /// first, which its `atexit` handler would have done. Call only after every port is closed and
-/// the EAL is cleaned up.
+/// the EAL is cleaned up or released ([`Eal::release_at_exit`]).
 pub fn exit_now(code: i32) -> ! {
     use std::io::Write;
     // SAFETY: no preconditions; a no-op returning -1 in a build without LLVM's profile runtime.
