@@ -494,11 +494,11 @@ impl Runtime {
     }
 
     /// Stops the workers (they drain their queues), hands the final counters to `on_stopped`,
-    /// then stops and closes the ports, frees the mempool and returns the counters.
+    /// then stops and closes the ports and frees the mempool.
     /// `on_stopped` runs before DPDK's teardown so that what it reports is out even if that
     /// teardown fails. The EAL is left initialised, its memory mapped
     /// ([`Eal::release_at_exit`]): end the process next, with [`crate::dpdk::exit_now`].
-    pub fn shutdown(mut self, on_stopped: impl FnOnce(&RunReport)) -> RunReport {
+    pub fn shutdown(mut self, on_stopped: impl FnOnce(&RunReport)) {
         self.stop.store(true, Ordering::SeqCst);
         let mut workers = Vec::new();
         for (published, handle) in std::mem::take(&mut self.workers) {
@@ -542,7 +542,6 @@ impl Runtime {
         drop(self.pool);
         // Not cleaned up: the process ends next (see `Eal::release_at_exit`).
         Eal::release_at_exit(self.eal);
-        report
     }
 }
 
