@@ -293,8 +293,8 @@ fn poll_once(
     // for (`pipeline::fetch_lines`); then the forward services finish theirs. A packet stage
     // one finishes (an answer, a drop) is settled in the first pass. The pending ones go to a
     // list that is written only as they come: an array of a stage per packet, set up for every
-    // burst, was 64 stores to 48 stack lines, where perf found a tenth of the worker's samples
-    // in a dns round (none of its packets pending).
+    // burst, was 64 stores to 48 stack lines, where perf found 7.8% of the worker's samples in
+    // a dns round (none of its packets pending).
     let mut pending: ArrayVec<(usize, Pending), MAX_BURST> = ArrayVec::new();
     for i in 0..n {
         let mut m = rx.get(i);
@@ -316,8 +316,7 @@ fn poll_once(
             Stage::Done(v) => out.settle(i, &m, v, counters),
             // `n` ≤ MAX_BURST, the list's capacity: there is always room.
             Stage::Forward(p) => {
-                if let Err(full) = pending.try_push((i, p)) {
-                    let (i, _) = full.element();
+                if pending.try_push((i, p)).is_err() {
                     out.settle(i, &m, Verdict::Drop(DropReason::Unsupported), counters);
                 }
             }
