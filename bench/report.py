@@ -15,6 +15,9 @@ import paths
 # A DUT busier than this share of its core in a round set that round's pace; a less busy one
 # waited for packets, so the generator (or the link) set it.
 SATURATED = 0.9
+# A DUT's slowest round of a profile at least this many times its fastest, in cycles a packet:
+# the host's speed changed during the run (a shared host's rounds come in two speeds).
+SPREAD = 1.5
 
 
 def median(values):
@@ -57,6 +60,7 @@ def aggregate_group(key, group):
     for k in ("offered_mpps", "answered_mpps", "loss", "p50_us", "p99_us"):
         row[k] = median(r[k] for r in group)
     row["dut_cycles_per_packet"] = median(r.get("dut_cycles_per_packet") for r in group)
+    row["dut_cycles_runs"] = [r.get("dut_cycles_per_packet") for r in group]
     row["dut_busy"] = median(busy_share(r) for r in group)
     for k in ("sent", "received", "validated", "errors"):
         row[k] = sum(r[k] for r in group)
@@ -87,12 +91,34 @@ def pace_notes(rows):
     return notes
 
 
+def speed_notes(rows):
+    """A line per profile where a DUT's rounds differ in their cost per packet by SPREAD or
+    more: the host ran at more than one speed, so the ratio of medians mixes fast and slow
+    rounds."""
+    notes = []
+    for profile in dict.fromkeys(r["profile"] for r in rows):
+        spans = []
+        spread = False
+        for r in rows:
+            cycles = [c for c in r.get("dut_cycles_runs", []) if c]
+            if r["profile"] != profile or len(cycles) < 2:
+                continue
+            spans.append(f"{min(cycles):.0f}–{max(cycles):.0f} ({r['dut']})")
+            spread |= max(cycles) >= SPREAD * min(cycles)
+        if spread:
+            notes.append(f"{profile}: rounds ran at {' and '.join(spans)} cycles a packet: the "
+                         "host's speed changed during the run, so the ratio of medians mixes "
+                         "fast and slow rounds; the ratio of bests compares the fastest (more "
+                         "--repeat makes it likelier that each DUT has one)")
+    return notes
+
+
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
 def profile_table(rows):
-    """The profiles' table as text, with the pace notes under it."""
+    """The profiles' table as text, with the pace and speed notes under it."""
     header = ("profile", "dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs",
               "p99 µs", "ratio", "best Mpps", "best ratio", "DUT cycles/pkt", "DUT busy",
               "wrong/validated")
@@ -105,7 +131,7 @@ def profile_table(rows):
                       fmt(r["best_ratio_to_testpmd"], ".2f"),
                       fmt(r["dut_cycles_per_packet"], ".0f"), fmt(r["dut_busy"], ".0%"),
                       f"{r['errors']}/{r['validated']}"))
-    notes = "".join(f"\nnote: {n}" for n in pace_notes(rows))
+    notes = "".join(f"\nnote: {n}" for n in pace_notes(rows) + speed_notes(rows))
     return paths.text_table(header, lines) + notes
 
 

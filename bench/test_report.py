@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Tests of bench/report.py's rows: the DUT's busy share and the notes on rounds the generator
-paced (python3 bench/test_report.py)."""
+"""Tests of bench/report.py's rows: the DUT's busy share, the notes on rounds the generator
+paced and on runs whose rounds ran at different speeds (python3 bench/test_report.py)."""
 import os
 import sys
 import unittest
@@ -57,6 +57,25 @@ class PaceNotes(unittest.TestCase):
         anycastd = next(r for r in rows if r["dut"] == "anycastd")
         self.assertEqual(anycastd["best_ratio_to_testpmd"], 0.8)
         self.assertEqual(anycastd["ratio_to_testpmd"], round(8.0 / 7.0, 3))
+
+
+class SpeedNotes(unittest.TestCase):
+    def test_rounds_at_two_speeds_are_noted(self):
+        # testpmd's rounds 186 and 613 cycles a packet: the host changed speed.
+        rows = report.aggregate([run("testpmd", 12.7, 186.0), run("testpmd", 4.1, 613.0),
+                                 run("anycastd", 10.9, 229.0), run("anycastd", 7.4, 340.0)])
+        notes = report.speed_notes(rows)
+        self.assertEqual(len(notes), 1)
+        self.assertIn("dns: rounds ran at 186–613 (testpmd) and 229–340 (anycastd) cycles a "
+                      "packet", notes[0])
+        self.assertIn(notes[0], report.profile_table(rows))
+
+    def test_steady_rounds_are_not(self):
+        rows = report.aggregate([run("testpmd", 12.7, 186.0), run("testpmd", 12.0, 197.0),
+                                 run("anycastd", 10.9, 229.0), run("anycastd", 10.1, 247.0),
+                                 run("anycastd", 5.0, None, profile="icmp"),
+                                 run("anycastd", 2.0, 800.0, profile="icmp")])
+        self.assertEqual(report.speed_notes(rows), [])
 
 
 if __name__ == "__main__":
