@@ -218,11 +218,16 @@ fn l4<B: PacketBuffer>(
         ServiceRuntime::Dns(dns) => dns
             .handle_cached(buf, ip, port, &mut state.dns, &mut state.dns_cache)
             .into(),
-        ServiceRuntime::Forward(fwd) => Stage::Forward(Pending {
-            service: idx,
-            port_idx,
-            prepared: fwd.prepare(buf, ip, &state.forward),
-        }),
+        ServiceRuntime::Forward(fwd) => {
+            if let Some(v) = fwd.answer_too_big(buf, ip, port, &mut state.forward) {
+                return v.into();
+            }
+            Stage::Forward(Pending {
+                service: idx,
+                port_idx,
+                prepared: fwd.prepare(buf, ip, &state.forward),
+            })
+        }
     }
 }
 

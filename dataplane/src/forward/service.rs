@@ -8,8 +8,7 @@ use super::maglev::{Maglev, MaglevBackend};
 use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
 use super::{ForwardCounters, WorkerForwardState};
 use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
-use crate::packet::parse::{IPPROTO_TCP, IPPROTO_UDP};
-use crate::packet::{IpMeta, PacketBuffer, Parsed};
+use crate::packet::{IpMeta, PacketBuffer};
 use crate::snapshot::{Mac, PortSnapshot};
 use crate::verdict::{DropReason, Verdict};
 
@@ -91,6 +90,9 @@ pub struct ForwardService {
     backends: Vec<Backend>,
     hot: Vec<Hot>,
     maglev: Maglev,
+    /// The largest inner packet every backend's tunnel lets through, when they agree; else
+    /// `usize::MAX` ([`too_big`]).
+    too_big_above: usize,
 }
 
 /// The 16-byte form of an address and whether it is IPv6.
@@ -216,9 +218,11 @@ impl ForwardService {
             })
             .collect();
         let maglev = Maglev::build(config.table_size, &active);
+        let hot: Vec<Hot> = backends.iter().map(Hot::new).collect();
         Ok(Self {
             encap: config.encap,
-            hot: backends.iter().map(Hot::new).collect(),
+            too_big_above: too_big::uniform_max_inner(&hot).unwrap_or(usize::MAX),
+            hot,
             backends,
             maglev,
         })
@@ -377,6 +381,11 @@ impl ForwardService {
         if let Err(r) = p.early {
             return Verdict::Drop(r);
         }
+        if let Some(max_inner) = self.too_big_for_all(p) {
+            // The worker's stage one answers these before their flow ([`too_big`]); `handle`
+            // and `handle_burst` answer them here, the flow untouched, the same way.
+            return too_big::refused(buf, port, max_inner, state);
+        }
         state.flows.expire_due(now_ms);
         let insert = !p.inner.fragment;
         let Some((b, be)) = self.pick_hot(&p.key, p.hash, p.tcp_flags, insert, state, now_ms)
@@ -448,7 +457,7 @@ impl ForwardService {
             Some(t) => {
                 match t.encapsulate(buf, frame_len, inner.len, inner.v6, hash, &mac, &port.mac) {
                     Ok(()) => Verdict::Forward,
-                    Err(DropReason::TooBig) => too_big(buf, port, t, state),
+                    Err(DropReason::TooBig) => too_big::refused(buf, port, t.mtu(), state),
                     Err(r) => Verdict::Drop(r),
                 }
             }
@@ -481,31 +490,6 @@ fn unresolved<B: PacketBuffer>(
         return Verdict::Drop(DropReason::NextHopUnresolved);
     }
     request(buf, port, v6, src, nh, state)
-}
-
-/// Too big once encapsulated: counted, and the client told (never about an ICMP message). The
-/// frame is as it arrived (the encapsulation refused it before writing): its header is parsed
-/// again here, off the common path, rather than carried through it.
-#[inline(never)]
-fn too_big<B: PacketBuffer>(
-    buf: &mut B,
-    port: &PortSnapshot,
-    t: &Template,
-    state: &mut WorkerForwardState,
-) -> Verdict {
-    state.counters.too_big += 1;
-    let mtu = t.mtu().min(0xffff) as u16;
-    let ip = match crate::packet::parse(buf.data()) {
-        Ok(Parsed::Ipv4(ip) | Parsed::Ipv6(ip)) => ip,
-        _ => return Verdict::Drop(DropReason::TooBig),
-    };
-    let l4 = ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP;
-    if l4 && super::icmp::write_too_big(buf, &ip, &port.mac, mtu) {
-        state.counters.too_big_icmp += 1;
-        Verdict::Answer
-    } else {
-        Verdict::Drop(DropReason::TooBig)
-    }
 }
 
 /// Turns the packet into an ARP request / Neighbor Solicitation for `nh`.
@@ -576,5 +560,6 @@ pub fn flow_key_hashed(
 mod tests;
 
 mod burst;
+mod too_big;
 use burst::Inner;
 pub use burst::Prepared;

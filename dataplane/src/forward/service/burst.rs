@@ -269,6 +269,12 @@ address = "192.0.2.99"
             };
             frames.push(f);
         }
+        // Too big for every backend's tunnel: answered before the flow lookup, both ways.
+        for i in [10, 51] {
+            let client = Ipv4Addr::from(0x0a00_0000 + i);
+            let dst = Ipv4Addr::new(203, 0, 113, 10);
+            frames[i as usize] = tcp4(client, dst, 4000, 80, TCP_ACK, &[0u8; 1460]);
+        }
         let mut metas: Vec<_> = frames
             .iter()
             .map(|f| match parse(f) {
@@ -308,6 +314,11 @@ address = "192.0.2.99"
             assert_eq!(buf.data(), &bytes[..], "packet {i}");
         }
         assert!(expect.iter().filter(|e| e.0 == Verdict::Forward).count() >= 70);
+        assert_eq!(
+            (expect[10].0, expect[51].0),
+            (Verdict::Answer, Verdict::Answer)
+        );
+        assert_eq!(one.counters.too_big_icmp, 2);
         assert_eq!(one.flows.counters, many.flows.counters);
         assert_eq!(one.counters, many.counters);
         assert_eq!(one.flows.len(), many.flows.len());

@@ -395,6 +395,90 @@ fn too_big_after_encapsulation_answers_frag_needed_or_drops() {
 }
 
 #[test]
+fn too_big_for_every_tunnel_is_answered_before_the_flow_lookup() {
+    // One IPIP tunnel MTU for all backends: decided in stage one, so neither the flow table
+    // nor the (unresolved) next hop is touched.
+    let snap = snapshot(&config("ipip", &FOUR));
+    let mut st = WorkerState::default();
+    let client = Ipv4Addr::new(192, 0, 2, 1);
+    let big = tcp4(client, VIP, 1, 80, TCP_ACK, &[0u8; 1441]);
+    let (v, out) = run(&snap, &mut st, &big);
+    assert_eq!(v, Verdict::Answer);
+    let ip = Ipv4Slice::from_slice(&out[14..]).unwrap();
+    let icmp = ip.payload().payload;
+    assert_eq!((icmp[0], icmp[1]), (3, 4));
+    assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1480, "next-hop MTU");
+    assert_eq!(
+        icmp.len(),
+        8 + 548,
+        "RFC 1812: as much as fits in 576 bytes"
+    );
+    let c = &st.forward.counters;
+    assert_eq!((c.too_big, c.too_big_icmp, c.neighbor_requests), (1, 1, 0));
+    assert_eq!(st.forward.flows.counters.inserts, 0);
+    assert_eq!(st.forward.flows.len(), 0);
+    // One byte less fits: its flow is looked up and inserted, its next hop asked for.
+    let fits = tcp4(client, VIP, 1, 80, TCP_ACK, &[0u8; 1440]);
+    let (_, out) = run(&snap, &mut st, &fits);
+    assert_eq!(
+        &out[12..14],
+        &[0x08, 0x06],
+        "an ARP request for the next hop"
+    );
+    assert_eq!(st.forward.counters.neighbor_requests, 1);
+    assert_eq!(st.forward.flows.counters.inserts, 1);
+    assert_eq!(st.forward.counters.too_big, 1);
+}
+
+#[test]
+fn too_big_with_tunnels_of_two_sizes_goes_by_the_chosen_backend() {
+    // IPIP over IPv4 lets 1480 bytes through, over IPv6 1460: a 1470-byte packet is too big
+    // for some backends only, so its flow and backend decide, after the lookup.
+    let snap = snapshot(&config(
+        "ipip",
+        &[
+            ("198.51.100.11", 1, "active"),
+            ("2001:db8:1::11", 1, "active"),
+        ],
+    ));
+    let mut st = WorkerState::default();
+    learn_all(&snap, &mut st);
+    let (mut forwarded, mut answered) = (0, 0);
+    for i in 0..64u32 {
+        let client = Ipv4Addr::from(0xc000_0200 + i);
+        let f = tcp4(client, VIP, 1, 80, TCP_ACK, &[0u8; 1430]);
+        let (v, out) = run(&snap, &mut st, &f);
+        let b = &service(&snap, 0).backends()[usize::from(st.forward.last_backend)];
+        match v {
+            Verdict::Forward => {
+                assert!(
+                    b.address.is_ipv4(),
+                    "client {client}: forwarded to {}",
+                    b.address
+                );
+                forwarded += 1;
+            }
+            Verdict::Answer => {
+                assert!(
+                    b.address.is_ipv6(),
+                    "client {client}: too big for {}",
+                    b.address
+                );
+                let icmp = &out[14 + 20..];
+                assert_eq!(u16::from_be_bytes([icmp[6], icmp[7]]), 1460);
+                answered += 1;
+            }
+            v => panic!("client {client}: {v:?}"),
+        }
+    }
+    assert!(
+        forwarded > 0 && answered > 0,
+        "{forwarded} forwarded, {answered} answered"
+    );
+    assert_eq!(st.forward.flows.counters.inserts, 64);
+}
+
+#[test]
 fn full_table_and_floods_go_stateless_and_counted() {
     let snap = snapshot(&config("ipip", &FOUR));
     let mut st = WorkerState {
