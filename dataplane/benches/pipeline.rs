@@ -4,7 +4,7 @@
 //!
 //! - a flow hit forwarded by L2-DSR, and by IPIP over IPv6;
 //! - an ICMP "fragmentation needed" about a flow, forwarded to the flow's backend;
-//! - a packet too big once encapsulated, answered with "fragmentation needed";
+//! - a packet too big for the tunnel, answered with "fragmentation needed" (in stage one);
 //! - a cached DNS A hit whose query carries EDNS, and a cached AAAA hit over IPv6.
 //!
 //! A bench binary of their own, with one call of `process` (`run_batch`): a second call site

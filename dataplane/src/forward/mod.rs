@@ -53,7 +53,7 @@ pub struct ForwardCounters {
     pub icmp_errors: u64,
     /// Packets with no backend to go to.
     pub no_backend: u64,
-    /// Packets too big once encapsulated.
+    /// Packets too big for their tunnel once encapsulated (found before or after the flow).
     pub too_big: u64,
     /// Of those, turned into ICMP fragmentation-needed / packet-too-big to the client.
     pub too_big_icmp: u64,
