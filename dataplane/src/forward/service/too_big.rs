@@ -10,7 +10,7 @@
 //! ([`ForwardService::answer_too_big`]); `handle` and `handle_burst` in stage two
 //! ([`ForwardService::too_big_for_all`], then [`refused`]). Otherwise the encapsulation refuses
 //! the packet once its backend is chosen ([`refused`] too).
-use super::{ForwardService, Hot, Prepared};
+use super::{ForwardService, Hot, Inner, Prepared};
 use crate::forward::WorkerForwardState;
 use crate::packet::parse::{ETH_HLEN, IPPROTO_TCP, IPPROTO_UDP};
 use crate::packet::{IpMeta, PacketBuffer, Parsed};
@@ -38,7 +38,7 @@ impl ForwardService {
         port: &PortSnapshot,
         state: &mut WorkerForwardState,
     ) -> Option<Verdict> {
-        let inner_len = ip.l4.saturating_sub(ip.l3) + ip.l4_len;
+        let inner_len = Inner::of(ip).len;
         if inner_len <= self.too_big_above {
             return None;
         }
