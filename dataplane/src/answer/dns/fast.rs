@@ -231,6 +231,9 @@ pub enum Found<'a> {
     /// [`Found::Full`], so that the common answer's header stays a constant where it is
     /// written).
     NxUnderApex(Answer<'a>),
+    /// A referral or a wildcard answer for a name one label under a cut or a wildcard's
+    /// parent, as a whole body ([`super::encloser`]).
+    Below(Answer<'a>),
     /// Anything else: the node of the name, or of its closest existing ancestor (`false`).
     Node(u32, bool),
 }
@@ -269,6 +272,13 @@ pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
         }
         return Some(Found::Node(i, false));
     }
+    // Likewise a name one label under one of the first cuts or wildcard parents.
+    if let Some(e) = db.fast.encloser(cur) {
+        if let Some(a) = e.answer(db, q.qtype, qname) {
+            return Some(Found::Below(a));
+        }
+        return Some(Found::Node(e.node, false));
+    }
     loop {
         if let Some(i) = db.find(cur) {
             return Some(Found::Node(i, false));
@@ -281,7 +291,7 @@ pub fn find<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Found<'a>> {
 #[inline(always)]
 pub fn plan<'a>(db: &'a Db, q: &FastQuery, msg: &[u8]) -> Option<Answer<'a>> {
     match find(db, q, msg)? {
-        Found::Full(a) | Found::NxUnderApex(a) => Some(a),
+        Found::Full(a) | Found::NxUnderApex(a) | Found::Below(a) => Some(a),
         Found::Node(idx, exact) => plan_at(db, q, msg, idx, exact),
     }
 }

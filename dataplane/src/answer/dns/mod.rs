@@ -7,6 +7,7 @@
 //! Ethernet/IP/UDP around. Nothing on that path allocates.
 pub mod cache;
 pub mod db;
+pub mod encloser;
 pub mod fast;
 pub mod hash;
 pub mod name;
@@ -347,13 +348,14 @@ impl DnsService {
         }
         let len = frame.len();
         let sums = (head_sum, addrs, ports);
-        // Three calls of the same inlined sender: the common answer's and the NXDOMAIN's under
-        // an apex get their bodies' kind and headers folded in.
+        // Four calls of the same inlined sender: the common answer's and the NXDOMAIN's under
+        // an apex get their bodies' kind and headers folded in, the shortcuts' their kind.
         match fast::find(&self.db, &q, msg)? {
             fast::Found::Full(a) => self.send_fast(buf, ip, port, counters, &q, &a, len, sums),
             fast::Found::NxUnderApex(a) => {
                 self.send_fast(buf, ip, port, counters, &q, &a, len, sums)
             }
+            fast::Found::Below(a) => self.send_fast(buf, ip, port, counters, &q, &a, len, sums),
             fast::Found::Node(idx, exact) => {
                 let a = fast::plan_at(&self.db, &q, msg, idx, exact)?;
                 self.send_fast(buf, ip, port, counters, &q, &a, len, sums)

@@ -13,6 +13,7 @@
 //! per name (a referral's sensitive names). Only for the first [`SHORTCUTS`] cuts and wildcard
 //! RRsets, within the whole bodies' budget; everything else stays planned.
 use super::db::{Db, NONE, WILDCARD};
+use super::encloser::Encloser;
 use super::fast::{self, Body};
 use super::name::MAX_LABEL;
 use super::prerender::{push_full, Full, Tables, FULL_BUDGET, FULL_HEAD, SCRATCH};
@@ -48,6 +49,8 @@ pub struct Rendered {
     pub wild: Vec<Bodies>,
     /// The bodies' bytes, in the layout of [`super::prerender::Tables::full_at`].
     pub blob: Vec<u8>,
+    /// The cuts and wildcard parents with bodies, as shortcuts ([`super::encloser`]).
+    pub enclosers: Vec<Encloser>,
 }
 
 /// The slot of a referral's body for a question whose name has the cut's name `d` octets in.
@@ -93,6 +96,7 @@ pub fn render(db: &Db) -> Rendered {
                     .filter(|a| matches!(a.body, Body::Empty) && a.flags == 0)
                     .map(|a| (q, a))
             }) {
+                out.enclosers.extend(Encloser::referral(db, &b));
                 out.referrals.push(b);
             }
         }
@@ -119,6 +123,7 @@ pub fn render(db: &Db) -> Rendered {
                 out.wild.push(b);
             }
         }
+        out.enclosers.extend(Encloser::wildcard(db, i, &out.wild));
     }
     out
 }
@@ -200,6 +205,12 @@ impl Tables {
         };
         self.referral_bodies = r.referrals.into_iter().filter_map(moved).collect();
         self.wild_bodies = r.wild.into_iter().filter_map(moved).collect();
+        self.enclosers = u32::try_from(base).map_or(Vec::new(), |base| {
+            r.enclosers
+                .into_iter()
+                .filter_map(|e| e.moved(base))
+                .collect()
+        });
         self.full_blob.extend_from_slice(&r.blob);
         self.full_blob.shrink_to_fit();
     }

@@ -86,6 +86,9 @@ pub struct Tables {
     pub(super) referral_bodies: Vec<super::offset_bodies::Bodies>,
     /// Plain RRsets of the first wildcards as whole bodies ([`super::offset_bodies`]).
     pub(super) wild_bodies: Vec<super::offset_bodies::Bodies>,
+    /// The cuts and wildcard parents with those bodies, compared with a missing name's parent
+    /// ([`super::encloser`]).
+    pub(super) enclosers: Vec<super::encloser::Encloser>,
 }
 
 /// An RRset's records as the fast path writes them under the question's name (owner `c00c`).
@@ -354,6 +357,11 @@ impl Tables {
             + (self.pre_full.capacity() + self.under_apex.capacity()) * 4
             + (self.referral_bodies.capacity() + self.wild_bodies.capacity())
                 * std::mem::size_of::<super::offset_bodies::Bodies>()
+            + self
+                .enclosers
+                .iter()
+                .map(super::encloser::Encloser::heap_bytes)
+                .sum::<usize>()
     }
 }
 

@@ -349,7 +349,7 @@ fn found_direct(svc: &DnsService, name: &str, qtype: u16) -> bool {
     let q = fast::parse(&msg).expect("a plain query");
     match fast::find(&svc.db, &q, &msg) {
         Some(fast::Found::Full(_) | fast::Found::NxUnderApex(_)) => true,
-        Some(fast::Found::Node(..)) => false,
+        Some(fast::Found::Node(..) | fast::Found::Below(_)) => false,
         None => panic!("{name} {qtype}: no node"),
     }
 }

@@ -96,3 +96,114 @@ fn only_the_first_cuts_get_whole_referrals() {
     assert_eq!(whole, SHORTCUTS);
     assert!(from_whole_body(&svc, &slow, "www.cut.z0.test", 1));
 }
+
+/// How the fast path finds `name` asked with `qtype`: through a closest-encloser shortcut
+/// (`true`, [`crate::answer::dns::encloser`]) or not; and that the answer is the general
+/// path's, with and without EDNS.
+fn by_shortcut(svc: &DnsService, slow: &DnsService, name: &str, qtype: u16) -> bool {
+    compare_with_and_without_edns(svc, slow, name, qtype);
+    let msg = query(name, qtype, Q::default());
+    let q = fast::parse(&msg).expect("a plain query");
+    matches!(fast::find(&svc.db, &q, &msg), Some(fast::Found::Below(_)))
+}
+
+#[test]
+fn a_name_one_label_under_a_cut_or_a_wildcard_parent_is_answered_by_its_shortcut() {
+    let svc = service();
+    let slow = service().without_fast_path();
+    for len in [1, 2, 17, 62, 63] {
+        let l = label(len);
+        // The wildcard's A (AAAA is NODATA there: planned, from the parent's node).
+        assert!(by_shortcut(
+            &svc,
+            &slow,
+            &format!("{l}.wild.example.test"),
+            1
+        ));
+        assert!(by_shortcut(
+            &svc,
+            &slow,
+            &format!("{l}.WiLd.example.TEST"),
+            1
+        ));
+        assert!(!by_shortcut(
+            &svc,
+            &slow,
+            &format!("{l}.wild.example.test"),
+            28
+        ));
+        // Other types are planned, from whole bodies when there are some (TXT).
+        assert!(!by_shortcut(
+            &svc,
+            &slow,
+            &format!("{l}.wild.example.test"),
+            16
+        ));
+        assert!(from_whole_body(
+            &svc,
+            &slow,
+            &format!("{l}.wild.example.test"),
+            16
+        ));
+        // A referral whatever the type.
+        for qtype in [1, 28, 15, 16, 255] {
+            if qtype == 255 {
+                continue; // ANY is the general path's
+            }
+            assert!(by_shortcut(
+                &svc,
+                &slow,
+                &format!("{l}.sub.example.test"),
+                qtype
+            ));
+        }
+        // Two labels down: the shortcut's name is not the parent.
+        assert!(!by_shortcut(
+            &svc,
+            &slow,
+            &format!("{l}.x.sub.example.test"),
+            1
+        ));
+        assert!(!by_shortcut(
+            &svc,
+            &slow,
+            &format!("{l}.x.wild.example.test"),
+            1
+        ));
+    }
+    // Names that exist are found by their own lookup: the wildcard's sibling, the glue.
+    assert!(!by_shortcut(&svc, &slow, "host.wild.example.test", 28));
+    assert!(!by_shortcut(&svc, &slow, "ns.sub.example.test", 1));
+    // Without whole bodies (no budget), no shortcuts; the same bytes.
+    let composed = services().swap_remove(2);
+    assert!(!by_shortcut(&composed, &slow, "x.wild.example.test", 1));
+    assert!(!by_shortcut(&composed, &slow, "x.sub.example.test", 1));
+}
+
+#[test]
+fn a_question_for_a_missing_name_the_referral_ends_in_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.zone");
+    // NS targets under their cuts without glue: `ns.cut`, and `b.deep` above `a.b.deep`.
+    let text = "$ORIGIN z.test.\n$TTL 60\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\n\
+                ns1 A 192.0.2.1\ncut NS ns.cut\ndeep NS a.b.deep\n";
+    std::fs::write(&path, text).unwrap();
+    let cfg = DnsServiceConfig {
+        zones: vec![path],
+        identity: "t".into(),
+        minimal_responses: false,
+    };
+    let svc = DnsService::build(&cfg).expect("zone loads");
+    let slow = DnsService::build(&cfg)
+        .expect("zone loads")
+        .without_fast_path();
+    // The names the referrals compress against: planned (then answered by the general path).
+    assert!(!by_shortcut(&svc, &slow, "ns.cut.z.test", 1));
+    assert!(!by_shortcut(&svc, &slow, "NS.cut.z.test", 1));
+    assert!(!by_shortcut(&svc, &slow, "b.deep.z.test", 1));
+    // Their neighbours: the shortcut.
+    assert!(by_shortcut(&svc, &slow, "nt.cut.z.test", 1));
+    assert!(by_shortcut(&svc, &slow, "ns.deep.z.test", 1));
+    assert!(by_shortcut(&svc, &slow, "a.deep.z.test", 1));
+    assert!(!by_shortcut(&svc, &slow, "a.b.deep.z.test", 1));
+}
