@@ -402,8 +402,13 @@ pub(super) fn many_zones(n: usize) -> (DnsService, DnsService) {
         write(&format!("z{i}.test."));
     }
     write("in.z0.test.");
+    fast_and_slow(files)
+}
+
+/// A service of the zone files `zones`, and the same without its fast path.
+pub(super) fn fast_and_slow(zones: Vec<std::path::PathBuf>) -> (DnsService, DnsService) {
     let cfg = DnsServiceConfig {
-        zones: files,
+        zones,
         identity: "t".into(),
         minimal_responses: false,
     };
