@@ -1,37 +1,27 @@
 -- Shared settings for the anycastd Pktgen-DPDK scripts. Override with environment variables:
 --   ANYC_PORT      pktgen port facing anycastd (default "0")
 --   ANYC_DUT_MAC   MAC of anycastd's NIC (required on real NICs)
---   ANYC_SRC_IP    generator address on the port's subnet, with prefix (default 198.51.100.2/24)
 --   ANYC_RATE      percent of line rate (default 100)
 --   ANYC_SIZE      frame size incl. FCS (default 64)
 --   ANYC_SECONDS   seconds of traffic (default 30)
--- Addresses match bench/configs/anycastd.toml: echo VIP 203.0.113.10, DNS VIP 203.0.113.53,
--- forward VIP 203.0.113.80 (TCP 80, UDP 443).
-package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;../?.lua"
-require "Pktgen"
+-- The forward VIP matches bench/configs/anycastd.toml: 203.0.113.80 (TCP 80, UDP 443).
+-- Loaded by the profile scripts with `dofile(dir .. "common.lua")`, `dir` being their own
+-- directory, so pktgen can be started from any directory. Needs nothing from Pktgen's own
+-- Lua files (its Pktgen.lua is found only from pktgen's source directory).
 
 local M = {}
+
+local function printf(...)
+    io.write(string.format(...))
+    io.flush()
+end
+
 M.port = os.getenv("ANYC_PORT") or "0"
 M.dut_mac = os.getenv("ANYC_DUT_MAC") or "02:00:00:00:00:01"
-M.src_ip = os.getenv("ANYC_SRC_IP") or "198.51.100.2/24"
 M.rate = tonumber(os.getenv("ANYC_RATE") or "100")
 M.size = tonumber(os.getenv("ANYC_SIZE") or "64")
 M.seconds = tonumber(os.getenv("ANYC_SECONDS") or "30")
-M.echo_vip = "203.0.113.10"
-M.dns_vip = "203.0.113.53"
 M.fwd_vip = "203.0.113.80"
-
--- Common single-stream setup.
-function M.setup(proto, dst_ip, sport, dport)
-    pktgen.set_mac(M.port, "dst", M.dut_mac)
-    pktgen.set_ipaddr(M.port, "src", M.src_ip)
-    pktgen.set_ipaddr(M.port, "dst", dst_ip)
-    pktgen.set_proto(M.port, proto)
-    pktgen.set(M.port, "size", M.size)
-    pktgen.set(M.port, "rate", M.rate)
-    if sport then pktgen.set(M.port, "sport", sport) end
-    if dport then pktgen.set(M.port, "dport", dport) end
-end
 
 -- Sources over a range (forward profiles): src IPs min..max and source ports 1024..65000.
 function M.range_sources(proto, dport, src_min, src_max)
@@ -69,7 +59,9 @@ function M.run(name)
     pktgen.start(p)
     pktgen.delay(M.seconds * 1000)
     pktgen.stop(p)
-    pktgen.delay(500)
+    -- portStats gives the counters pktgen's timer last copied, once a second: wait for a copy
+    -- made after the last frames came back.
+    pktgen.delay(2000)
     local s = pktgen.portStats(p, "port")[tonumber(p)]
     local tx, rx = s.opackets, s.ipackets
     printf("anycastd %s: sent %d, received %d (%.3f / %.3f Mpps), loss %.2f%%\n", name, tx, rx,

@@ -1,7 +1,7 @@
--- Replays the pcap given to pktgen with -s (arp.pcap, dns.pcap from anycastd-gen --pcap) at
--- ANYC_RATE percent and reports what came back. Start pktgen with `-s 0:dns.pcap` and
--- `-f bench/pktgen/pcap.lua`.
-local c = dofile("bench/pktgen/common.lua")
+-- Replays the pcap given to pktgen with `-s 0:<file>` (frames from `anycastd-gen --pcap`: the
+-- icmp, dns, arp and flood profiles) at ANYC_RATE percent and reports what came back, named
+-- after ANYC_PROFILE. Pktgen sends the file's frames in a loop.
+local c = dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "common.lua")
 pktgen.set(c.port, "rate", c.rate)
-pktgen.set(c.port, "pcap", "on")
-c.run("pcap " .. (os.getenv("ANYC_PROFILE") or ""))
+pktgen.pcap(c.port, "on")
+c.run(os.getenv("ANYC_PROFILE") or "pcap")
