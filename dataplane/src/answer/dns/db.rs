@@ -438,7 +438,8 @@ impl Db {
         self.set_direct_answers(true);
     }
 
-    fn lower_name_of(&self, node: &Node) -> Vec<u8> {
+    /// The name of `node`, lowercase.
+    pub(super) fn lower_name_of(&self, node: &Node) -> Vec<u8> {
         let mut n = self.bytes(node.name, usize::from(node.name_len)).to_vec();
         name::lowercase(&mut n);
         n

@@ -40,7 +40,7 @@ impl Encloser {
     pub fn referral(db: &Db, bodies: &Bodies) -> Option<Encloser> {
         let node = db.node(bodies.key)?;
         let first = bodies.first.checked_add(bodies.stride)?;
-        let name = lower(db.bytes(node.name, usize::from(node.name_len)));
+        let name = db.lower_name_of(node).into_boxed_slice();
         let below = |s: &[u8]| super::name::parent(s) == Some(&name[..]) && db.find(s).is_none();
         let sensitive = db.fast.referral(bodies.key)?.sensitive.iter();
         Some(Encloser {
@@ -69,7 +69,7 @@ impl Encloser {
             }
         }
         (first != [NONE; 2]).then(|| Encloser {
-            name: lower(db.bytes(node.name, usize::from(node.name_len))),
+            name: db.lower_name_of(node).into_boxed_slice(),
             node: parent,
             referral: false,
             sensitive: Box::new([]),
@@ -134,11 +134,4 @@ impl Tables {
         }
         None
     }
-}
-
-/// `name` lowercased.
-fn lower(name: &[u8]) -> Box<[u8]> {
-    let mut n = name.to_vec();
-    super::name::lowercase(&mut n);
-    n.into_boxed_slice()
 }
