@@ -6,8 +6,9 @@
 //! packed ones for the same data, the difference is the TLB misses: a guest whose memory the
 //! host maps with 4 KiB pages gets 4 KiB TLB entries whatever its own page size.
 //!
-//! The last row reads any line of the region, as lookups in the 1M-flow table do: the TLB
-//! misses and the DRAM misses together.
+//! The last rows read any line of the region, as lookups in the 1M-flow table do: the TLB
+//! misses and the DRAM misses together; then any line of its first half and quarter (what a
+//! table of half- or quarter-size slots would read).
 //!
 //! Two read patterns, 32 reads a round as a burst's flow lookups: each read's address
 //! depending on the previous read (a lone lookup's latency), and 32 independent reads (what a
@@ -17,7 +18,8 @@
 //! each followed by some dependent work (as a packet's processing after its lookup): the work
 //! alone on lines in cache, the lines read with no preparation, the lines prefetched first
 //! (`prefetcht0`, 32 hints back to back), and the lines read first (32 loads back to back, their
-//! values discarded: [`dataplane::forward::flow_table::FlowTable::fetch_lines`]).
+//! values discarded: [`dataplane::forward::flow_table::FlowTable::fetch_lines`]); over the whole
+//! region and again over its first half.
 //!
 //! `cargo run --release -p anycastd --example translation_cost` (pin it: `taskset -c 1`).
 use std::hint::black_box;
@@ -140,19 +142,23 @@ fn main() {
         ),
         ("32,768 pages: all of 128 MiB (2 MiB data)", total_pages, 1),
         ("any line of 128 MiB (the 1M-flow table)", REGION / 64, 0),
+        ("any line of 64 MiB", REGION / 128, 0),
+        ("any line of 32 MiB", REGION / 256, 0),
     ] {
         let dep = measure(&region, pages, stride, true);
         let ind = measure(&region, pages, stride, false);
         println!("{label:44} {dep:9.1} ns {ind:9.1} ns");
     }
-    println!();
-    println!("bursts of 32 lines of 128 MiB, each line's work after it (ns a line)");
-    for (label, ahead) in [
-        ("the work alone (lines in cache)", Ahead::InCache),
-        ("lines read as the work comes", Ahead::Nothing),
-        ("32 prefetches first", Ahead::Prefetch),
-        ("32 loads first", Ahead::Load),
-    ] {
-        println!("{label:44} {:9.1} ns", burst(&region, ahead));
+    for part in [&region[..], &region[..REGION / 2]] {
+        let mib = part.len() >> 20;
+        println!("\nbursts of 32 lines of {mib} MiB, each line's work after it (ns a line)");
+        for (label, ahead) in [
+            ("the work alone (lines in cache)", Ahead::InCache),
+            ("lines read as the work comes", Ahead::Nothing),
+            ("32 prefetches first", Ahead::Prefetch),
+            ("32 loads first", Ahead::Load),
+        ] {
+            println!("{label:44} {:9.1} ns", burst(part, ahead));
+        }
     }
 }
