@@ -60,7 +60,7 @@ mod raw {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) unsafe fn append(m: NonNull<ffi::rte_mbuf>, len: usize) -> Result<(), BufferError> {
         let len = u16::try_from(len).map_err(|_| BufferError::NoTailroom)?;
         let mb = m.as_ptr();
@@ -125,7 +125,7 @@ macro_rules! impl_packet_buffer {
                 // SAFETY: self holds a valid mbuf exclusively.
                 unsafe { raw::adj(self.raw, len) }
             }
-            #[inline]
+            #[inline(always)]
             fn append(&mut self, len: usize) -> Result<(), BufferError> {
                 // SAFETY: self holds a valid mbuf exclusively.
                 unsafe { raw::append(self.raw, len) }
