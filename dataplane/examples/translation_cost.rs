@@ -7,8 +7,9 @@
 //! host maps with 4 KiB pages gets 4 KiB TLB entries whatever its own page size.
 //!
 //! The last rows read any line of the region, as lookups in the 1M-flow table do: the TLB
-//! misses and the DRAM misses together; then any line of its first half and quarter (what a
-//! table of half- or quarter-size slots would read).
+//! misses and the DRAM misses together; then any line of its first half, quarter, eighth and
+//! sixteenth (what a table of smaller slots would read: 8 MiB is 2,048 4 KiB pages, as many as
+//! the L2 TLB holds).
 //!
 //! Two read patterns, 32 reads a round as a burst's flow lookups: each read's address
 //! depending on the previous read (a lone lookup's latency), and 32 independent reads (what a
@@ -19,7 +20,7 @@
 //! alone on lines in cache, the lines read with no preparation, the lines prefetched first
 //! (`prefetcht0`, 32 hints back to back), and the lines read first (32 loads back to back, their
 //! values discarded: [`dataplane::forward::flow_table::FlowTable::fetch_lines`]); over the whole
-//! region and again over its first half.
+//! region and again over its first 64, 16 and 8 MiB.
 //!
 //! `cargo run --release -p anycastd --example translation_cost` (pin it: `taskset -c 1`).
 use std::hint::black_box;
@@ -144,12 +145,19 @@ fn main() {
         ("any line of 128 MiB (the 1M-flow table)", REGION / 64, 0),
         ("any line of 64 MiB", REGION / 128, 0),
         ("any line of 32 MiB", REGION / 256, 0),
+        ("any line of 16 MiB", REGION / 512, 0),
+        ("any line of 8 MiB", REGION / 1024, 0),
     ] {
         let dep = measure(&region, pages, stride, true);
         let ind = measure(&region, pages, stride, false);
         println!("{label:44} {dep:9.1} ns {ind:9.1} ns");
     }
-    for part in [&region[..], &region[..REGION / 2]] {
+    for part in [
+        &region[..],
+        &region[..REGION / 2],
+        &region[..REGION / 8],
+        &region[..REGION / 16],
+    ] {
         let mib = part.len() >> 20;
         println!("\nbursts of 32 lines of {mib} MiB, each line's work after it (ns a line)");
         for (label, ahead) in [
