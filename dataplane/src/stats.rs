@@ -35,8 +35,8 @@ pub struct WorkerCounters {
     /// New flows the flow table refused because it was full (set when the worker stops): they
     /// were forwarded without an entry, by the consistent hash alone.
     pub flow_full: u64,
-    /// TSC cycles spent in poll rounds that received packets, from the round's start to the
-    /// next round's (set when the worker stops). Per packet received it is what a packet costs
+    /// TSC cycles spent in poll rounds that received packets, from the round's start to its
+    /// last transmit (set when the worker stops). Per packet received it is what a packet costs
     /// the worker whether or not it was the bottleneck (VPP's clocks per packet).
     pub busy_cycles: u64,
     /// Poll rounds that received packets (set when the worker stops): packets received per

@@ -162,9 +162,6 @@ pub fn run(
     let mut published_ms = u64::MAX;
     let mut busy_cycles = 0u64;
     let mut busy_polls = 0u64;
-    // When the last round received packets, the TSC at its start: the next round's reading of
-    // the TSC ends it (one `rdtsc`, about 40 cycles, a round instead of two).
-    let mut busy_since: Option<u64> = None;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         // The cache re-reads the shared pointer only (one atomic load) and holds a reference to
@@ -172,9 +169,6 @@ pub fn run(
         let snap = snapshot_cache.load();
         // The millisecond clock: one division per millisecond, not per round.
         let t = dpdk::tsc();
-        if let Some(since) = busy_since.take() {
-            busy_cycles += t.wrapping_sub(since);
-        }
         if t >= next_ms_tsc {
             state.now_ms = t / cycles_per_ms;
             next_ms_tsc = (state.now_ms + 1) * cycles_per_ms;
@@ -219,7 +213,7 @@ pub fn run(
             }
         }
         if got > 0 {
-            busy_since = Some(t);
+            busy_cycles += dpdk::tsc().wrapping_sub(t);
             busy_polls += 1;
         }
         // At most once per millisecond of the worker clock (the heartbeat's resolution): at
@@ -247,9 +241,6 @@ pub fn run(
                 std::hint::spin_loop();
             }
         }
-    }
-    if let Some(since) = busy_since {
-        busy_cycles += dpdk::tsc().wrapping_sub(since);
     }
     published.publish(&counters, &state);
     counters.dns_cache_hits = state.dns_cache.hits;
