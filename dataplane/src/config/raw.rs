@@ -4,16 +4,14 @@ use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
 mod flow_table;
+mod ports;
+mod services;
 
-use super::{
-    BackendConfig, BackendState, Config, ConfigError, DnsServiceConfig, ForwardServiceConfig,
-    PortConfig, ServiceConfig, ServiceKind,
-};
+use super::{Config, ConfigError};
 
 /// Transport protocol of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -56,11 +54,11 @@ struct RawConfig {
     #[serde(default)]
     dataplane: RawDataplane,
     #[serde(default)]
-    port: Vec<Spanned<RawPort>>,
+    port: Vec<Spanned<ports::RawPort>>,
     #[serde(default)]
     vip: Vec<Spanned<RawVip>>,
     #[serde(default)]
-    service: Vec<Spanned<RawService>>,
+    service: Vec<Spanned<services::RawService>>,
     #[serde(default)]
     flow_table: flow_table::RawFlowTable,
     /// Typed and validated by `stats_layout::config` (shared with the sidecar).
@@ -77,6 +75,12 @@ struct RawConfig {
 struct RawEal {
     #[serde(default)]
     args: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVip {
+    address: Spanned<String>,
 }
 
 fn default_workers() -> Spanned<i64> {
@@ -112,83 +116,6 @@ impl Default for RawDataplane {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPort {
-    name: Spanned<String>,
-    device: Spanned<String>,
-    #[serde(default)]
-    addresses: Vec<Spanned<String>>,
-    punt_tap: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawVip {
-    address: Spanned<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged, expecting = "expected an address or a list of addresses")]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "expected a port number or a range such as \"1000-2000\""
-)]
-enum PortSpec {
-    Single(i64),
-    Range(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawService {
-    name: Spanned<String>,
-    vip: Spanned<OneOrMany>,
-    protocol: Protocol,
-    port: Spanned<PortSpec>,
-    kind: Spanned<String>,
-    // dns
-    zones: Option<Vec<Spanned<String>>>,
-    identity: Option<Spanned<String>>,
-    minimal_responses: Option<bool>,
-    // forward
-    encap: Option<Encap>,
-    table_size: Option<Spanned<i64>>,
-    gue_port: Option<Spanned<i64>>,
-    source_v4: Option<Spanned<String>>,
-    source_v6: Option<Spanned<String>>,
-    #[serde(default)]
-    backend: Vec<Spanned<RawBackend>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBackend {
-    address: Spanned<String>,
-    #[serde(default = "default_weight")]
-    weight: Spanned<i64>,
-    #[serde(default = "default_state")]
-    state: BackendState,
-}
-
-fn default_weight() -> Spanned<i64> {
-    Spanned::new(0..0, 1)
-}
-
-fn default_state() -> BackendState {
-    BackendState::Active
-}
-
-/// Default Maglev table size (prime, as in the Maglev paper).
-pub const DEFAULT_TABLE_SIZE: u32 = 65537;
-/// Default GUE port.
-pub const DEFAULT_GUE_PORT: u16 = 6080;
 /// Default mbuf pool size.
 pub const DEFAULT_MBUFS: u32 = 8191;
 /// Default descriptors per queue.
@@ -197,9 +124,6 @@ pub const DEFAULT_DESCRIPTORS: u16 = 1024;
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/anycastd/anycastd.sock";
 /// Longest Unix socket path (`sun_path` holds 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 107;
-/// Longest kernel interface name (IFNAMSIZ - 1).
-const MAX_IFNAME: usize = 15;
-
 struct Ctx<'a> {
     file: &'a Path,
     text: &'a str,
@@ -247,20 +171,7 @@ impl Ctx<'_> {
     }
 }
 
-fn is_prime(n: u32) -> bool {
-    if n < 2 {
-        return false;
-    }
-    let mut d = 2u32;
-    while d.saturating_mul(d) <= n {
-        if n.is_multiple_of(d) {
-            return false;
-        }
-        d += 1;
-    }
-    true
-}
-
+/// Parses and validates the config file `path` (its text `text`).
 pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let cx = Ctx { file: path, text };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -279,45 +190,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     })?;
 
     let workers = cx.int_in(&raw.dataplane.workers, "dataplane.workers", 1, 128)? as usize;
-    let online = super::online_cores();
-    let cores = match &raw.dataplane.cores {
-        None => None,
-        Some(c) => {
-            let list = c.get_ref();
-            if list.len() != workers {
-                return Err(cx.err(
-                    &c.span(),
-                    "dataplane.cores",
-                    format!(
-                        "lists {} cores for {workers} workers; give one core per worker",
-                        list.len()
-                    ),
-                ));
-            }
-            let mut out = Vec::with_capacity(list.len());
-            for &core in list {
-                if core < 0 || core as usize >= online {
-                    return Err(cx.err(
-                        &c.span(),
-                        "dataplane.cores",
-                        format!(
-                            "core {core} does not exist (this machine has cores 0..{})",
-                            online - 1
-                        ),
-                    ));
-                }
-                if out.contains(&(core as usize)) {
-                    return Err(cx.err(
-                        &c.span(),
-                        "dataplane.cores",
-                        format!("core {core} is listed twice"),
-                    ));
-                }
-                out.push(core as usize);
-            }
-            Some(out)
-        }
-    };
+    let cores = cores(raw.dataplane.cores.as_ref(), workers, &cx)?;
     let mbufs = match &raw.dataplane.mbufs {
         Some(v) => cx.int_in(v, "dataplane.mbufs", 1023, 16 * 1024 * 1024)? as u32,
         None => DEFAULT_MBUFS,
@@ -328,385 +201,11 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     };
     let flow_table = flow_table::build(&raw.flow_table, &cx)?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    let control_socket = match &raw.dataplane.control_socket {
-        Some(v) => {
-            let s = v.get_ref().trim();
-            if s.is_empty() {
-                return Err(cx.err(&v.span(), "dataplane.control_socket", "must not be empty"));
-            }
-            let p = resolve(base, s);
-            if p.as_os_str().len() > MAX_SOCKET_PATH {
-                return Err(cx.err(
-                    &v.span(),
-                    "dataplane.control_socket",
-                    format!(
-                        "'{}' is {} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
-                        p.display(),
-                        p.as_os_str().len()
-                    ),
-                ));
-            }
-            p
-        }
-        None => PathBuf::from(DEFAULT_CONTROL_SOCKET),
-    };
+    let control_socket = control_socket(raw.dataplane.control_socket.as_ref(), base, &cx)?;
 
-    if raw.port.is_empty() {
-        return Err(ConfigError {
-            file: path.to_owned(),
-            line: None,
-            key: Some("port".into()),
-            message: "at least one [[port]] is required".into(),
-        });
-    }
-    let mut ports = Vec::new();
-    let mut names = HashSet::new();
-    let mut devices = HashSet::new();
-    let mut own = HashSet::new();
-    let mut taps = HashSet::new();
-    for (i, p) in raw.port.iter().enumerate() {
-        let p = p.get_ref();
-        let key = |k: &str| format!("port[{i}].{k}");
-        let name = p.name.get_ref().trim().to_owned();
-        if name.is_empty() {
-            return Err(cx.err(&p.name.span(), key("name"), "must not be empty"));
-        }
-        if !names.insert(name.clone()) {
-            return Err(cx.err(
-                &p.name.span(),
-                key("name"),
-                format!("duplicate port name '{name}'"),
-            ));
-        }
-        let device = p.device.get_ref().trim().to_owned();
-        if device.is_empty() {
-            return Err(cx.err(&p.device.span(), key("device"), "must not be empty"));
-        }
-        let mut addresses = Vec::new();
-        for a in &p.addresses {
-            let net: IpNet = a.get_ref().trim().parse().map_err(|_| {
-                cx.err(
-                    &a.span(),
-                    key("addresses"),
-                    format!(
-                        "'{}' is not an address with prefix length (e.g. 198.51.100.1/24)",
-                        a.get_ref()
-                    ),
-                )
-            })?;
-            if !own.insert(net.addr()) {
-                return Err(cx.err(
-                    &a.span(),
-                    key("addresses"),
-                    format!("address {} is used twice", net.addr()),
-                ));
-            }
-            addresses.push(net);
-        }
-        let punt_tap = match &p.punt_tap {
-            None => None,
-            Some(t) => {
-                let n = t.get_ref().trim();
-                let ok = !n.is_empty()
-                    && n.len() <= MAX_IFNAME
-                    && n.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-                if !ok {
-                    return Err(cx.err(
-                        &t.span(),
-                        key("punt_tap"),
-                        format!(
-                            "'{n}' is not an interface name (1..={MAX_IFNAME} of a-z, 0-9, '-', '_', '.')"
-                        ),
-                    ));
-                }
-                if !taps.insert(n.to_owned()) {
-                    return Err(cx.err(
-                        &t.span(),
-                        key("punt_tap"),
-                        format!("punt tap '{n}' is used by two ports"),
-                    ));
-                }
-                Some(n.to_owned())
-            }
-        };
-        let port = PortConfig {
-            name,
-            device,
-            addresses,
-            punt_tap,
-        };
-        if !devices.insert(port.dpdk_name().to_owned()) {
-            return Err(cx.err(
-                &p.device.span(),
-                key("device"),
-                format!("device '{}' is used by two ports", port.dpdk_name()),
-            ));
-        }
-        ports.push(port);
-    }
-
-    let mut vips = Vec::new();
-    for (i, v) in raw.vip.iter().enumerate() {
-        let key = format!("vip[{i}].address");
-        let addr = cx.ip(&v.get_ref().address, &key)?;
-        if vips.contains(&addr) {
-            return Err(cx.err(
-                &v.get_ref().address.span(),
-                key,
-                format!("VIP {addr} is declared twice"),
-            ));
-        }
-        if own.contains(&addr) {
-            return Err(cx.err(
-                &v.get_ref().address.span(),
-                key,
-                format!("VIP {addr} is also a port address"),
-            ));
-        }
-        vips.push(addr);
-    }
-
-    let mut services = Vec::new();
-    let mut service_names = HashSet::new();
-    let mut bound: HashSet<(IpAddr, super::Protocol, u16, u16)> = HashSet::new();
-    for (i, s) in raw.service.iter().enumerate() {
-        let s = s.get_ref();
-        let key = |k: &str| format!("service[{i}].{k}");
-        let name = s.name.get_ref().trim().to_owned();
-        if name.is_empty() {
-            return Err(cx.err(&s.name.span(), key("name"), "must not be empty"));
-        }
-        if !service_names.insert(name.clone()) {
-            return Err(cx.err(
-                &s.name.span(),
-                key("name"),
-                format!("duplicate service name '{name}'"),
-            ));
-        }
-        let vip_span = s.vip.span();
-        let vip_list: Vec<Spanned<String>> = match s.vip.get_ref() {
-            OneOrMany::One(v) => vec![Spanned::new(vip_span.clone(), v.clone())],
-            OneOrMany::Many(v) => v
-                .iter()
-                .map(|v| Spanned::new(vip_span.clone(), v.clone()))
-                .collect(),
-        };
-        if vip_list.is_empty() {
-            return Err(cx.err(&s.name.span(), key("vip"), "lists no VIP"));
-        }
-        let mut svc_vips = Vec::new();
-        for v in vip_list {
-            let addr = cx.ip(&v, &key("vip"))?;
-            if !vips.contains(&addr) {
-                return Err(cx.err(
-                    &v.span(),
-                    key("vip"),
-                    format!("{addr} is not declared as a [[vip]]"),
-                ));
-            }
-            svc_vips.push(addr);
-        }
-        let port_span = s.port.span();
-        let ports_range = match s.port.get_ref() {
-            PortSpec::Single(p) => {
-                let p =
-                    cx.int_in(&Spanned::new(port_span.clone(), *p), &key("port"), 0, 65535)? as u16;
-                if p == 0 {
-                    (0, 65535)
-                } else {
-                    (p, p)
-                }
-            }
-            PortSpec::Range(r) => {
-                let bad = || {
-                    cx.err(
-                        &port_span,
-                        key("port"),
-                        format!("'{r}' is not a port range like \"8000-8099\""),
-                    )
-                };
-                let (a, b) = r.split_once('-').ok_or_else(bad)?;
-                let a: u16 = a.trim().parse().map_err(|_| bad())?;
-                let b: u16 = b.trim().parse().map_err(|_| bad())?;
-                if a == 0 || a > b {
-                    return Err(bad());
-                }
-                (a, b)
-            }
-        };
-        for vip in &svc_vips {
-            for other in bound.iter().filter(|o| o.0 == *vip && o.1 == s.protocol) {
-                if ports_range.0 <= other.3 && other.2 <= ports_range.1 {
-                    return Err(cx.err(
-                        &s.name.span(),
-                        key("port"),
-                        format!(
-                            "service '{name}' overlaps another service on {vip} {:?} ports {}-{}",
-                            s.protocol, other.2, other.3
-                        ),
-                    ));
-                }
-            }
-        }
-        for vip in &svc_vips {
-            bound.insert((*vip, s.protocol, ports_range.0, ports_range.1));
-        }
-        let forbid = |present: bool, field: &str, kind: &str| -> Result<(), ConfigError> {
-            if present {
-                Err(cx.err(
-                    &s.kind.span(),
-                    key(field),
-                    format!("is not a setting of kind = \"{kind}\""),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        let kind = match s.kind.get_ref().as_str() {
-            "dns" => {
-                forbid(s.encap.is_some(), "encap", "dns")?;
-                forbid(s.table_size.is_some(), "table_size", "dns")?;
-                forbid(s.gue_port.is_some(), "gue_port", "dns")?;
-                forbid(!s.backend.is_empty(), "backend", "dns")?;
-                if s.protocol != Protocol::Udp {
-                    return Err(cx.err(
-                        &s.kind.span(),
-                        key("protocol"),
-                        "a dns service answers UDP; use a forward service for TCP/53",
-                    ));
-                }
-                let zones = s.zones.as_ref().filter(|z| !z.is_empty()).ok_or_else(|| {
-                    cx.err(
-                        &s.kind.span(),
-                        key("zones"),
-                        "a dns service needs at least one zone file",
-                    )
-                })?;
-                let identity = s
-                    .identity
-                    .as_ref()
-                    .map(|i| i.get_ref().clone())
-                    .unwrap_or_else(|| hostname().unwrap_or_else(|| "anycastd".into()));
-                ServiceKind::Dns(DnsServiceConfig {
-                    zones: zones.iter().map(|z| resolve(base, z.get_ref())).collect(),
-                    identity,
-                    minimal_responses: s.minimal_responses.unwrap_or(false),
-                })
-            }
-            "forward" => {
-                forbid(s.zones.is_some(), "zones", "forward")?;
-                forbid(s.identity.is_some(), "identity", "forward")?;
-                forbid(
-                    s.minimal_responses.is_some(),
-                    "minimal_responses",
-                    "forward",
-                )?;
-                let encap = s.encap.ok_or_else(|| {
-                    cx.err(
-                        &s.kind.span(),
-                        key("encap"),
-                        "a forward service needs encap = \"ipip\" | \"gue\" | \"l2dsr\"",
-                    )
-                })?;
-                let table_size = match &s.table_size {
-                    Some(t) => {
-                        let n = cx.int_in(t, &key("table_size"), 7, 16_777_259)? as u32;
-                        if !is_prime(n) {
-                            return Err(cx.err(
-                                &t.span(),
-                                key("table_size"),
-                                format!("{n} is not prime"),
-                            ));
-                        }
-                        n
-                    }
-                    None => DEFAULT_TABLE_SIZE,
-                };
-                let gue_port = match &s.gue_port {
-                    Some(p) => cx.int_in(p, &key("gue_port"), 1, 65535)? as u16,
-                    None => DEFAULT_GUE_PORT,
-                };
-                let source_v4 = match &s.source_v4 {
-                    Some(a) => match cx.ip(a, &key("source_v4"))? {
-                        IpAddr::V4(v4) => Some(v4),
-                        IpAddr::V6(_) => {
-                            return Err(cx.err(
-                                &a.span(),
-                                key("source_v4"),
-                                "must be an IPv4 address",
-                            ))
-                        }
-                    },
-                    None => None,
-                };
-                let source_v6 = match &s.source_v6 {
-                    Some(a) => match cx.ip(a, &key("source_v6"))? {
-                        IpAddr::V6(v6) => Some(v6),
-                        IpAddr::V4(_) => {
-                            return Err(cx.err(
-                                &a.span(),
-                                key("source_v6"),
-                                "must be an IPv6 address",
-                            ))
-                        }
-                    },
-                    None => None,
-                };
-                let mut backends = Vec::new();
-                for (j, b) in s.backend.iter().enumerate() {
-                    let b = b.get_ref();
-                    let bkey = |k: &str| format!("service[{i}].backend[{j}].{k}");
-                    let address = cx.ip(&b.address, &bkey("address"))?;
-                    if backends
-                        .iter()
-                        .any(|o: &BackendConfig| o.address == address)
-                    {
-                        return Err(cx.err(
-                            &b.address.span(),
-                            bkey("address"),
-                            format!("backend {address} is listed twice"),
-                        ));
-                    }
-                    let weight = cx.int_in(&b.weight, &bkey("weight"), 1, 65535)? as u32;
-                    backends.push(BackendConfig {
-                        address,
-                        weight,
-                        state: b.state,
-                    });
-                }
-                if backends.is_empty() {
-                    return Err(cx.err(
-                        &s.kind.span(),
-                        key("backend"),
-                        "a forward service needs at least one [[service.backend]]",
-                    ));
-                }
-                ServiceKind::Forward(ForwardServiceConfig {
-                    encap,
-                    table_size,
-                    gue_port,
-                    source_v4,
-                    source_v6,
-                    backends,
-                })
-            }
-            other => {
-                return Err(cx.err(
-                    &s.kind.span(),
-                    key("kind"),
-                    format!("unknown kind '{other}' (expected \"dns\" or \"forward\")"),
-                ))
-            }
-        };
-        services.push(ServiceConfig {
-            name,
-            vips: svc_vips,
-            protocol: s.protocol,
-            ports: ports_range,
-            kind,
-        });
-    }
+    let (ports, own) = ports::build(&raw.port, &cx)?;
+    let vips = vips(&raw.vip, &own, &cx)?;
+    let services = services::build(&raw.service, &vips, base, &cx)?;
 
     let (stats, sidecar) = stats_layout::config::parse(path, text).map_err(|e| ConfigError {
         file: path.to_owned(),
@@ -743,9 +242,105 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     }
 }
 
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+/// `[[vip]]`: the anycast addresses, each once and none a port's address (`own`).
+fn vips(
+    raw: &[Spanned<RawVip>],
+    own: &HashSet<IpAddr>,
+    cx: &Ctx<'_>,
+) -> Result<Vec<IpAddr>, ConfigError> {
+    let mut vips = Vec::new();
+    for (i, v) in raw.iter().enumerate() {
+        let key = format!("vip[{i}].address");
+        let addr = cx.ip(&v.get_ref().address, &key)?;
+        if vips.contains(&addr) {
+            return Err(cx.err(
+                &v.get_ref().address.span(),
+                key,
+                format!("VIP {addr} is declared twice"),
+            ));
+        }
+        if own.contains(&addr) {
+            return Err(cx.err(
+                &v.get_ref().address.span(),
+                key,
+                format!("VIP {addr} is also a port address"),
+            ));
+        }
+        vips.push(addr);
+    }
+    Ok(vips)
+}
+
+/// `dataplane.cores`: one existing core per worker, each listed once (`None`: not pinned).
+fn cores(
+    cores: Option<&Spanned<Vec<i64>>>,
+    workers: usize,
+    cx: &Ctx<'_>,
+) -> Result<Option<Vec<usize>>, ConfigError> {
+    let Some(c) = cores else {
+        return Ok(None);
+    };
+    let online = super::online_cores();
+    let list = c.get_ref();
+    if list.len() != workers {
+        return Err(cx.err(
+            &c.span(),
+            "dataplane.cores",
+            format!(
+                "lists {} cores for {workers} workers; give one core per worker",
+                list.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for &core in list {
+        if core < 0 || core as usize >= online {
+            return Err(cx.err(
+                &c.span(),
+                "dataplane.cores",
+                format!(
+                    "core {core} does not exist (this machine has cores 0..{})",
+                    online - 1
+                ),
+            ));
+        }
+        if out.contains(&(core as usize)) {
+            return Err(cx.err(
+                &c.span(),
+                "dataplane.cores",
+                format!("core {core} is listed twice"),
+            ));
+        }
+        out.push(core as usize);
+    }
+    Ok(Some(out))
+}
+
+/// `dataplane.control_socket`, relative to `base`: a path a Unix socket can have (the default
+/// when it is not set).
+fn control_socket(
+    socket: Option<&Spanned<String>>,
+    base: &Path,
+    cx: &Ctx<'_>,
+) -> Result<PathBuf, ConfigError> {
+    let Some(v) = socket else {
+        return Ok(PathBuf::from(DEFAULT_CONTROL_SOCKET));
+    };
+    let s = v.get_ref().trim();
+    if s.is_empty() {
+        return Err(cx.err(&v.span(), "dataplane.control_socket", "must not be empty"));
+    }
+    let p = resolve(base, s);
+    if p.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(cx.err(
+            &v.span(),
+            "dataplane.control_socket",
+            format!(
+                "'{}' is {} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
+                p.display(),
+                p.as_os_str().len()
+            ),
+        ));
+    }
+    Ok(p)
 }

@@ -232,6 +232,97 @@ fn bad_services_are_errors() {
     );
 }
 
+/// The service, VIP and address checks `bad_services_are_errors` leaves out: each error names
+/// its line, key and reason.
+#[test]
+fn more_bad_services_vips_and_addresses_are_errors() {
+    let port =
+        "[[port]]\nname = \"a\"\ndevice = \"net_null0\"\naddresses = [\"198.51.100.1/24\"]\n";
+    let base = format!("{port}[[vip]]\naddress = \"203.0.113.1\"\n");
+    let svc = "[[service]]\nname = \"s\"\nvip = \"203.0.113.1\"\nprotocol = \"tcp\"\nport = 80\n";
+    let fwd = format!("{svc}kind = \"forward\"\nencap = \"ipip\"\n");
+    let backend = "[[service.backend]]\naddress = \"10.0.0.1\"\n";
+    let cases: [(String, usize, &str); 13] = [
+        (
+            format!("{port}[[vip]]\naddress = \"198.51.100.1\"\n"),
+            6,
+            "vip[0].address: VIP 198.51.100.1 is also a port address",
+        ),
+        (
+            port.replace("/24\"]", "/24\", \"198.51.100.1/25\"]"),
+            4,
+            "port[0].addresses: address 198.51.100.1 is used twice",
+        ),
+        (
+            format!("{base}{fwd}{backend}{fwd}{backend}"),
+            17,
+            "service[1].name: duplicate service name 's'",
+        ),
+        (
+            format!(
+                "{base}{}kind = \"forward\"\nencap = \"ipip\"\n{backend}",
+                svc.replace("\"203.0.113.1\"", "[]")
+            ),
+            8,
+            "service[0].vip: lists no VIP",
+        ),
+        (
+            format!(
+                "{base}{}kind = \"forward\"\nencap = \"ipip\"\n{backend}",
+                svc.replace("80", "\"90-80\"")
+            ),
+            11,
+            "service[0].port: '90-80' is not a port range",
+        ),
+        (
+            format!("{base}{svc}kind = \"dns\"\nzones = [\"z\"]\n"),
+            12,
+            "service[0].protocol: a dns service answers UDP",
+        ),
+        (
+            format!(
+                "{base}{}kind = \"dns\"\nzones = [\"z\"]\nencap = \"gue\"\n",
+                svc.replace("tcp", "udp")
+            ),
+            12,
+            "service[0].encap: is not a setting of kind = \"dns\"",
+        ),
+        (
+            format!("{base}{svc}kind = \"forward\"\n{backend}"),
+            12,
+            "service[0].encap: a forward service needs encap",
+        ),
+        (
+            format!("{base}{fwd}source_v4 = \"2001:db8::1\"\n{backend}"),
+            14,
+            "service[0].source_v4: must be an IPv4 address",
+        ),
+        (
+            format!("{base}{fwd}source_v6 = \"192.0.2.1\"\n{backend}"),
+            14,
+            "service[0].source_v6: must be an IPv6 address",
+        ),
+        (
+            format!("{base}{fwd}{backend}{backend}"),
+            17,
+            "service[0].backend[1].address: backend 10.0.0.1 is listed twice",
+        ),
+        (
+            format!("{base}{fwd}{backend}weight = 0\n"),
+            16,
+            "service[0].backend[0].weight: 0 is out of range 1..=65535",
+        ),
+        (
+            format!("{base}{fwd}gue_port = 0\n{backend}"),
+            14,
+            "service[0].gue_port: 0 is out of range 1..=65535",
+        ),
+    ];
+    for (text, line, needle) in &cases {
+        assert_bad(text, Some(*line), needle);
+    }
+}
+
 #[test]
 fn cpu_lists_parse() {
     assert_eq!(parse_cpu_list("0-1"), Some(2));
