@@ -24,24 +24,23 @@
 
 pub mod config;
 pub mod health;
+mod reader;
 mod seqlock;
 pub mod services;
+mod writer;
+
+pub use reader::{file_id, FileId, Reader};
+pub use writer::Writer;
 
 pub use seqlock::READ_PATIENCE;
-use seqlock::{seq_read, seq_write};
 
 pub use services::{
     Assigned, BackendValues, ServiceCounters, ServiceValues, SlotSince, SlotTable, MAX_BACKENDS,
     MAX_SERVICES,
 };
 
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use memmap2::{Mmap, MmapMut};
 use serde::Serialize;
+use std::sync::atomic::AtomicU64;
 
 /// `ANYCSTAT` in little-endian: the first word of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"ANYCSTAT");
@@ -358,318 +357,11 @@ unsafe fn words<'a>(ptr: *const u8, len: usize) -> &'a [AtomicU64] {
     unsafe { std::slice::from_raw_parts(ptr.cast::<AtomicU64>(), len / 8) }
 }
 
-enum Map {
-    File(MmapMut),
-    Anon(MmapMut),
-}
-
-/// The dataplane's side: creates and writes a segment. Share it (`Arc`) between the control
-/// thread and the workers; each worker must write only its own block.
-pub struct Writer {
-    map: Map,
-    _file: Option<File>,
-    path: Option<PathBuf>,
-    workers: usize,
-    ports: usize,
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer")
-            .field("path", &self.path)
-            .field("workers", &self.workers)
-            .field("ports", &self.ports)
-            .finish()
-    }
-}
-
 /// Unix time in ms.
 pub fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-impl Writer {
-    /// Creates the segment file at `path` (its directory is created if missing): a new file
-    /// replaces any old one atomically (rename), so readers see either the old or the new one.
-    /// Fails with [`io::ErrorKind::AddrInUse`] when a live process holds the current file.
-    pub fn create(path: &Path, port_names: &[&str], workers: usize) -> io::Result<Writer> {
-        check_sizes(workers, port_names.len())?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        if let Ok(old) = File::open(path) {
-            match old.try_lock() {
-                Ok(()) => drop(old),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        format!("{} is in use by another anycastd", path.display()),
-                    ))
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(e),
-            }
-        }
-        let name = path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-        let mut tmp_name = name.to_owned();
-        tmp_name.push(format!(".tmp.{}", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        let bytes = segment_words(workers, port_names.len()) * 8;
-        let made = (|| {
-            file.set_len(bytes as u64)?;
-            file.try_lock().map_err(io::Error::from)?;
-            // SAFETY: the file was just created by us with this size; other processes only map
-            // it (never truncate it: the dataplane replaces it by rename), and all access to the
-            // mapping goes through AtomicU64.
-            let map = unsafe { MmapMut::map_mut(&file)? };
-            let w = Writer {
-                map: Map::File(map),
-                _file: None,
-                path: Some(path.to_owned()),
-                workers,
-                ports: port_names.len(),
-            };
-            w.init(port_names);
-            Ok::<_, io::Error>(w)
-        })();
-        let mut w = match made {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        if let Err(e) = std::fs::rename(&tmp, path) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        w._file = Some(file);
-        Ok(w)
-    }
-
-    /// A segment in anonymous memory (no reader can see it): used when no file can be had, and
-    /// by tests.
-    pub fn anonymous(port_names: &[&str], workers: usize) -> io::Result<Writer> {
-        check_sizes(workers, port_names.len())?;
-        let map = MmapMut::map_anon(segment_words(workers, port_names.len()) * 8)?;
-        let w = Writer {
-            map: Map::Anon(map),
-            _file: None,
-            path: None,
-            workers,
-            ports: port_names.len(),
-        };
-        w.init(port_names);
-        Ok(w)
-    }
-
-    /// The file, if the segment has one.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
-    fn words(&self) -> &[AtomicU64] {
-        let m = match &self.map {
-            Map::File(m) | Map::Anon(m) => m,
-        };
-        // SAFETY: the mapping lives as long as self (the borrow ties the slice to it), is page
-        // aligned, and is only accessed atomically (here and by readers).
-        unsafe { words(m.as_ptr(), m.len()) }
-    }
-
-    fn init(&self, port_names: &[&str]) {
-        let hw = self.words();
-        hw[h::VERSION].store(LAYOUT_VERSION, Ordering::Relaxed);
-        hw[h::SIZE].store((hw.len() * 8) as u64, Ordering::Relaxed);
-        hw[h::WORKERS].store(self.workers as u64, Ordering::Relaxed);
-        hw[h::PORTS].store(self.ports as u64, Ordering::Relaxed);
-        hw[h::PID].store(u64::from(std::process::id()), Ordering::Relaxed);
-        hw[h::START_UNIX_MS].store(unix_ms(), Ordering::Relaxed);
-        hw[h::GENERATION].store(1, Ordering::Relaxed);
-        for (i, name) in port_names.iter().enumerate() {
-            let mut bytes = [0u8; PORT_NAME_BYTES];
-            let n = name.len().min(PORT_NAME_BYTES);
-            bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
-            let off = port_offset(self.workers, i) + p::NAME;
-            for (k, chunk) in bytes.chunks_exact(8).enumerate() {
-                hw[off + k].store(
-                    u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
-                    Ordering::Relaxed,
-                );
-            }
-        }
-        // The magic goes last: a reader that sees it sees the rest.
-        hw[h::MAGIC].store(MAGIC, Ordering::Release);
-    }
-
-    /// Workers in the segment.
-    pub fn workers(&self) -> usize {
-        self.workers
-    }
-
-    /// Publishes worker `i`'s values (seqlock; never waits). Only worker `i` may call this.
-    #[inline]
-    pub fn publish_worker(&self, i: usize, v: &WorkerValues) {
-        let mut buf = [0u64; w::VALUES];
-        v.to_words(&mut buf);
-        let off = worker_offset(i);
-        seq_write(&self.words()[off + w::SEQ..off + 1 + w::VALUES], &buf);
-    }
-
-    /// Publishes port `i`'s device counters (control thread only). The name is kept as created.
-    pub fn publish_port(&self, i: usize, v: &PortValues) {
-        let off = port_offset(self.workers, i);
-        let hw = self.words();
-        let mut buf = [0u64; p::END - 1];
-        for (k, slot) in buf.iter_mut().enumerate().take(p::IPACKETS - 1) {
-            *slot = hw[off + 1 + k].load(Ordering::Relaxed);
-        }
-        buf[p::IPACKETS - 1] = v.ipackets;
-        buf[p::OPACKETS - 1] = v.opackets;
-        buf[p::IBYTES - 1] = v.ibytes;
-        buf[p::OBYTES - 1] = v.obytes;
-        buf[p::IMISSED - 1] = v.imissed;
-        buf[p::IERRORS - 1] = v.ierrors;
-        buf[p::OERRORS - 1] = v.oerrors;
-        buf[p::RX_NOMBUF - 1] = v.rx_nombuf;
-        seq_write(&hw[off + p::SEQ..off + p::END], &buf);
-    }
-
-    /// The control thread's heartbeat: wall-clock time now, and its reading of the workers'
-    /// clock (same unit and origin as the workers' `heartbeat_ms`).
-    pub fn heartbeat(&self, clock_ms: u64) {
-        let hw = self.words();
-        hw[h::HEARTBEAT_CLOCK_MS].store(clock_ms, Ordering::Relaxed);
-        hw[h::HEARTBEAT_UNIX_MS].store(unix_ms(), Ordering::Release);
-    }
-
-    /// Records the config generation and reload counters.
-    pub fn set_generation(&self, generation: u64, reloads: u64, failures: u64) {
-        let hw = self.words();
-        hw[h::GENERATION].store(generation, Ordering::Relaxed);
-        hw[h::RELOADS].store(reloads, Ordering::Relaxed);
-        hw[h::RELOAD_FAILURES].store(failures, Ordering::Relaxed);
-    }
-
-    /// Records the run state.
-    pub fn set_state(&self, s: RunState) {
-        let v = match s {
-            RunState::Starting => 0,
-            RunState::Running => 1,
-            RunState::Stopped => 2,
-        };
-        self.words()[h::STATE].store(v, Ordering::Release);
-    }
-
-    /// Reads everything back (as a reader would).
-    pub fn read(&self) -> io::Result<SegmentValues> {
-        read_words(self.words())
-    }
-
-    /// Worker `i`'s values, read consistently.
-    pub fn read_worker(&self, i: usize) -> Option<WorkerValues> {
-        let (v, settled) = read_worker(self.words(), i);
-        settled.then_some(v)
-    }
-}
-
-fn check_sizes(workers: usize, ports: usize) -> io::Result<()> {
-    if workers > MAX_WORKERS || ports > MAX_PORTS {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("at most {MAX_WORKERS} workers and {MAX_PORTS} ports"),
-        ));
-    }
-    Ok(())
-}
-
-fn read_worker(words: &[AtomicU64], i: usize) -> (WorkerValues, bool) {
-    let off = worker_offset(i);
-    let mut buf = [0u64; w::VALUES];
-    let settled = seq_read(&words[off..off + 1 + w::VALUES], &mut buf);
-    (WorkerValues::from_words(&buf), settled)
-}
-
-fn bad(msg: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.into())
-}
-
-fn read_words(hw: &[AtomicU64]) -> io::Result<SegmentValues> {
-    if hw.len() < HEADER_WORDS || hw[h::MAGIC].load(Ordering::Acquire) != MAGIC {
-        return Err(bad("not an anycastd stats segment (bad magic)"));
-    }
-    let version = hw[h::VERSION].load(Ordering::Relaxed);
-    if version != LAYOUT_VERSION {
-        return Err(bad(format!(
-            "stats layout version {version}, this build reads {LAYOUT_VERSION}"
-        )));
-    }
-    let workers = hw[h::WORKERS].load(Ordering::Relaxed) as usize;
-    let ports = hw[h::PORTS].load(Ordering::Relaxed) as usize;
-    if workers > MAX_WORKERS || ports > MAX_PORTS || segment_words(workers, ports) > hw.len() {
-        return Err(bad("stats segment is truncated or inconsistent"));
-    }
-    let header = HeaderValues {
-        version,
-        workers,
-        ports,
-        pid: hw[h::PID].load(Ordering::Relaxed) as u32,
-        start_unix_ms: hw[h::START_UNIX_MS].load(Ordering::Relaxed),
-        generation: hw[h::GENERATION].load(Ordering::Relaxed),
-        heartbeat_unix_ms: hw[h::HEARTBEAT_UNIX_MS].load(Ordering::Acquire),
-        heartbeat_clock_ms: hw[h::HEARTBEAT_CLOCK_MS].load(Ordering::Relaxed),
-        state: RunState::from_word(hw[h::STATE].load(Ordering::Acquire)),
-        reloads: hw[h::RELOADS].load(Ordering::Relaxed),
-        reload_failures: hw[h::RELOAD_FAILURES].load(Ordering::Relaxed),
-    };
-    let mut out = SegmentValues {
-        header,
-        workers: Vec::with_capacity(workers),
-        ports: Vec::with_capacity(ports),
-        services_generation: 0,
-        services: Vec::new(),
-        unsettled_blocks: 0,
-    };
-    for i in 0..workers {
-        let (v, settled) = read_worker(hw, i);
-        out.workers.push(v);
-        out.unsettled_blocks += usize::from(!settled);
-    }
-    for i in 0..ports {
-        let off = port_offset(workers, i);
-        let mut buf = [0u64; p::END - 1];
-        out.unsettled_blocks += usize::from(!seq_read(&hw[off..off + p::END], &mut buf));
-        let mut name = Vec::with_capacity(PORT_NAME_BYTES);
-        for word in &buf[p::NAME - 1..p::IPACKETS - 1] {
-            name.extend_from_slice(&word.to_le_bytes());
-        }
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        out.ports.push(PortValues {
-            name: String::from_utf8_lossy(&name[..end]).into_owned(),
-            ipackets: buf[p::IPACKETS - 1],
-            opackets: buf[p::OPACKETS - 1],
-            ibytes: buf[p::IBYTES - 1],
-            obytes: buf[p::OBYTES - 1],
-            imissed: buf[p::IMISSED - 1],
-            ierrors: buf[p::IERRORS - 1],
-            oerrors: buf[p::OERRORS - 1],
-            rx_nombuf: buf[p::RX_NOMBUF - 1],
-        });
-    }
-    let (generation, services, unsettled) = services::read_services(hw, workers, ports);
-    out.services_generation = generation;
-    out.services = services;
-    out.unsettled_blocks += unsettled;
-    Ok(out)
 }
 
 // The layout fits its blocks, and blocks keep to their own cache lines (checked at compile time).
@@ -683,77 +375,11 @@ const _: () = {
     assert!((HEADER_WORDS * 8).is_multiple_of(128));
 };
 
-/// Identity of a segment file: a new dataplane start makes a new file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileId {
-    /// Device.
-    pub dev: u64,
-    /// Inode.
-    pub ino: u64,
-}
-
-/// The identity of the file at `path` now.
-pub fn file_id(path: &Path) -> io::Result<FileId> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path)?;
-    Ok(FileId {
-        dev: m.dev(),
-        ino: m.ino(),
-    })
-}
-
-/// The sidecar's side: a read-only mapping of a segment.
-pub struct Reader {
-    map: Mmap,
-    id: FileId,
-}
-
-impl std::fmt::Debug for Reader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader").field("id", &self.id).finish()
-    }
-}
-
-impl Reader {
-    /// Maps the segment at `path` read-only and checks its magic, version and size.
-    pub fn open(path: &Path) -> io::Result<Reader> {
-        use std::os::unix::fs::MetadataExt;
-        let file = File::open(path)?;
-        let meta = file.metadata()?;
-        if (meta.len() as usize) < HEADER_WORDS * 8 {
-            return Err(bad("stats segment too short"));
-        }
-        // SAFETY: mapped read-only; the dataplane never shrinks a segment file (it replaces it
-        // by rename), so the mapping stays backed; all access goes through AtomicU64 loads,
-        // which are fine on read-only memory for 64-bit words.
-        let map = unsafe { Mmap::map(&file)? };
-        let r = Reader {
-            map,
-            id: FileId {
-                dev: meta.dev(),
-                ino: meta.ino(),
-            },
-        };
-        r.read()?;
-        Ok(r)
-    }
-
-    /// The identity of the mapped file.
-    pub fn id(&self) -> FileId {
-        self.id
-    }
-
-    /// Reads the whole segment, each block consistently.
-    pub fn read(&self) -> io::Result<SegmentValues> {
-        // SAFETY: the mapping lives as long as self; page aligned; only atomic loads.
-        let hw = unsafe { words(self.map.as_ptr(), self.map.len()) };
-        read_words(hw)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn values_round_trip_through_a_file() {
