@@ -4,68 +4,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::control::ControlSocket;
-use crate::dpdk::{Eal, Mempool, Port, MAX_BURST};
+use crate::dpdk::{Eal, Mempool, Port};
 use crate::snapshot::{Mac, Snapshot};
 use crate::stats::{PublishedCounters, WorkerCounters};
-use crate::worker::{self, WorkerSpec};
+use crate::worker;
 
-/// Per-lcore mempool cache size.
-const MEMPOOL_CACHE: u32 = 256;
-/// Neighbour answers a worker's inbox holds.
-const NEIGHBOR_INBOX: usize = 256;
-
-/// The EAL arguments for `config`: the configured ones plus one `--vdev` (or `-a` for PCI) per port.
-pub fn eal_args(config: &Config) -> Vec<String> {
-    let mut args = config.eal_args.clone();
-    for p in &config.ports {
-        if p.is_pci() {
-            args.push("-a".into());
-        } else {
-            args.push("--vdev".into());
-        }
-        args.push(p.device.clone());
-    }
-    for (i, p) in config.ports.iter().enumerate() {
-        if let Some(tap) = &p.punt_tap {
-            args.push("--vdev".into());
-            args.push(format!("{},iface={tap}", punt_vdev(i)));
-        }
-    }
-    args
-}
-
-/// The ethdev name of port `i`'s punt TAP.
-pub fn punt_vdev(i: usize) -> String {
-    format!("net_tap_anycpunt{i}")
-}
-
-/// Mbufs the ports and workers can hold at once; the pool must be larger.
-pub fn mbufs_needed(config: &Config) -> u64 {
-    let taps = config.ports.iter().filter(|p| p.punt_tap.is_some()).count();
-    let queues = ((config.ports.len() + taps) * config.workers) as u64;
-    let per_queue = 2 * u64::from(config.descriptors);
-    let lcores = config.workers as u64 + 1;
-    queues * per_queue
-        + config.workers as u64 * 2 * MAX_BURST as u64
-        + lcores * u64::from(MEMPOOL_CACHE)
-}
-
-/// Cores for the workers: the configured list, or cores 1.. (after the control thread's core 0),
-/// wrapping around on small machines.
-pub fn worker_cores(config: &Config) -> Vec<usize> {
-    if let Some(c) = &config.cores {
-        return c.clone();
-    }
-    let n = crate::config::online_cores();
-    (0..config.workers)
-        .map(|w| if n > 1 { 1 + w % (n - 1) } else { 0 })
-        .collect()
-}
+mod setup;
+use setup::{
+    bind_control_socket, check_mbufs, log_serving, open_ports, open_segment, worker_specs,
+    MEMPOOL_CACHE,
+};
+pub use setup::{eal_args, mbufs_needed, punt_vdev, worker_cores};
 
 /// What a successful reload did.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,45 +93,12 @@ impl Runtime {
         reload_requested: Arc<AtomicBool>,
     ) -> Result<Runtime> {
         let started = Instant::now();
-        let needed = mbufs_needed(&config);
-        if u64::from(config.mbufs) < needed {
-            bail!(
-                "{}: dataplane.mbufs = {} is too small: {} ports (punt taps included) × {} queues × {} descriptors need at least {needed}",
-                config.source.display(),
-                config.mbufs,
-                config.ports.len()
-                    + config.ports.iter().filter(|p| p.punt_tap.is_some()).count(),
-                config.workers,
-                config.descriptors
-            );
-        }
+        check_mbufs(&config)?;
         // Compile the services before touching DPDK, so bad zones fail fast and clearly.
         let dry = Snapshot::build(&config, &vec![[0; 6]; config.ports.len()], 0)
             .with_context(|| format!("{}: cannot build the services", config.source.display()))?;
         drop(dry);
-        let control = match ControlSocket::bind(&config.control_socket) {
-            Ok(c) => Some(c),
-            // The default path is shared by every instance on the box: when another one holds
-            // it, run without a socket (SIGHUP still reloads). An explicit path must work.
-            Err(e)
-                if config.control_socket
-                    == std::path::Path::new(crate::config::DEFAULT_CONTROL_SOCKET) =>
-            {
-                tracing::warn!(
-                    "control socket disabled ({e}); SIGHUP still reloads; set \
-                     [dataplane] control_socket for `anycastd reload`"
-                );
-                None
-            }
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot open the control socket {}",
-                        config.control_socket.display()
-                    )
-                })
-            }
-        };
+        let control = bind_control_socket(&config)?;
 
         let args = eal_args(&config);
         tracing::info!(?args, "initialising EAL");
@@ -185,94 +106,17 @@ impl Runtime {
         let pool = Mempool::new(&eal, "anycastd_pkts", config.mbufs, MEMPOOL_CACHE, -1)
             .context("cannot create the packet mempool (try more memory: EAL -m, or hugepages)")?;
         let pool = Arc::new(pool);
-        let mut ports = Vec::new();
-        for p in &config.ports {
-            let port = Port::open(
-                &eal,
-                p.dpdk_name(),
-                config.workers as u16,
-                config.descriptors,
-                &pool,
-            )
-            .with_context(|| format!("port '{}' ({})", p.name, p.device))?;
-            ports.push(port);
-        }
+        let (ports, punt_ports) = open_ports(&config, &eal, &pool)?;
         let macs: Vec<_> = ports.iter().map(Port::mac).collect();
-        let mut punt_ports = Vec::new();
-        for (i, p) in config.ports.iter().enumerate() {
-            let Some(tap) = &p.punt_tap else {
-                punt_ports.push(None);
-                continue;
-            };
-            let mut port = Port::open(
-                &eal,
-                &punt_vdev(i),
-                config.workers as u16,
-                config.descriptors,
-                &pool,
-            )
-            .with_context(|| format!("punt tap '{tap}' of port '{}'", p.name))?;
-            // The kernel answers from the port's addresses, so it needs the port's MAC.
-            port.set_mac(macs[i])
-                .with_context(|| format!("punt tap '{tap}': cannot set its MAC"))?;
-            tracing::info!(
-                port = p.name,
-                punt_tap = tap,
-                "exception path to the kernel"
-            );
-            punt_ports.push(Some(port));
-        }
         let mut snap = Snapshot::build(&config, &macs, 1)?;
         let stat_slots = snap.assign_stat_slots(&stats_layout::SlotTable::default());
         let snapshot = Arc::new(ArcSwap::from_pointee(snap));
-        let cores = worker_cores(&config);
-        // Neighbour answers one worker sees are copied to the others (bounded inboxes).
-        let inboxes: Vec<_> = (0..config.workers)
-            .map(|_| crossbeam_channel::bounded(NEIGHBOR_INBOX))
-            .collect();
-        let specs: Vec<WorkerSpec> = (0..config.workers)
-            .map(|w| WorkerSpec {
-                index: w,
-                core: cores.get(w).copied(),
-                queues: ports
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| (i, p.queue(w as u16)))
-                    .collect(),
-                punt: punt_ports
-                    .iter()
-                    .map(|t| t.as_ref().map(|t| t.queue(w as u16)))
-                    .collect(),
-                idle: config.idle,
-                flow_table: config.flow_table,
-                pool: Some(Arc::clone(&pool)),
-                share_to: inboxes
-                    .iter()
-                    .enumerate()
-                    .filter(|(o, _)| *o != w)
-                    .map(|(_, (tx, _))| tx.clone())
-                    .collect(),
-                inbox: (config.workers > 1).then(|| inboxes[w].1.clone()),
-            })
-            .collect();
+        let specs = worker_specs(&config, &ports, &punt_ports, &pool);
         let segment = Arc::new(open_segment(&config)?);
         segment.publish_service_names(&stat_slots);
         let workers = worker::spawn_all(specs, &eal, &snapshot, &stop, &segment)
             .context("cannot start worker threads")?;
-        for (p, port) in config.ports.iter().zip(&ports) {
-            let mac = port.mac();
-            let link = port.link();
-            tracing::info!(
-                port = p.name,
-                mac = format!(
-                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                    mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
-                ),
-                link_up = link.up,
-                speed_mbps = link.speed_mbps,
-                "serving"
-            );
-        }
+        log_serving(&config, &ports);
         tracing::info!(
             workers = config.workers,
             control_socket = %control
@@ -547,33 +391,6 @@ impl Runtime {
 
 /// How often the control thread refreshes its heartbeat and the port counters in the segment.
 const STATS_EVERY: Duration = Duration::from_millis(100);
-
-/// Creates the stats segment at `[stats] path`. When the default path is held by another
-/// anycastd on this box, the counters go to an unshared segment instead (with a warning); an
-/// explicit path must work.
-fn open_segment(config: &Config) -> Result<stats_layout::Writer> {
-    let names: Vec<&str> = config.ports.iter().map(|p| p.name.as_str()).collect();
-    match stats_layout::Writer::create(&config.stats.path, &names, config.workers) {
-        Ok(w) => {
-            tracing::info!(path = %config.stats.path.display(), "stats segment");
-            Ok(w)
-        }
-        Err(e) if config.stats.default_path => {
-            tracing::warn!(
-                "stats segment not shared ({}: {e}); set [stats] path for the sidecar",
-                config.stats.path.display()
-            );
-            stats_layout::Writer::anonymous(&names, config.workers)
-                .context("cannot allocate the stats segment")
-        }
-        Err(e) => Err(e).with_context(|| {
-            format!(
-                "cannot create the stats segment {}",
-                config.stats.path.display()
-            )
-        }),
-    }
-}
 
 /// How often a `watch = true` config's files are checked for changes.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
