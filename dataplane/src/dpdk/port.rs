@@ -229,7 +229,13 @@ impl Port {
         }
         let (mut nb_rx, mut nb_tx) = (descriptors, descriptors);
         // SAFETY: id is valid; the out pointers are valid.
-        unsafe { ffi::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut nb_rx, &mut nb_tx) };
+        let ret = unsafe { ffi::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut nb_rx, &mut nb_tx) };
+        if ret != 0 {
+            return Err(DpdkError::from_code(
+                format!("rte_eth_dev_adjust_nb_rx_tx_desc({dpdk_name})"),
+                ret,
+            ));
+        }
         // SAFETY: id is valid.
         let socket = unsafe { ffi::rte_eth_dev_socket_id(id) };
         let socket = if socket < 0 { 0 } else { socket as u32 };
@@ -269,7 +275,14 @@ impl Port {
         }
         let mut addr = ffi::rte_ether_addr::default();
         // SAFETY: id valid; addr is a valid out pointer.
-        unsafe { ffi::rte_eth_macaddr_get(id, &mut addr) };
+        let ret = unsafe { ffi::rte_eth_macaddr_get(id, &mut addr) };
+        if ret != 0 {
+            // Answering from an all-zero MAC would fail silently: refuse the port instead.
+            return Err(DpdkError::from_code(
+                format!("rte_eth_macaddr_get({dpdk_name})"),
+                ret,
+            ));
+        }
         tracing::info!(
             port = dpdk_name,
             id,
