@@ -290,24 +290,14 @@ fn forward(at: &At<'_>) -> Result<ServiceKind, ConfigError> {
         Some(p) => cx.int_in(p, &at.key("gue_port"), 1, 65535)? as u16,
         None => DEFAULT_GUE_PORT,
     };
-    let source_v4 = match &s.source_v4 {
-        Some(a) => match cx.ip(a, &at.key("source_v4"))? {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => {
-                return Err(cx.err(&a.span(), at.key("source_v4"), "must be an IPv4 address"))
-            }
-        },
-        None => None,
-    };
-    let source_v6 = match &s.source_v6 {
-        Some(a) => match cx.ip(a, &at.key("source_v6"))? {
-            IpAddr::V6(v6) => Some(v6),
-            IpAddr::V4(_) => {
-                return Err(cx.err(&a.span(), at.key("source_v6"), "must be an IPv6 address"))
-            }
-        },
-        None => None,
-    };
+    let source_v4 = source(at, &s.source_v4, "source_v4", "IPv4", |a| match a {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    })?;
+    let source_v6 = source(at, &s.source_v6, "source_v6", "IPv6", |a| match a {
+        IpAddr::V6(v6) => Some(v6),
+        IpAddr::V4(_) => None,
+    })?;
     Ok(ServiceKind::Forward(ForwardServiceConfig {
         encap,
         table_size,
@@ -316,6 +306,29 @@ fn forward(at: &At<'_>) -> Result<ServiceKind, ConfigError> {
         source_v6,
         backends: backends(at)?,
     }))
+}
+
+/// A forward service's `source_v4` / `source_v6` (`key`), when set: an address of `family`,
+/// which `of_family` takes (it returns `None` for the other family).
+fn source<T>(
+    at: &At<'_>,
+    raw: &Option<Spanned<String>>,
+    key: &str,
+    family: &str,
+    of_family: impl Fn(IpAddr) -> Option<T>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(a) = raw else {
+        return Ok(None);
+    };
+    of_family(at.cx.ip(a, &at.key(key))?)
+        .map(Some)
+        .ok_or_else(|| {
+            at.cx.err(
+                &a.span(),
+                at.key(key),
+                format!("must be an {family} address"),
+            )
+        })
 }
 
 /// A forward service's backends: at least one, each address once, weights 1..=65535.
