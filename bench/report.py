@@ -18,6 +18,9 @@ SATURATED = 0.9
 # A DUT's slowest round of a profile at least this many times its fastest, in cycles a packet:
 # the host's speed changed during the run (a shared host's rounds come in two speeds).
 SPREAD = 1.5
+# The benchmark issue's rate targets: anycastd's packet rate as a share of testpmd's on a
+# profile, and the flows the profile must run with (None: any).
+RATE_TARGETS = (("icmp", 0.85, None), ("dns", 0.85, None), ("forward-tcp", 0.75, 1_000_000))
 
 
 def median(values):
@@ -135,6 +138,60 @@ def profile_table(rows):
     return paths.text_table(header, lines) + notes
 
 
+def verdict(median_ratio, best_ratio, bar):
+    """Whether a profile's ratios reach `bar`: by both, by one (which), or by neither."""
+    by_median = median_ratio is not None and median_ratio >= bar
+    by_best = best_ratio is not None and best_ratio >= bar
+    if by_median and by_best:
+        return "met"
+    if by_median or by_best:
+        return "met by " + ("medians" if by_median else "bests") + " only"
+    return "not met"
+
+
+def targets(rows, runs, path_rows):
+    """The targets this run measured, as {"target", "figure", "verdict"}: each rate target whose
+    profile ran against both DUTs (forward-tcp only with the flows it asks for), zero answer
+    errors in anycastd's sampled validation, and every counted path within 50 ns."""
+    out = []
+    by_key = {(r["profile"], r["dut"]): r for r in rows}
+    for profile, bar, flows in RATE_TARGETS:
+        ours, base = by_key.get((profile, "anycastd")), by_key.get((profile, "testpmd"))
+        if ours is None or base is None:
+            continue
+        target = f"{profile} ≥ {bar:.2f} of testpmd" + (f" ({flows:,} flows)" if flows else "")
+        ran = {r.get("flows") for r in runs if r["profile"] == profile} - {None}
+        if flows and ran and ran != {flows}:
+            out.append({"target": target, "figure": f"ran with {sorted(ran)} flows",
+                        "verdict": "not measured"})
+            continue
+        m, b = ours["ratio_to_testpmd"], ours["best_ratio_to_testpmd"]
+        out.append({"target": target, "figure": f"medians {fmt(m, '.2f')}, bests {fmt(b, '.2f')}",
+                    "verdict": verdict(m, b, bar)})
+    ours = [r for r in rows if r["dut"] == "anycastd"]
+    if ours:
+        wrong, validated = sum(r["errors"] for r in ours), sum(r["validated"] for r in ours)
+        out.append({"target": "zero answer errors",
+                    "figure": f"{wrong} wrong of {validated:,} sampled",
+                    "verdict": "met" if wrong == 0 and validated else "not met"})
+    counted = [r for r in path_rows if not r.get("reference")]
+    if counted:
+        over = [f"{r['path']} {r['path_ns']:.1f}" for r in counted if not r["met"]]
+        figure = f"{len(counted) - len(over)} of {len(counted)} within"
+        out.append({"target": f"every path ≤ {paths.TARGET_NS:.0f} ns",
+                    "figure": figure + (f"; over: {', '.join(over)}" if over else ""),
+                    "verdict": "met" if not over else "not met"})
+    return out
+
+
+def targets_text(found):
+    """The targets as lines under the tables."""
+    if not found:
+        return ""
+    return "targets (this machine):\n" + "\n".join(
+        f"  {t['target']}: {t['figure']}: {t['verdict']}" for t in found)
+
+
 def git_rev():
     """`git describe` of the tree, or "unknown"."""
     try:
@@ -220,6 +277,10 @@ def main():
     if path_rows:
         print()
         print(paths.table(path_rows))
+    found = targets(rows, runs, path_rows)
+    if found:
+        print()
+        print(targets_text(found))
     print(f"\n{nproc} cores, {cpu}; load average before the report: {load}")
     print(f"command: {command}")
     rev = git_rev()
@@ -229,6 +290,7 @@ def main():
         "git": rev,
         "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
         "rows": rows,
+        "targets": found,
         "runs": runs,
         "paths": path_rows,
     }

@@ -78,5 +78,46 @@ class SpeedNotes(unittest.TestCase):
         self.assertEqual(report.speed_notes(rows), [])
 
 
+class Targets(unittest.TestCase):
+    def test_rates_are_judged_by_medians_and_bests(self):
+        runs = [run("testpmd", 10.0, 190.0), run("testpmd", 4.0, 480.0),
+                run("anycastd", 9.0, 220.0), run("anycastd", 2.0, 900.0),
+                run("testpmd", 10.0, 190.0, "icmp"), run("anycastd", 9.0, 210.0, "icmp")]
+        found = report.targets(report.aggregate(runs), runs, [])
+        by = {t["target"]: t for t in found}
+        # dns: medians 5.5 / 7.0 = 0.79, bests 9 / 10 = 0.90.
+        self.assertEqual(by["dns ≥ 0.85 of testpmd"]["figure"], "medians 0.79, bests 0.90")
+        self.assertEqual(by["dns ≥ 0.85 of testpmd"]["verdict"], "met by bests only")
+        self.assertEqual(by["icmp ≥ 0.85 of testpmd"]["verdict"], "met")
+        self.assertEqual(by["zero answer errors"]["verdict"], "met")
+        self.assertEqual(len(found), 3)
+
+    def test_a_profile_without_both_duts_or_with_other_flows_is_not_judged(self):
+        runs = [run("anycastd", 9.0, 220.0, "icmp"),
+                run("testpmd", 10.0, 190.0, "forward-tcp"), run("anycastd", 2.0, 900.0,
+                                                                "forward-tcp")]
+        for r in runs:
+            r["flows"] = 10_000
+        found = report.targets(report.aggregate(runs), runs, [])
+        self.assertEqual([t["target"] for t in found],
+                         ["forward-tcp ≥ 0.75 of testpmd (1,000,000 flows)", "zero answer errors"])
+        self.assertEqual(found[0]["verdict"], "not measured")
+
+    def test_wrong_answers_and_paths_over_the_bar_are_not_met(self):
+        runs = [run("testpmd", 10.0, 190.0), run("anycastd", 9.0, 220.0)]
+        runs[1]["errors"] = 2
+        path_rows = [{"path": "a", "path_ns": 20.0, "met": True},
+                     {"path": "b", "path_ns": 52.3, "met": False},
+                     {"path": "c", "path_ns": 80.0, "met": False, "reference": True}]
+        found = report.targets(report.aggregate(runs), runs, path_rows)
+        self.assertEqual(found[-2], {"target": "zero answer errors",
+                                     "figure": "2 wrong of 1 sampled", "verdict": "not met"})
+        self.assertEqual(found[-1], {"target": "every path ≤ 50 ns",
+                                     "figure": "1 of 2 within; over: b 52.3",
+                                     "verdict": "not met"})
+        self.assertIn("  every path ≤ 50 ns: 1 of 2 within; over: b 52.3: not met",
+                      report.targets_text(found))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -96,6 +96,8 @@ struct Results {
     size: usize,
     seconds: f64,
     rate: String,
+    /// Concurrent flows of the forward profiles (`--flows`).
+    flows: u32,
     sent: u64,
     /// Transmit attempts the link refused whole (its ring was full); those frames are retried.
     tx_full: u64,
@@ -332,6 +334,7 @@ fn run(cli: &Cli) -> Result<()> {
         size: cli.size,
         seconds: secs,
         rate: cli.rate.clone(),
+        flows: cli.flows,
         sent,
         tx_full,
         received,
