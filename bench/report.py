@@ -166,7 +166,7 @@ def targets(rows, runs, path_rows):
                         "verdict": "not measured"})
             continue
         m, b = ours["ratio_to_testpmd"], ours["best_ratio_to_testpmd"]
-        out.append({"target": target, "figure": f"medians {fmt(m, '.2f')}, bests {fmt(b, '.2f')}",
+        out.append({"target": target, "figure": f"medians {fmt(m, '.3f')}, bests {fmt(b, '.3f')}",
                     "verdict": verdict(m, b, bar)})
     ours = [r for r in rows if r["dut"] == "anycastd"]
     if ours:
