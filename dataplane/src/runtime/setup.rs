@@ -40,10 +40,14 @@ pub fn punt_vdev(i: usize) -> String {
     format!("net_tap_anycpunt{i}")
 }
 
+/// The ethdevs the config opens: its ports and their punt TAPs.
+fn ethdevs(config: &Config) -> usize {
+    config.ports.len() + config.ports.iter().filter(|p| p.punt_tap.is_some()).count()
+}
+
 /// Mbufs the ports and workers can hold at once; the pool must be larger.
 pub fn mbufs_needed(config: &Config) -> u64 {
-    let taps = config.ports.iter().filter(|p| p.punt_tap.is_some()).count();
-    let queues = ((config.ports.len() + taps) * config.workers) as u64;
+    let queues = (ethdevs(config) * config.workers) as u64;
     let per_queue = 2 * u64::from(config.descriptors);
     let lcores = config.workers as u64 + 1;
     queues * per_queue
@@ -98,7 +102,7 @@ pub(super) fn check_mbufs(config: &Config) -> Result<()> {
             "{}: dataplane.mbufs = {} is too small: {} ports (punt taps included) × {} queues × {} descriptors need at least {needed}",
             config.source.display(),
             config.mbufs,
-            config.ports.len() + config.ports.iter().filter(|p| p.punt_tap.is_some()).count(),
+            ethdevs(config),
             config.workers,
             config.descriptors
         );
