@@ -197,9 +197,11 @@ fn run(cli: &Cli) -> Result<()> {
         return write_pcap(cli, &mut builder, path);
     }
     let eal = Eal::init(&cli.eal).context("DPDK EAL initialisation failed")?;
-    let pool = Mempool::new(&eal, "gen_pkts", 16383, 256, -1)
+    // Frames of up to 1518 bytes out; the mbufs' default 2048 bytes also hold what comes back
+    // (a tunnel adds at most 52).
+    let pool = Mempool::new(&eal, "gen_pkts", 16383, 256, 1518, -1)
         .context("cannot create the mbuf pool (more EAL memory: -m, or hugepages)")?;
-    let port = Port::open(&eal, &cli.port, 1, 1024, &pool)
+    let port = Port::open(&eal, &cli.port, 1, 1024, 1500, &pool)
         .with_context(|| format!("cannot open port {}", cli.port))?;
     let hz = dpdk::tsc_hz(&eal);
     let q = port.queue(0);

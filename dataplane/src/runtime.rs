@@ -16,8 +16,8 @@ use crate::worker;
 
 mod setup;
 use setup::{
-    bind_control_socket, check_mbufs, log_serving, open_ports, open_segment, worker_specs,
-    MEMPOOL_CACHE,
+    bind_control_socket, check_mbufs, log_serving, longest_frame, open_ports, open_segment,
+    worker_specs, MEMPOOL_CACHE,
 };
 pub use setup::{eal_args, mbufs_needed, punt_vdev, worker_cores};
 
@@ -103,8 +103,16 @@ impl Runtime {
         let args = eal_args(&config);
         tracing::info!(?args, "initialising EAL");
         let eal = Arc::new(Eal::init(&args).context("DPDK EAL initialisation failed")?);
-        let pool = Mempool::new(&eal, "anycastd_pkts", config.mbufs, MEMPOOL_CACHE, -1)
-            .context("cannot create the packet mempool (try more memory: EAL -m, or hugepages)")?;
+        let frame = longest_frame(&config);
+        let pool = Mempool::new(
+            &eal,
+            "anycastd_pkts",
+            config.mbufs,
+            MEMPOOL_CACHE,
+            frame,
+            -1,
+        )
+        .context("cannot create the packet mempool (try more memory: EAL -m, or hugepages)")?;
         let pool = Arc::new(pool);
         let (ports, punt_ports) = open_ports(&config, &eal, &pool)?;
         let macs: Vec<_> = ports.iter().map(Port::mac).collect();

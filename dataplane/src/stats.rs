@@ -35,6 +35,9 @@ pub struct WorkerCounters {
     /// New flows the flow table refused because it was full (set when the worker stops): they
     /// were forwarded without an entry, by the consistent hash alone.
     pub flow_full: u64,
+    /// Forward packets too big for their tunnel, answered with ICMP "fragmentation needed" or
+    /// "packet too big" (set when the worker stops; counted in `answered` too).
+    pub too_big_answered: u64,
     /// TSC cycles spent in poll rounds that received packets, from the round's start to its
     /// last transmit (set when the worker stops). Per packet received it is what a packet costs
     /// the worker whether or not it was the bottleneck (VPP's clocks per packet).
@@ -80,6 +83,7 @@ impl WorkerCounters {
         self.dns_cache_bypassed += o.dns_cache_bypassed;
         self.flow_inserts += o.flow_inserts;
         self.flow_full += o.flow_full;
+        self.too_big_answered += o.too_big_answered;
         self.busy_cycles += o.busy_cycles;
         self.busy_polls += o.busy_polls;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
@@ -89,7 +93,8 @@ impl WorkerCounters {
 
     /// A one-line summary: `rx=.. tx=.. answered=.. forwarded=.. dropped=.. (reason=n ...)`,
     /// then `dns_cache_hits=..` and `dns_cache_bypassed=..` when there were any,
-    /// `flow_inserts=.. flow_full=..` when any flow was inserted or refused, and
+    /// `flow_inserts=.. flow_full=..` when any flow was inserted or refused,
+    /// `too_big_answered=..` when any forward packet was too big for its tunnel, and
     /// `cycles_per_packet=..` (busy TSC cycles per packet received) and `packets_per_poll=..`
     /// (packets per poll round that received any) once the workers stopped.
     pub fn summary(&self) -> String {
@@ -121,6 +126,9 @@ impl WorkerCounters {
                 " flow_inserts={} flow_full={}",
                 self.flow_inserts, self.flow_full
             ));
+        }
+        if self.too_big_answered > 0 {
+            s.push_str(&format!(" too_big_answered={}", self.too_big_answered));
         }
         if self.busy_cycles > 0 && self.rx_packets > 0 {
             let per_packet = self.busy_cycles as f64 / self.rx_packets as f64;
@@ -191,6 +199,7 @@ impl PublishedCounters {
             dns_cache_bypassed: v.dns_cache_bypassed,
             flow_inserts: v.flow_inserts,
             flow_full: v.flow_full,
+            too_big_answered: v.too_big_answered,
             busy_cycles: 0,
             busy_polls: 0,
         }
@@ -220,6 +229,7 @@ pub fn values(c: &WorkerCounters, state: &WorkerState) -> stats_layout::WorkerVa
         rcodes: state.dns.rcode,
         dns_cache_hits: state.dns_cache.hits,
         dns_cache_bypassed: state.dns_cache.bypassed,
+        too_big_answered: f.counters.too_big_icmp,
         ..Default::default()
     };
     v.drops[..DropReason::COUNT].copy_from_slice(&c.drops);

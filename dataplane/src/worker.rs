@@ -247,6 +247,7 @@ pub fn run(
     counters.dns_cache_bypassed = state.dns_cache.bypassed;
     counters.flow_inserts = state.forward.flows.counters.inserts;
     counters.flow_full = state.forward.flows.counters.full;
+    counters.too_big_answered = state.forward.counters.too_big_icmp;
     counters.busy_cycles = busy_cycles;
     counters.busy_polls = busy_polls;
     counters

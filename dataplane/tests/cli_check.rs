@@ -145,6 +145,35 @@ fn run_refuses_an_impossible_start_cleanly() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+#[test]
+fn run_refuses_an_mtu_the_device_cannot_take() {
+    // net_memif takes frames up to 1518 bytes: mtu 1600 is refused with the device's range
+    // before DPDK's configure would say only "invalid argument".
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let sock = dir.path().join("memif.sock");
+    let cfg = format!(
+        "[eal]\n{}\n[[port]]\nname = \"m\"\ndevice = \"net_memif0,role=server,socket={}\"\nmtu = 1600\n",
+        common::eal_args("anyc-cli-mtu"),
+        sock.display()
+    );
+    std::fs::write(&path, cfg).unwrap();
+    let out = Command::new(common::anycastd())
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("port 'm'")
+            && err.contains("mtu 1600 is outside what device net_memif0 (net_memif) takes")
+            && err.contains("..=1500 (frames up to 1518 bytes)"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// `--version`: ours, the DPDK pkg-config finds, and the linkage (which `dpdk_link.rs` checks).
 #[test]
 fn version_prints() {

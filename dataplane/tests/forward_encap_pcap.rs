@@ -328,3 +328,109 @@ fn to_port(mut f: Vec<u8>) -> Vec<u8> {
     f[0..6].copy_from_slice(&PCAP_MAC);
     f
 }
+
+/// One TCP packet with `payload` bytes of data (DF set) to an IPIP VIP through real DPDK
+/// (net_pcap), with the port's `mtu` given as `mtu_line` (or not): the output frames, the
+/// frame sent and the run's summary.
+fn one_packet_through(
+    tag: &str,
+    mtu_line: &str,
+    payload: usize,
+) -> (Vec<Vec<u8>>, Vec<u8>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (rx, tx) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
+    let vip = Ipv4Addr::new(203, 0, 113, 80);
+    let full = to_port(dataplane::forward::frames::tcp4(
+        CLIENT4,
+        vip,
+        40000,
+        80,
+        0x10,
+        &vec![0x5a; payload],
+    ));
+    write_pcap(&rx, &[arp_reply(B4_MAC[0], B4[0]), full.clone()]);
+    let config = format!(
+        r#"
+[eal]
+{}
+[[port]]
+name = "pcap0"
+device = "net_pcap0,rx_pcap={},tx_pcap={}"
+addresses = ["198.51.100.1/24"]
+{mtu_line}
+[[vip]]
+address = "{vip}"
+[[service]]
+name = "web4"
+vip = "{vip}"
+protocol = "tcp"
+port = 80
+kind = "forward"
+encap = "ipip"
+[[service.backend]]
+address = "{}"
+"#,
+        common::eal_args(tag),
+        rx.display(),
+        tx.display(),
+        B4[0],
+    );
+    let mut dp = Dataplane::start(&config);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let done = dp.stop();
+    assert!(done.status.success(), "{}", done.stderr);
+    (read_pcap(&tx), full, done.stdout)
+}
+
+#[test]
+fn a_port_mtu_above_1500_carries_full_size_packets_in_ipip() {
+    // mtu = 1520: the 1500-byte packet leaves whole inside 20 bytes of IPIP.
+    let (out, full, summary) = one_packet_through("anyc-encap-mtu", "mtu = 1520", 1460);
+    let tunnel: Vec<&Vec<u8>> = out.iter().filter(|f| f[12..14] == [8, 0]).collect();
+    assert_eq!(tunnel.len(), 1, "{summary}");
+    let f = tunnel[0];
+    assert_eq!(f.len(), 14 + 20 + 1500, "{summary}");
+    assert_eq!(&f[0..6], &B4_MAC[0]);
+    assert_eq!(f[14 + 9], 4, "IPIP");
+    assert_eq!(&f[34..], &full[14..], "the inner packet, byte for byte");
+    assert_eq!(
+        common::counter(&summary, "total:", "forwarded"),
+        1,
+        "{summary}"
+    );
+
+    // Ethernet's MTU (no key): IPIP would make 1520 bytes, so the client is told
+    // "fragmentation needed" with the 1480 bytes that fit.
+    let (out, _, summary) = one_packet_through("anyc-encap-mtu-default", "", 1460);
+    let icmp: Vec<&Vec<u8>> = out
+        .iter()
+        .filter(|f| f[12..14] == [8, 0] && f[14 + 9] == 1)
+        .collect();
+    assert_eq!(icmp.len(), 1, "{summary}");
+    let m = &icmp[0][34..];
+    assert_eq!((m[0], m[1]), (3, 4), "fragmentation needed");
+    assert_eq!(u16::from_be_bytes([m[6], m[7]]), 1480, "next-hop MTU");
+    assert_eq!(&icmp[0][0..6], &full[6..12], "back to the client");
+    assert_eq!(
+        common::counter(&summary, "total:", "forwarded"),
+        0,
+        "{summary}"
+    );
+    assert_eq!(
+        common::counter(&summary, "total:", "answered"),
+        1,
+        "{summary}"
+    );
+    assert_eq!(
+        common::counter(&summary, "total:", "too_big_answered"),
+        1,
+        "{summary}"
+    );
+
+    // A jumbo port: the packet mbufs hold a 9000-byte packet in one segment.
+    let (out, jumbo, summary) = one_packet_through("anyc-encap-mtu-jumbo", "mtu = 9000", 8940);
+    let tunnel: Vec<&Vec<u8>> = out.iter().filter(|f| f[12..14] == [8, 0]).collect();
+    assert_eq!(tunnel.len(), 1, "{summary}");
+    assert_eq!(tunnel[0].len(), 14 + 9000, "{summary}");
+    assert_eq!(&tunnel[0][34..], &jumbo[14..]);
+}

@@ -43,7 +43,7 @@ fn label(v: &str) -> String {
 /// Per-worker counter families: (name, help, field).
 type WorkerField = (&'static str, &'static str, fn(&WorkerValues) -> u64);
 
-const WORKER_COUNTERS: [WorkerField; 15] = [
+const WORKER_COUNTERS: [WorkerField; 16] = [
     (
         "anycastd_rx_packets_total",
         "Packets received by the worker.",
@@ -103,6 +103,12 @@ const WORKER_COUNTERS: [WorkerField; 15] = [
         "anycastd_stateless_flows_total",
         "New flows forwarded by the Maglev table alone (stateless fallback).",
         |w| w.stateless,
+    ),
+    (
+        "anycastd_too_big_answered_total",
+        "Forward packets too big for their backend's tunnel (the port's MTU), answered with \
+         ICMP fragmentation needed or packet too big.",
+        |w| w.too_big_answered,
     ),
     (
         "anycastd_dns_queries_total",
@@ -399,6 +405,7 @@ mod tests {
         let mut wv = WorkerValues {
             rx_packets: 7,
             dns_cache_bypassed: 5,
+            too_big_answered: 3,
             ..WorkerValues::default()
         };
         wv.drops[1] = 7;
@@ -467,6 +474,7 @@ mod tests {
         );
         assert!(text.contains("anycastd_dns_responses_total{worker=\"1\",rcode=\"NXDOMAIN\"} 2\n"));
         assert!(text.contains("anycastd_dns_cache_bypassed_total{worker=\"1\"} 5\n"));
+        assert!(text.contains("anycastd_too_big_answered_total{worker=\"1\"} 3\n"));
         assert!(text.contains("anycastd_port_rx_packets_total{port=\"edge\\\"0\"} 0\n"));
         assert!(text.contains("anycastd_service_packets_total{service=\"dns\"} 0\n"));
         assert!(text.contains("anycastd_service_packets_total{service=\"we\\\"b\"} 1\n"));

@@ -119,8 +119,9 @@ mod w {
     pub const RCODES: usize = 32;
     pub const DNS_CACHE_HITS: usize = 48;
     pub const DNS_CACHE_BYPASSED: usize = 49;
+    pub const TOO_BIG_ANSWERED: usize = 50;
     /// Words after the sequence word that carry values.
-    pub const VALUES: usize = 49;
+    pub const VALUES: usize = 50;
 }
 
 /// Port block word indexes.
@@ -230,6 +231,9 @@ pub struct WorkerValues {
     /// DNS queries the worker's packet cache did not look up because too few of its lookups
     /// hit (0 from dataplanes before it).
     pub dns_cache_bypassed: u64,
+    /// Packets too big for their backend's tunnel, answered with ICMP "fragmentation needed"
+    /// or ICMPv6 "packet too big" (counted in `answered` too; 0 from dataplanes before it).
+    pub too_big_answered: u64,
 }
 
 impl WorkerValues {
@@ -259,6 +263,7 @@ impl WorkerValues {
         out[w::RCODES - 1..w::RCODES - 1 + RCODE_SLOTS].copy_from_slice(&self.rcodes);
         out[w::DNS_CACHE_HITS - 1] = self.dns_cache_hits;
         out[w::DNS_CACHE_BYPASSED - 1] = self.dns_cache_bypassed;
+        out[w::TOO_BIG_ANSWERED - 1] = self.too_big_answered;
     }
 
     fn from_words(v: &[u64; w::VALUES]) -> WorkerValues {
@@ -286,6 +291,7 @@ impl WorkerValues {
             rcodes,
             dns_cache_hits: v[w::DNS_CACHE_HITS - 1],
             dns_cache_bypassed: v[w::DNS_CACHE_BYPASSED - 1],
+            too_big_answered: v[w::TOO_BIG_ANSWERED - 1],
         }
     }
 }

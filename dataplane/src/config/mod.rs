@@ -52,7 +52,17 @@ pub struct PortConfig {
     /// Kernel TAP interface for the exception path (traffic to the node's addresses that the
     /// dataplane does not answer), if any.
     pub punt_tap: Option<String>,
+    /// Largest IP packet the port receives and sends (bytes, [`MIN_MTU`]..=[`MAX_MTU`]): set on
+    /// the device, and the limit of forwarded packets once encapsulated.
+    pub mtu: u16,
 }
+
+/// A port's MTU when the config gives none: Ethernet's.
+pub const DEFAULT_MTU: u16 = 1500;
+/// Smallest port MTU: IPv6's minimum link MTU.
+pub const MIN_MTU: u16 = 1280;
+/// Largest port MTU: a jumbo frame (packets are single-segment mbufs sized for it).
+pub const MAX_MTU: u16 = 9000;
 
 impl PortConfig {
     /// True when `device` is a PCI address rather than a vdev string.
@@ -240,7 +250,7 @@ impl Config {
 impl Config {
     /// The settings that differ between `self` (in force) and `new` and that only a restart can
     /// apply: EAL arguments, workers, cores, idle mode, mbufs, descriptors, the flow table, the control socket,
-    /// and the port list (names, devices, punt taps). Addresses, VIPs and services can change
+    /// and the port list (names, devices, punt taps, MTUs). Addresses, VIPs and services can change
     /// live. Empty when `new` can be applied by a reload.
     pub fn restart_only_changes(&self, new: &Config) -> Vec<String> {
         let mut out = Vec::new();
@@ -277,6 +287,9 @@ impl Config {
                 }
                 if a.punt_tap != b.punt_tap {
                     out.push(format!("port[{i}].punt_tap"));
+                }
+                if a.mtu != b.mtu {
+                    out.push(format!("port[{i}].mtu"));
                 }
             }
         }

@@ -84,6 +84,7 @@ fn pci_devices_are_recognised() {
         device: "0000:01:00.0".into(),
         addresses: vec![],
         punt_tap: None,
+        mtu: crate::config::DEFAULT_MTU,
     };
     assert!(p.is_pci());
     assert_eq!(p.dpdk_name(), "0000:01:00.0");
@@ -405,7 +406,10 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
             "workers = 2\nidle = \"adaptive\"\ndescriptors = 512",
         )
         .replace("\"512\", \"--no-pci\"", "\"256\", \"--no-pci\"")
-        .replace("net_tap0,iface=anyc0", "net_tap1,iface=anyc1")
+        .replace(
+            "net_tap0,iface=anyc0\"",
+            "net_tap1,iface=anyc1\"\nmtu = 9000"
+        )
     ))
     .unwrap();
     assert_eq!(new.flow_table.udp_timeout_ms, 60_000);
@@ -417,9 +421,32 @@ fn restart_only_changes_are_named_and_live_ones_are_not() {
             "dataplane.idle",
             "dataplane.descriptors",
             "flow_table",
-            "port[0].device"
+            "port[0].device",
+            "port[0].mtu"
         ]
     );
+}
+
+#[test]
+fn a_port_mtu_is_1500_unless_set_within_1280_to_9000() {
+    assert_eq!(parse(GOOD).unwrap().ports[0].mtu, 1500);
+    let with = |mtu: &str| {
+        GOOD.replace(
+            "device = \"net_tap0,iface=anyc0\"",
+            &format!("device = \"net_tap0,iface=anyc0\"\nmtu = {mtu}"),
+        )
+    };
+    for ok in [1280, 1600, 9000] {
+        assert_eq!(parse(&with(&ok.to_string())).unwrap().ports[0].mtu, ok);
+    }
+    for bad in ["1279", "9001", "0", "-1500"] {
+        assert_bad(
+            &with(bad),
+            Some(9),
+            &format!("port[0].mtu: {bad} is out of range 1280..=9000"),
+        );
+    }
+    assert_bad(&with("\"1500\""), Some(9), "invalid type: string \"1500\"");
 }
 
 #[test]

@@ -18,28 +18,25 @@ unsafe impl Send for Mempool {}
 unsafe impl Sync for Mempool {}
 
 impl Mempool {
-    /// Creates a pool of `n` mbufs with the default data room (2048 + headroom), a per-lcore cache
-    /// of `cache` mbufs, on `socket` (-1 = any).
+    /// Creates a pool of `n` mbufs whose data room holds a frame of `frame_len` bytes (at least
+    /// DPDK's default of 2048; the headroom for encapsulation comes on top), with a per-lcore
+    /// cache of `cache` mbufs, on `socket` (-1 = any).
     pub fn new(
         _eal: &Eal,
         name: &str,
         n: u32,
         cache: u32,
+        frame_len: u16,
         socket: i32,
     ) -> Result<Mempool, DpdkError> {
+        let room = u32::from(frame_len).max(ffi::RTE_MBUF_DEFAULT_DATAROOM);
+        let buf_size = u16::try_from(room + ffi::RTE_PKTMBUF_HEADROOM)
+            .map_err(|_| DpdkError::from_errno("rte_pktmbuf_pool_create", libc::EINVAL))?;
         let cname = CString::new(name)
             .map_err(|_| DpdkError::from_errno("rte_pktmbuf_pool_create", libc::EINVAL))?;
         // SAFETY: the EAL is initialised; cname is a valid NUL-terminated string for the call.
-        let raw = unsafe {
-            ffi::rte_pktmbuf_pool_create(
-                cname.as_ptr(),
-                n,
-                cache,
-                0,
-                ffi::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
-                socket,
-            )
-        };
+        let raw =
+            unsafe { ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, buf_size, socket) };
         NonNull::new(raw).map(|raw| Mempool { raw }).ok_or_else(|| {
             DpdkError::from_code(format!("rte_pktmbuf_pool_create({name}, {n} mbufs)"), -1)
         })

@@ -129,15 +129,48 @@ impl QueueHandle {
     }
 }
 
+/// Refuses an `mtu` the device does not take, with its range, before configure would (DPDK
+/// says only "invalid argument"). The largest is what configure allows: the driver's `max_mtu`,
+/// and its longest frame less the link overhead (that frame less `max_mtu` when the driver
+/// gives both, else 18 bytes of Ethernet header and CRC).
+fn check_mtu(
+    info: &ffi::rte_eth_dev_info,
+    mtu: u16,
+    dpdk_name: &str,
+    driver: &str,
+) -> Result<(), DpdkError> {
+    let (max_frame, max_mtu) = (info.max_rx_pktlen, u32::from(info.max_mtu));
+    let overhead = if info.max_mtu != u16::MAX && max_frame > max_mtu {
+        max_frame - max_mtu
+    } else {
+        18
+    };
+    let max = max_mtu.min(max_frame.saturating_sub(overhead));
+    let min = u32::from(info.min_mtu);
+    if (min..=max).contains(&u32::from(mtu)) {
+        return Ok(());
+    }
+    Err(DpdkError {
+        call: format!("configure {dpdk_name}"),
+        errno: libc::EINVAL,
+        message: format!(
+            "mtu {mtu} is outside what device {dpdk_name} ({driver}) takes: {min}..={max} \
+             (frames up to {max_frame} bytes)"
+        ),
+    })
+}
+
 impl Port {
     /// Finds the device DPDK created for `dpdk_name` (a vdev name or PCI address), configures
-    /// `queues` rx/tx queue pairs with `descriptors` each over `pool`, enables RSS on IP/TCP/UDP
-    /// when `queues > 1`, and starts it.
+    /// `queues` rx/tx queue pairs with `descriptors` each over `pool` and an MTU of `mtu`
+    /// (refused when the device cannot take it), enables RSS on IP/TCP/UDP when `queues > 1`,
+    /// and starts it.
     pub fn open(
         _eal: &Eal,
         dpdk_name: &str,
         queues: u16,
         descriptors: u16,
+        mtu: u16,
         pool: &Mempool,
     ) -> Result<Port, DpdkError> {
         let cname = CString::new(dpdk_name)
@@ -200,6 +233,8 @@ impl Port {
                 "the device's peer spreads flows over its queues; no RSS configured"
             );
         }
+        check_mtu(&info, mtu, dpdk_name, &driver)?;
+        conf.rxmode.mtu = u32::from(mtu);
         let rss = queues > 1 && rss_hf != 0 && !peer_spread;
         if queues > 1 && !rss && !peer_spread {
             return Err(DpdkError {
@@ -226,6 +261,21 @@ impl Port {
                 format!("rte_eth_dev_configure({dpdk_name})"),
                 ret,
             ));
+        }
+        if u32::from(mtu) != ffi::RTE_ETHER_MTU {
+            // Configure gave the driver the MTU; a device with a kernel side (net_tap) or that
+            // reads it only from its own setting is told again. Devices without the setting
+            // (most vdevs) carry frames of any length.
+            // SAFETY: id is valid and configured.
+            let ret = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
+            if ret == -libc::ENOTSUP {
+                tracing::debug!("{dpdk_name}: no MTU setting; frames up to mtu {mtu} pass");
+            } else if ret != 0 {
+                return Err(DpdkError::from_code(
+                    format!("rte_eth_dev_set_mtu({dpdk_name}, {mtu})"),
+                    ret,
+                ));
+            }
         }
         let (mut nb_rx, mut nb_tx) = (descriptors, descriptors);
         // SAFETY: id is valid; the out pointers are valid.
@@ -289,6 +339,7 @@ impl Port {
             driver,
             queues,
             rss,
+            mtu,
             rx_desc = nb_rx,
             tx_desc = nb_tx,
             "port started"

@@ -7,13 +7,10 @@ use super::hash::hash_bytes;
 use super::maglev::{Maglev, MaglevBackend};
 use super::neighbors::{self, v4_in_16, NeighborCache, Resolution};
 use super::{ForwardCounters, WorkerForwardState};
-use crate::config::{BackendState, Config, Encap, ForwardServiceConfig};
+use crate::config::{BackendState, Config, Encap, ForwardServiceConfig, DEFAULT_MTU};
 use crate::packet::{IpMeta, PacketBuffer};
 use crate::snapshot::{Mac, PortSnapshot};
 use crate::verdict::{DropReason, Verdict};
-
-/// Default egress MTU (largest outer IP packet).
-pub const DEFAULT_MTU: usize = 1500;
 
 /// How a backend's frames find their next hop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,16 +104,17 @@ pub fn addr16(a: &IpAddr) -> ([u8; 16], bool) {
 impl ForwardService {
     /// Builds the service's tables off the hot path. Fails when a backend cannot be reached:
     /// no outer source address of its family for IPIP/GUE, or not on a port's subnet for L2 DSR.
+    /// Encapsulated packets may be as long as the smallest of the ports' MTUs (a forwarded
+    /// packet leaves by the port it came in on); longer ones are answered "too big".
     pub fn build(config: &ForwardServiceConfig, whole: &Config) -> Result<Self, String> {
-        Self::build_with_mtu(config, whole, DEFAULT_MTU)
-    }
-
-    /// [`ForwardService::build`] with an explicit egress MTU.
-    pub fn build_with_mtu(
-        config: &ForwardServiceConfig,
-        whole: &Config,
-        mtu: usize,
-    ) -> Result<Self, String> {
+        let mtu = usize::from(
+            whole
+                .ports
+                .iter()
+                .map(|p| p.mtu)
+                .min()
+                .unwrap_or(DEFAULT_MTU),
+        );
         if config.backends.len() >= usize::from(u16::MAX) {
             return Err(format!(
                 "{} backends: at most {} are supported",

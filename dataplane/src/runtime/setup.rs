@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_MTU};
 use crate::control::ControlSocket;
 use crate::dpdk::{Eal, Mempool, Port, MAX_BURST};
 use crate::worker::WorkerSpec;
@@ -135,6 +135,18 @@ pub(super) fn bind_control_socket(config: &Config) -> Result<Option<ControlSocke
     }
 }
 
+/// The longest frame any port receives: its MTU with the Ethernet header and room for a CRC
+/// (the packet mbufs' data room, single-segment, is sized for it).
+pub(super) fn longest_frame(config: &Config) -> u16 {
+    let mtu = config
+        .ports
+        .iter()
+        .map(|p| p.mtu)
+        .max()
+        .unwrap_or(DEFAULT_MTU);
+    mtu + 18
+}
+
 /// Opens the configured ports, a queue per worker each, and their punt TAPs (`None` for a port
 /// without one), each TAP with its port's MAC.
 pub(super) fn open_ports(
@@ -142,11 +154,20 @@ pub(super) fn open_ports(
     eal: &Eal,
     pool: &Arc<Mempool>,
 ) -> Result<(Vec<Port>, Vec<Option<Port>>)> {
-    let open = |name: &str| Port::open(eal, name, config.workers as u16, config.descriptors, pool);
+    let open = |name: &str, mtu: u16| {
+        Port::open(
+            eal,
+            name,
+            config.workers as u16,
+            config.descriptors,
+            mtu,
+            pool,
+        )
+    };
     let mut ports = Vec::new();
     for p in &config.ports {
-        let port =
-            open(p.dpdk_name()).with_context(|| format!("port '{}' ({})", p.name, p.device))?;
+        let port = open(p.dpdk_name(), p.mtu)
+            .with_context(|| format!("port '{}' ({})", p.name, p.device))?;
         ports.push(port);
     }
     let mut punt_ports = Vec::new();
@@ -155,7 +176,9 @@ pub(super) fn open_ports(
             punt_ports.push(None);
             continue;
         };
-        let mut punt = open(&punt_vdev(i))
+        // The kernel's side keeps Ethernet's MTU: its TCP peers (BGP, ssh) then send segments
+        // that fit it whatever the port's MTU.
+        let mut punt = open(&punt_vdev(i), DEFAULT_MTU)
             .with_context(|| format!("punt tap '{tap}' of port '{}'", p.name))?;
         // The kernel answers from the port's addresses, so it needs the port's MAC.
         punt.set_mac(port.mac())

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Ctx;
-use crate::config::{ConfigError, PortConfig};
+use crate::config::{ConfigError, PortConfig, DEFAULT_MTU, MAX_MTU, MIN_MTU};
 
 /// Longest kernel interface name (IFNAMSIZ - 1).
 const MAX_IFNAME: usize = 15;
@@ -21,6 +21,7 @@ pub(super) struct RawPort {
     #[serde(default)]
     addresses: Vec<Spanned<String>>,
     punt_tap: Option<Spanned<String>>,
+    mtu: Option<Spanned<i64>>,
 }
 
 /// The ports, validated: at least one, names, devices, addresses and punt TAPs each used once.
@@ -85,11 +86,16 @@ pub(super) fn build(
             None => None,
             Some(t) => Some(punt_tap(t, &key("punt_tap"), &mut taps, cx)?),
         };
+        let mtu = match &p.mtu {
+            None => DEFAULT_MTU,
+            Some(m) => cx.int_in(m, &key("mtu"), MIN_MTU.into(), MAX_MTU.into())? as u16,
+        };
         let port = PortConfig {
             name,
             device,
             addresses,
             punt_tap,
+            mtu,
         };
         if !devices.insert(port.dpdk_name().to_owned()) {
             return Err(cx.err(

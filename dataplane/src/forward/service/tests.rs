@@ -395,6 +395,47 @@ fn too_big_after_encapsulation_answers_frag_needed_or_drops() {
 }
 
 #[test]
+fn the_ports_mtu_sets_how_big_a_forwarded_packet_may_grow() {
+    let client = Ipv4Addr::new(192, 0, 2, 1);
+    // A full-size packet (1500 bytes of IP): 1520 once in IPIP.
+    let full = tcp4(client, VIP, 1, 80, TCP_ACK, &[0u8; 1460]);
+    let with_mtu = |mtu: &str| {
+        config("ipip", &FOUR[..1]).replace(
+            "device = \"net_null0\"",
+            &format!("device = \"net_null0\"\nmtu = {mtu}"),
+        )
+    };
+    let snap = snapshot(&with_mtu("1520"));
+    let mut st = WorkerState::default();
+    learn_all(&snap, &mut st);
+    let (v, out) = run(&snap, &mut st, &full);
+    assert_eq!(v, Verdict::Forward);
+    assert_eq!(out.len(), 14 + 1520);
+    assert_eq!(&out[34..], &full[14..], "the inner packet, whole");
+    assert_eq!(st.forward.counters.too_big, 0);
+
+    // One byte less: too big, and the client is told 1499 - 20.
+    let snap = snapshot(&with_mtu("1519"));
+    let mut st = WorkerState::default();
+    learn_all(&snap, &mut st);
+    let (v, out) = run(&snap, &mut st, &full);
+    assert_eq!(v, Verdict::Answer);
+    assert_eq!(u16::from_be_bytes([out[40], out[41]]), 1499, "next-hop MTU");
+    assert_eq!(st.forward.counters.too_big, 1);
+
+    // Two ports: the smaller MTU is the limit (a packet leaves by the port it came in on).
+    let two = with_mtu("9000").replacen(
+        "[[vip]]",
+        "[[port]]\nname = \"edge1\"\ndevice = \"net_null1\"\nmtu = 1500\n[[vip]]",
+        1,
+    );
+    let snap = snapshot(&two);
+    let mut st = WorkerState::default();
+    learn_all(&snap, &mut st);
+    assert_eq!(run(&snap, &mut st, &full).0, Verdict::Answer);
+}
+
+#[test]
 fn too_big_for_every_tunnel_is_answered_before_the_flow_lookup() {
     // One IPIP tunnel MTU for all backends: decided in stage one, so neither the flow table
     // nor the (unresolved) next hop is touched.
