@@ -494,6 +494,14 @@ impl Builder {
 
     fn validate_forward(&mut self, f: &[u8]) -> Result<(), String> {
         ipv4_ok(f, ETH)?;
+        if f[ETH + 9] == 1 && f.len() >= ETH + 28 && f[ETH + 20..ETH + 22] == [3, 4] {
+            let mtu = u16::from_be_bytes([f[ETH + 26], f[ETH + 27]]);
+            return Err(format!(
+                "ICMP fragmentation needed (next-hop MTU {mtu}) instead of IPIP: the frame \
+                 with its tunnel header is over the DUT port's MTU (a smaller --size, or a \
+                 larger mtu on the DUT)"
+            ));
+        }
         if f[ETH + 9] != 4 {
             return Err(format!("outer protocol {} is not IPIP", f[ETH + 9]));
         }

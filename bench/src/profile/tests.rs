@@ -218,3 +218,36 @@ fn profile_names_round_trip() {
     }
     assert!(Profile::parse("nope").unwrap_err().contains("forward-tcp"));
 }
+
+#[test]
+fn too_big_answers_say_so_and_the_largest_frames_forward_at_1498() {
+    // The bench config's port keeps Ethernet's MTU: a 1518-byte frame (1500 bytes of IP) cannot
+    // take its 20 bytes of IPIP, and anycastd answers "fragmentation needed"; the validation
+    // names that. At 1498 bytes the frame fits and forwards.
+    let snap = snapshot();
+    let mut state = WorkerState::default();
+    for p in [Profile::ForwardTcp, Profile::ForwardUdp, Profile::Flood] {
+        let mut b = Builder::new(p, 1518, 1000, 0.5, 7);
+        let f = &frames(p, 1518, 1)[0];
+        let mut buf = TestBuffer::with_room(f, 128, 2048);
+        assert_eq!(process(&mut buf, 0, &snap, &mut state), Verdict::Answer);
+        let e = b.validate(buf.data(), Dut::Anycastd).unwrap_err();
+        assert!(
+            e.contains("ICMP fragmentation needed (next-hop MTU 1480)"),
+            "{}: {e}",
+            p.name()
+        );
+
+        let mut b = Builder::new(p, 1498, 1000, 0.5, 7);
+        let f = &frames(p, 1498, 1)[0];
+        let mut buf = TestBuffer::with_room(f, 128, 2048);
+        assert_eq!(process(&mut buf, 0, &snap, &mut state), Verdict::Forward);
+        assert_eq!(buf.data().len(), 1498 - 4 + 20, "{}", p.name());
+        assert_eq!(
+            b.validate(buf.data(), Dut::Anycastd),
+            Ok(()),
+            "{}",
+            p.name()
+        );
+    }
+}
