@@ -250,6 +250,19 @@ fn flows(out: &mut String, v: &SegmentValues, prev: Option<&SegmentValues>, dt: 
     let ins = sum(&v.workers, |w| w.flow_inserts);
     let r = rate(ins, prev.map(|p| sum(&p.workers, |w| w.flow_inserts)), dt);
     let _ = writeln!(out, "  new flows inserted per second: {}", fmt_rate(r));
+    let big = sum(&v.workers, |w| w.too_big_answered);
+    if big > 0 {
+        let r = rate(
+            big,
+            prev.map(|p| sum(&p.workers, |w| w.too_big_answered)),
+            dt,
+        );
+        let _ = writeln!(
+            out,
+            "  too big for the tunnel (see the ports' mtu), answered: {big} ({}/s)",
+            fmt_rate(r)
+        );
+    }
 }
 
 fn ports(out: &mut String, v: &SegmentValues, prev: Option<&SegmentValues>, dt: f64) {

@@ -26,6 +26,7 @@ fn publish(w: &Writer, t: &SlotTable, k: u64) {
             dns_cache_bypassed: 3 * k,
             flows: 7,
             flow_inserts: 20 * k,
+            too_big_answered: 2 * k,
             ..WorkerValues::default()
         };
         v.drops[4] = 10 * k + i; // no_service
@@ -183,6 +184,10 @@ fn two_readings_show_rates_over_the_interval() {
     assert_eq!(cells(&text, "web", "  192.0.2.11"), ["120", "40.0"]);
     assert!(
         text.contains("new flows inserted per second: 40.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("too big for the tunnel (see the ports' mtu), answered: 12 (4.0/s)"),
         "{text}"
     );
     assert!(
