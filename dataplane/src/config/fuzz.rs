@@ -56,6 +56,7 @@ punt_tap = "edge0-k"
 name = "edge1"
 device = "0000:3b:00.0"
 addresses = ["192.0.2.1/25"]
+mtu = 9000
 [[vip]]
 address = "203.0.113.10"
 [[vip]]
@@ -144,6 +145,7 @@ const TOKENS: &[&str] = &[
     "[sidecar]",
     "name",
     "device",
+    "mtu",
     "addresses",
     "address",
     "vip",
