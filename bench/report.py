@@ -41,25 +41,36 @@ def busy_share(run):
 
 
 def aggregate(runs):
-    """One row per (profile, dut): medians over the repeated runs, errors and validations
-    summed, the best round, and the ratios to testpmd's row of the same profile."""
+    """One row per (profile, size, dut): medians over the repeated runs, errors and
+    validations summed, the best round, and the ratios to testpmd's row of the same profile
+    and size."""
     rows = []
-    for key in dict.fromkeys((r["profile"], r["dut"]) for r in runs):
-        group = [r for r in runs if (r["profile"], r["dut"]) == key]
+    for key in dict.fromkeys((r["profile"], r["size"], r["dut"]) for r in runs):
+        group = [r for r in runs if (r["profile"], r["size"], r["dut"]) == key]
         rows.append(aggregate_group(key, group))
-    # Ratios to testpmd's row of the same profile: of the medians, and of the best rounds.
+    # Ratios to testpmd's row of the same profile and size: of the medians, and of the bests.
     for field, ratio in (("answered_mpps", "ratio_to_testpmd"),
                          ("best_mpps", "best_ratio_to_testpmd")):
-        baseline = {r["profile"]: r[field] for r in rows if r["dut"] == "testpmd"}
+        baseline = {(r["profile"], r["size"]): r[field] for r in rows if r["dut"] == "testpmd"}
         for r in rows:
-            b = baseline.get(r["profile"])
+            b = baseline.get((r["profile"], r["size"]))
             r[ratio] = round(r[field] / b, 3) if b else None
     return rows
 
 
+def several_sizes(rows):
+    """True when the run had more than one frame size (the rows then name theirs)."""
+    return len({r["size"] for r in rows}) > 1
+
+
+def row_name(r, sized):
+    """A row's profile, with its frame size when the run had several."""
+    return f"{r['profile']} {r['size']} B" if sized else r["profile"]
+
+
 def aggregate_group(key, group):
-    """The row of one (profile, dut) from its rounds."""
-    row = {"profile": key[0], "dut": key[1], "runs": len(group)}
+    """The row of one (profile, size, dut) from its rounds."""
+    row = {"profile": key[0], "size": key[1], "dut": key[2], "runs": len(group)}
     for k in ("offered_mpps", "answered_mpps", "loss", "p50_us", "p99_us"):
         row[k] = median(r[k] for r in group)
     row["dut_cycles_per_packet"] = median(r.get("dut_cycles_per_packet") for r in group)
@@ -76,7 +87,6 @@ def aggregate_group(key, group):
     row["first_errors"] = [e for r in group for e in r["first_errors"]][:8]
     row["dut_exits"] = [r.get("dut_exit", 0) for r in group]
     row["dut_counters"] = [r.get("dut_counters", "") for r in group]
-    row["size"] = group[0]["size"]
     row["memory"] = group[0].get("memory")
     return row
 
@@ -85,12 +95,13 @@ def pace_notes(rows):
     """A line per profile whose testpmd best round left testpmd waiting for packets: its
     ratio of bests then compares anycastd with the generator's rate, not with testpmd's."""
     notes = []
+    sized = several_sizes(rows)
     for r in rows:
         busy = r.get("best_round_dut_busy")
         if r["dut"] == "testpmd" and busy is not None and busy < SATURATED:
-            notes.append(f"{r['profile']}: testpmd's best round kept its core {busy:.0%} busy: "
-                         "the generator set its pace, so the ratio compares anycastd with the "
-                         "generator's rate there, not with testpmd's")
+            notes.append(f"{row_name(r, sized)}: testpmd's best round kept its core "
+                         f"{busy:.0%} busy: the generator set its pace, so the ratio compares "
+                         "anycastd with the generator's rate there, not with testpmd's")
     return notes
 
 
@@ -99,17 +110,18 @@ def speed_notes(rows):
     more: the host ran at more than one speed, so the ratio of medians mixes fast and slow
     rounds."""
     notes = []
-    for profile in dict.fromkeys(r["profile"] for r in rows):
+    sized = several_sizes(rows)
+    for name in dict.fromkeys(row_name(r, sized) for r in rows):
         spans = []
         spread = False
         for r in rows:
             cycles = [c for c in r.get("dut_cycles_runs", []) if c]
-            if r["profile"] != profile or len(cycles) < 2:
+            if row_name(r, sized) != name or len(cycles) < 2:
                 continue
             spans.append(f"{min(cycles):.0f}–{max(cycles):.0f} ({r['dut']})")
             spread |= max(cycles) >= SPREAD * min(cycles)
         if spread:
-            notes.append(f"{profile}: rounds ran at {' and '.join(spans)} cycles a packet: the "
+            notes.append(f"{name}: rounds ran at {' and '.join(spans)} cycles a packet: the "
                          "host's speed changed during the run, so the ratio of medians mixes "
                          "fast and slow rounds; the ratio of bests compares the fastest (more "
                          "--repeat makes it likelier that each DUT has one)")
@@ -121,19 +133,24 @@ def fmt(v, spec):
 
 
 def profile_table(rows):
-    """The profiles' table as text, with the pace and speed notes under it."""
-    header = ("profile", "dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs",
-              "p99 µs", "ratio", "best Mpps", "best ratio", "DUT cycles/pkt", "DUT busy",
-              "wrong/validated")
+    """The profiles' table as text, with the pace and speed notes under it (a size column
+    when the run had several frame sizes)."""
+    sized = several_sizes(rows)
+    header = (("profile",) + (("size",) if sized else ())
+              + ("dut", "runs", "offered Mpps", "answered Mpps", "loss", "p50 µs", "p99 µs",
+                 "ratio", "best Mpps", "best ratio", "DUT cycles/pkt", "DUT busy",
+                 "wrong/validated"))
     lines = []
     for r in rows:
-        lines.append((r["profile"], r["dut"], str(r["runs"]), fmt(r["offered_mpps"], ".3f"),
-                      fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
-                      fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
-                      fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["best_mpps"], ".3f"),
-                      fmt(r["best_ratio_to_testpmd"], ".2f"),
-                      fmt(r["dut_cycles_per_packet"], ".0f"), fmt(r["dut_busy"], ".0%"),
-                      f"{r['errors']}/{r['validated']}"))
+        size = (str(r["size"]),) if sized else ()
+        lines.append((r["profile"],) + size
+                     + (r["dut"], str(r["runs"]), fmt(r["offered_mpps"], ".3f"),
+                        fmt(r["answered_mpps"], ".3f"), fmt(r["loss"] * 100, ".2f") + "%",
+                        fmt(r["p50_us"], ".1f"), fmt(r["p99_us"], ".1f"),
+                        fmt(r["ratio_to_testpmd"], ".2f"), fmt(r["best_mpps"], ".3f"),
+                        fmt(r["best_ratio_to_testpmd"], ".2f"),
+                        fmt(r["dut_cycles_per_packet"], ".0f"), fmt(r["dut_busy"], ".0%"),
+                        f"{r['errors']}/{r['validated']}"))
     notes = "".join(f"\nnote: {n}" for n in pace_notes(rows) + speed_notes(rows))
     return paths.text_table(header, lines) + notes
 
@@ -151,15 +168,20 @@ def verdict(median_ratio, best_ratio, bar):
 
 def targets(rows, runs, path_rows):
     """The targets this run measured, as {"target", "figure", "verdict"}: each rate target whose
-    profile ran against both DUTs (forward-tcp only with the flows it asks for), zero answer
-    errors in anycastd's sampled validation, and every counted path within 50 ns."""
+    profile ran against both DUTs (forward-tcp only with the flows it asks for), at the
+    profile's smallest frame size when it ran at several; zero answer errors in anycastd's
+    sampled validation; and every counted path within 50 ns."""
     out = []
-    by_key = {(r["profile"], r["dut"]): r for r in rows}
+    sized = several_sizes(rows)
     for profile, bar, flows in RATE_TARGETS:
-        ours, base = by_key.get((profile, "anycastd")), by_key.get((profile, "testpmd"))
+        sizes = [r["size"] for r in rows if r["profile"] == profile]
+        size = min(sizes, default=None)
+        by_dut = {r["dut"]: r for r in rows if (r["profile"], r["size"]) == (profile, size)}
+        ours, base = by_dut.get("anycastd"), by_dut.get("testpmd")
         if ours is None or base is None:
             continue
-        target = f"{profile} ≥ {bar:.2f} of testpmd" + (f" ({flows:,} flows)" if flows else "")
+        target = (f"{row_name(ours, sized)} ≥ {bar:.2f} of testpmd"
+                  + (f" ({flows:,} flows)" if flows else ""))
         ran = {r.get("flows") for r in runs if r["profile"] == profile} - {None}
         if flows and ran and ran != {flows}:
             out.append({"target": target, "figure": f"ran with {sorted(ran)} flows",
@@ -202,8 +224,10 @@ def git_rev():
 
 
 def profiles_svg(rows, footer):
-    """Grouped bars (answered Mpps per profile, testpmd vs anycastd), ratio labels."""
-    profiles = list(dict.fromkeys(r["profile"] for r in rows))
+    """Grouped bars (answered Mpps per profile, and size when several, testpmd vs anycastd),
+    ratio labels."""
+    sized = several_sizes(rows)
+    profiles = list(dict.fromkeys(row_name(r, sized) for r in rows))
     duts = list(dict.fromkeys(r["dut"] for r in rows))
     colors = {"testpmd": "#9aa5b1", "anycastd": "#2b6cb0"}
     top = max([r["answered_mpps"] for r in rows] + [r["offered_mpps"] for r in rows] + [0.001])
@@ -223,7 +247,7 @@ def profiles_svg(rows, footer):
     for pi, p in enumerate(profiles):
         x0 = L + 10 + pi * 110
         for di, d in enumerate(duts):
-            r = next((r for r in rows if r["profile"] == p and r["dut"] == d), None)
+            r = next((r for r in rows if row_name(r, sized) == p and r["dut"] == d), None)
             if r is None:
                 continue
             h = ph * r["answered_mpps"] / top
@@ -251,15 +275,17 @@ def profiles_svg(rows, footer):
 def check_failures(rows):
     """--check: what failed (wrong answers, nothing back); DUT exit statuses are warned of."""
     bad = []
+    sized = several_sizes(rows)
     for r in rows:
+        name = f"{row_name(r, sized)}/{r['dut']}"
         if r["errors"]:
-            bad.append(f"{r['profile']}/{r['dut']}: {r['errors']} wrong answers: "
+            bad.append(f"{name}: {r['errors']} wrong answers: "
                        + "; ".join(r["first_errors"][:3]))
         if r["validated"] == 0 or r["received"] == 0:
-            bad.append(f"{r['profile']}/{r['dut']}: nothing came back")
+            bad.append(f"{name}: nothing came back")
         if any(r["dut_exits"]):
             # Reported, not failed: see bench/README.md (a memif teardown crash at exit).
-            print(f"bench check: warning: {r['profile']}/{r['dut']}: DUT exit statuses "
+            print(f"bench check: warning: {name}: DUT exit statuses "
                   f"{r['dut_exits']}", file=sys.stderr)
     return bad
 

@@ -11,11 +11,11 @@ import report  # noqa: E402
 HZ = 2_000_000_000
 
 
-def run(dut, mpps, cycles, profile="dns"):
+def run(dut, mpps, cycles, profile="dns", size=64):
     """A round as bench/run writes it (the fields the report reads)."""
     return {"profile": profile, "dut": dut, "answered_mpps": mpps, "offered_mpps": mpps,
             "loss": 0.0, "p50_us": 1.0, "p99_us": 2.0, "sent": 1, "received": 1,
-            "validated": 1, "errors": 0, "first_errors": [], "size": 64, "tsc_hz": HZ,
+            "validated": 1, "errors": 0, "first_errors": [], "size": size, "tsc_hz": HZ,
             "dut_cycles_per_packet": cycles}
 
 
@@ -118,6 +118,37 @@ class Targets(unittest.TestCase):
                                      "verdict": "not met"})
         self.assertIn("  every path ≤ 50 ns: 1 of 2 within; over: b 52.3: not met",
                       report.targets_text(found))
+
+
+
+class Sizes(unittest.TestCase):
+    def runs(self):
+        return [run("testpmd", 10.0, 150.0, "icmp", 64), run("anycastd", 9.0, 180.0, "icmp", 64),
+                run("testpmd", 4.0, 400.0, "icmp", 1024),
+                run("anycastd", 2.0, 800.0, "icmp", 1024)]
+
+    def test_each_size_is_a_row_with_its_own_ratio(self):
+        rows = report.aggregate(self.runs())
+        self.assertEqual([(r["size"], r["dut"], r["ratio_to_testpmd"]) for r in rows],
+                         [(64, "testpmd", 1.0), (64, "anycastd", 0.9),
+                          (1024, "testpmd", 1.0), (1024, "anycastd", 0.5)])
+        table = report.profile_table(rows).splitlines()
+        self.assertEqual(table[0].split("|")[1].strip(), "size")
+        self.assertEqual([line.split("|")[1].strip() for line in table[2:6]],
+                         ["64", "64", "1024", "1024"])
+        self.assertIn(">icmp 1024 B</text>", report.profiles_svg(rows, ""))
+
+    def test_targets_are_judged_at_the_smallest_size(self):
+        runs = self.runs()
+        found = report.targets(report.aggregate(runs), runs, [])
+        self.assertEqual(found[0], {"target": "icmp 64 B ≥ 0.85 of testpmd",
+                                    "figure": "medians 0.900, bests 0.900", "verdict": "met"})
+
+    def test_one_size_keeps_the_table_as_it_was(self):
+        rows = report.aggregate(self.runs()[:2])
+        self.assertEqual(report.profile_table(rows).splitlines()[0].split("|")[1].strip(), "dut")
+        found = report.targets(rows, self.runs()[:2], [])
+        self.assertEqual(found[0]["target"], "icmp ≥ 0.85 of testpmd")
 
 
 if __name__ == "__main__":
