@@ -5,9 +5,10 @@ use common::Netns;
 
 use common::{counter, sh, Dataplane};
 
-/// Starts anycastd on a net_tap port named `iface`, moves the interface into a fresh namespace
-/// as 198.51.100.2/24 with a route to the VIP, and returns both.
-fn start(tag: &str, extra_config: &str) -> (Dataplane, Netns, String) {
+/// Starts anycastd on a net_tap port named `iface` (with `port_keys` added to its `[[port]]`),
+/// moves the interface into a fresh namespace as 198.51.100.2/24 with a route to the VIP, and
+/// returns both.
+fn start(tag: &str, port_keys: &str, extra_config: &str) -> (Dataplane, Netns, String) {
     let iface = format!("anyc{tag}");
     let ns = Netns(format!("anycastd-test-{tag}-{}", std::process::id()));
     let config = format!(
@@ -20,6 +21,7 @@ idle = "adaptive"
 name = "edge0"
 device = "net_tap_{tag},iface={iface}"
 addresses = ["198.51.100.1/24"]
+{port_keys}
 [[vip]]
 address = "203.0.113.10"
 {extra_config}
@@ -48,7 +50,7 @@ address = "203.0.113.10"
 
 #[test]
 fn ping_100_to_the_vip_gets_100_replies() {
-    let (mut dp, ns, _) = start("p", "");
+    let (mut dp, ns, _) = start("p", "", "");
     let out = sh(&format!(
         "ip netns exec {} ping -c 100 -i 0.01 -W 2 -q 203.0.113.10",
         ns.0
@@ -72,8 +74,31 @@ fn ping_100_to_the_vip_gets_100_replies() {
 }
 
 #[test]
+fn a_port_mtu_of_1504_is_the_kernel_sides_and_carries_1504_byte_pings() {
+    // net_tap takes frames up to 1522 bytes: mtu 1504 is set on its kernel interface, and a
+    // ping of 1504 bytes of IP with DF (the kernel refuses to send it over a 1500 MTU) is
+    // answered whole.
+    let (mut dp, ns, _) = start("m", "mtu = 1504", "");
+    let link = sh(&format!("ip -n {} link show anycm", ns.0));
+    assert!(link.contains(" mtu 1504 "), "{link}");
+    let out = sh(&format!(
+        "ip netns exec {} ping -c 5 -i 0.05 -W 2 -q -M do -s 1476 203.0.113.10",
+        ns.0
+    ));
+    assert!(out.contains("5 packets transmitted, 5 received"), "{out}");
+    let done = dp.stop();
+    assert!(done.status.success(), "{}", done.stderr);
+    // The five echo replies, and the ARP reply the kernel asked for first.
+    assert!(
+        counter(&done.stdout, "total:", "answered") >= 5,
+        "{}",
+        done.stdout
+    );
+}
+
+#[test]
 fn arping_gets_the_port_mac() {
-    let (mut dp, ns, mac) = start("a", "");
+    let (mut dp, ns, mac) = start("a", "", "");
     let iface = "anyca";
     let out = sh(&format!(
         "ip netns exec {} arping -c 3 -w 5 -I {iface} 203.0.113.10",
