@@ -176,13 +176,7 @@ fn ipip_and_gue_output_decodes_with_scapy() {
     write_pcap(&rx, &input);
 
     let config = format!(
-        r#"
-[eal]
-{}
-[[port]]
-name = "pcap0"
-device = "net_pcap0,rx_pcap={},tx_pcap={}"
-addresses = ["198.51.100.1/24", "2001:db8:1::1/64"]
+        r#"{}
 [[vip]]
 address = "{vip_ipip}"
 [[vip]]
@@ -239,9 +233,12 @@ encap = "ipip"
 [[service.backend]]
 address = "{B6}"
 "#,
-        common::eal_args("anyc-encap-pcap"),
-        rx.display(),
-        tx.display(),
+        common::pcap_port(
+            "anyc-encap-pcap",
+            &rx,
+            &tx,
+            r#""198.51.100.1/24", "2001:db8:1::1/64""#
+        ),
         B4[0],
         B4[1],
         B4[1],
@@ -350,14 +347,7 @@ fn one_packet_through(
     ));
     write_pcap(&rx, &[arp_reply(B4_MAC[0], B4[0]), full.clone()]);
     let config = format!(
-        r#"
-[eal]
-{}
-[[port]]
-name = "pcap0"
-device = "net_pcap0,rx_pcap={},tx_pcap={}"
-addresses = ["198.51.100.1/24"]
-{mtu_line}
+        r#"{}{mtu_line}
 [[vip]]
 address = "{vip}"
 [[service]]
@@ -370,9 +360,7 @@ encap = "ipip"
 [[service.backend]]
 address = "{}"
 "#,
-        common::eal_args(tag),
-        rx.display(),
-        tx.display(),
+        common::pcap_port(tag, &rx, &tx, r#""198.51.100.1/24""#),
         B4[0],
     );
     let mut dp = Dataplane::start(&config);

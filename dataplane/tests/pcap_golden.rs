@@ -109,19 +109,11 @@ fn mixed_traffic_in_exact_replies_out() {
     write_pcap(&rx, &input);
 
     let config = format!(
-        r#"
-[eal]
-{}
-[[port]]
-name = "pcap0"
-device = "net_pcap0,rx_pcap={},tx_pcap={}"
-addresses = ["198.51.100.1/24"]
+        r#"{}
 [[vip]]
 address = "203.0.113.10"
 "#,
-        common::eal_args("anyc-pcap-golden"),
-        rx.display(),
-        tx.display()
+        common::pcap_port("anyc-pcap-golden", &rx, &tx, r#""198.51.100.1/24""#)
     );
     let mut dp = Dataplane::start(&config);
     std::thread::sleep(std::time::Duration::from_millis(1500));

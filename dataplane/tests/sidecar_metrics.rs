@@ -63,13 +63,7 @@ fn sidecar_serves_the_dataplane_counters() {
     let port = free_port();
     let config_for = |prefix: &str, out: &str| {
         format!(
-            r#"
-[eal]
-{}
-[[port]]
-name = "pcap0"
-device = "net_pcap0,rx_pcap={},tx_pcap={}"
-addresses = ["198.51.100.1/24"]
+            r#"{}
 [[vip]]
 address = "203.0.113.10"
 [stats]
@@ -78,9 +72,12 @@ path = "{}"
 listen = "127.0.0.1:{port}"
 stale_after_ms = 500
 "#,
-            common::eal_args(prefix),
-            input.display(),
-            dir.path().join(out).display(),
+            common::pcap_port(
+                prefix,
+                &input,
+                &dir.path().join(out),
+                r#""198.51.100.1/24""#
+            ),
             stats.display()
         )
     };

@@ -18,6 +18,18 @@ pub fn eal_args(prefix: &str) -> String {
     )
 }
 
+/// The head of a test config with one net_pcap port, "pcap0", reading `rx` and writing `tx`:
+/// `[eal]` (file prefix `prefix`) and the `[[port]]` with `addresses` (the TOML array's items).
+pub fn pcap_port(prefix: &str, rx: &Path, tx: &Path, addresses: &str) -> String {
+    format!(
+        "[eal]\n{}\n[[port]]\nname = \"pcap0\"\ndevice = \"net_pcap0,rx_pcap={},tx_pcap={}\"\n\
+         addresses = [{addresses}]\n",
+        eal_args(prefix),
+        rx.display(),
+        tx.display()
+    )
+}
+
 /// A network namespace, deleted on drop.
 pub struct Netns(pub String);
 
