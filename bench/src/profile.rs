@@ -537,10 +537,18 @@ impl Builder {
         if f[inner + 9] != proto || word(f, inner + 22) != dport {
             return Err("inner protocol or port changed".into());
         }
+        // The inner packet as sent, whole (which also puts its L4 header inside it).
+        let end = inner + usize::from(word(f, inner + 2));
+        let sent = self.templates[0].len() - ETH;
+        if end - inner != sent {
+            return Err(format!(
+                "inner packet of {} bytes for {sent} sent",
+                end - inner
+            ));
+        }
         if l4_checksum(f, inner) != 0 && !(proto == 17 && word(f, inner + 26) == 0) {
             return Err("inner L4 checksum is wrong".into());
         }
-        let end = inner + usize::from(word(f, inner + 2));
         check_payload(f, inner + 20 + l4len, end)?;
         self.check_affinity(f, src - FLOW_BASE)
     }

@@ -46,6 +46,7 @@ const TYPE_A: u16 = 1;
 const TYPE_SOA: u16 = 6;
 const TYPE_CNAME: u16 = 5;
 const TYPE_AAAA: u16 = 28;
+const TYPE_OPT: u16 = 41;
 
 fn record(owner: &str, rtype: u16, rdata: Vec<u8>) -> Record {
     Record {
@@ -139,12 +140,9 @@ pub(super) fn read_name(
                 if hops > 16 {
                     return Err("compression pointer loop".into());
                 }
-                let target = usize::from(word(m, pos) & 0x3fff);
+                let low = *m.get(pos + 1).ok_or("pointer runs past the message")?;
                 after.get_or_insert(pos + 2);
-                if pos + 2 > m.len() {
-                    return Err("pointer runs past the message".into());
-                }
-                pos = target;
+                pos = usize::from(u16::from_be_bytes([l, low]) & 0x3fff);
             }
             _ => return Err(format!("label type {l:#04x}")),
         }
@@ -215,10 +213,10 @@ pub fn validate_dns(f: &[u8], cases: &[DnsCase]) -> Result<(), String> {
     if word(f, IP + 6) != 0 && l4_checksum(f, ETH) != 0 {
         return Err("UDP checksum is wrong".into());
     }
-    let m = &f[IP + 8..ETH + total];
-    if m.len() < 12 {
-        return Err("DNS message shorter than its header".into());
-    }
+    let m = match f.get(IP + 8..ETH + total) {
+        Some(m) if m.len() >= 12 => m,
+        _ => return Err("DNS message shorter than its header".into()),
+    };
     let flags = word(m, 2);
     if flags & 0x8000 == 0 || (flags >> 11) & 0xf != 0 {
         return Err(format!("DNS flags {flags:#06x}: not a QUERY response"));
@@ -253,15 +251,34 @@ pub fn validate_dns(f: &[u8], cases: &[DnsCase]) -> Result<(), String> {
             case.answers.len()
         ));
     }
-    let authority = check_answers(m, 12 + case.qname.len() + 4, case)?;
-    if case.rcode == 3 {
-        let mut owner = [0u8; MAX_NAME];
-        let soa = word(m, 8) > 0 && read_record(m, authority, &mut owner)?.1 == TYPE_SOA;
-        if !soa {
-            return Err(format!("{}: NXDOMAIN without an SOA", case.label));
-        }
+    // The authority and additional sections: every record the counts promise, read to the
+    // message's end; the first authority record an SOA in an NXDOMAIN, an OPT (root owner)
+    // among the additional records when the query had EDNS.
+    let (ns, ar) = (usize::from(word(m, 8)), usize::from(word(m, 10)));
+    let (mut at, mut soa, mut opt) = (
+        check_answers(m, 12 + case.qname.len() + 4, case)?,
+        false,
+        false,
+    );
+    let mut owner = [0u8; MAX_NAME];
+    for i in 0..ns + ar {
+        let (owner_len, rtype, _, _, next) = read_record(m, at, &mut owner)
+            .map_err(|e| format!("{}: record {i} after the answers: {e}", case.label))?;
+        soa |= i == 0 && rtype == TYPE_SOA;
+        opt |= i >= ns && rtype == TYPE_OPT && owner_len == 1;
+        at = next;
     }
-    if case.edns && word(m, 10) == 0 {
+    if at != m.len() {
+        return Err(format!(
+            "{}: {} bytes after the last record",
+            case.label,
+            m.len() - at
+        ));
+    }
+    if case.rcode == 3 && !soa {
+        return Err(format!("{}: NXDOMAIN without an SOA", case.label));
+    }
+    if case.edns && !opt {
         return Err(format!("{}: EDNS query answered without OPT", case.label));
     }
     Ok(())

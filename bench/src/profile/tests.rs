@@ -191,6 +191,43 @@ fn dns_answers_with_other_records_fail() {
         .contains("without an SOA"));
 }
 
+/// `good` with its DNS message's last `cut` bytes dropped (or `extra` zero bytes added), the
+/// IPv4 and UDP lengths set to match and no UDP checksum.
+fn resized_dns(good: &[u8], cut: usize, extra: usize) -> Vec<u8> {
+    let mut f = good[..good.len() - cut].to_vec();
+    f.resize(f.len() + extra, 0);
+    let total = (f.len() - ETH) as u16;
+    set_word(&mut f, ETH + 2, total, &[ETH + 10]);
+    f[IP + 4..IP + 6].copy_from_slice(&(total - 20).to_be_bytes());
+    f[IP + 6..IP + 8].fill(0);
+    f
+}
+
+#[test]
+fn dns_answers_must_hold_every_record_they_count_and_nothing_after() {
+    let cases = dns_cases();
+    // The EDNS query's answer without its OPT record (11 bytes), ARCOUNT still 1.
+    let good = dns_answer(3);
+    assert_eq!(dns::validate_dns(&resized_dns(&good, 0, 0), &cases), Ok(()));
+    let err = dns::validate_dns(&resized_dns(&good, 11, 0), &cases).expect_err("no OPT");
+    assert!(err.contains("record 0 after the answers"), "{err}");
+    // Bytes after the last record.
+    let err = dns::validate_dns(&resized_dns(&good, 0, 3), &cases).expect_err("trailing");
+    assert!(err.contains("3 bytes after the last record"), "{err}");
+    // NXDOMAIN whose SOA is cut in half.
+    let good = dns_answer(1);
+    let err = dns::validate_dns(&resized_dns(&good, 20, 0), &cases).expect_err("cut SOA");
+    assert!(err.contains("after the answers"), "{err}");
+    // Shorter than a DNS header by its lengths: an error, not a panic.
+    let mut tiny = resized_dns(&good, good.len() - (IP + 8), 0);
+    assert!(dns::validate_dns(&tiny, &cases).is_err());
+    set_word(&mut tiny, ETH + 2, 20, &[ETH + 10]);
+    tiny[IP + 4..IP + 6].fill(0);
+    tiny.resize(64, 0);
+    let err = dns::validate_dns(&tiny, &cases).expect_err("no message");
+    assert!(err.contains("shorter than its header"), "{err}");
+}
+
 #[test]
 fn a_compression_loop_is_an_error() {
     // Header, then a question whose name points at itself.
@@ -203,6 +240,12 @@ fn a_compression_loop_is_an_error() {
     assert!(
         dns::read_name(&[3, b'w'], 0, &mut out).is_err(),
         "cut label"
+    );
+    assert!(
+        dns::read_name(&[3, b'w', b'w', b'w', 0xc0], 0, &mut out)
+            .expect_err("cut pointer")
+            .contains("pointer runs past"),
+        "cut pointer"
     );
     assert_eq!(
         dns::read_name(&[3, b'w', b'w', b'w', 0, 0xc0, 0], 5, &mut out),
@@ -251,3 +294,5 @@ fn too_big_answers_say_so_and_the_largest_frames_forward_at_1498() {
         );
     }
 }
+
+mod fuzz;
