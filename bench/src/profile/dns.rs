@@ -1,6 +1,6 @@
-//! The `dns` profile's queries and the validation of their answers: header, question, and the
+//! The `dns` profile's queries and the validation of their answers: header, question, the
 //! answer records themselves (owner, type, data; CNAME targets decompressed), so an answer
-//! with the right counts but the wrong records fails.
+//! with the right counts but the wrong records fails, and every record the header counts.
 use super::{ipv4_ok, l4_checksum, word, DNS_VIP, ETH, IP};
 
 /// An answer record a response must hold (in any order within the answer section).
@@ -255,16 +255,12 @@ pub fn validate_dns(f: &[u8], cases: &[DnsCase]) -> Result<(), String> {
     // message's end; the first authority record an SOA in an NXDOMAIN, an OPT (root owner)
     // among the additional records when the query had EDNS.
     let (ns, ar) = (usize::from(word(m, 8)), usize::from(word(m, 10)));
-    let (mut at, mut soa, mut opt) = (
-        check_answers(m, 12 + case.qname.len() + 4, case)?,
-        false,
-        false,
-    );
-    let mut owner = [0u8; MAX_NAME];
+    let mut at = check_answers(m, 12 + case.qname.len() + 4, case)?;
+    let (mut soa, mut opt, mut owner) = (false, false, [0u8; MAX_NAME]);
     for i in 0..ns + ar {
         let (owner_len, rtype, _, _, next) = read_record(m, at, &mut owner)
             .map_err(|e| format!("{}: record {i} after the answers: {e}", case.label))?;
-        soa |= i == 0 && rtype == TYPE_SOA;
+        soa |= i == 0 && ns > 0 && rtype == TYPE_SOA;
         opt |= i >= ns && rtype == TYPE_OPT && owner_len == 1;
         at = next;
     }
