@@ -290,6 +290,19 @@ def check_failures(rows):
     return bad
 
 
+def write_results(base, rows, details):
+    """Writes `base`.json, the table's rows (a list: one per profile, DUT and size), and
+    `base`-details.json, the rest (command, tree, machine, targets, each round, the paths);
+    returns their paths."""
+    written = []
+    for path, doc in ((base + ".json", rows), (base + "-details.json", details)):
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        written.append(path)
+    return written
+
+
 def main():
     rows_path, base, nproc, cpu, load, command, check = sys.argv[1:8]
     paths_path = sys.argv[8] if len(sys.argv) > 8 else ""
@@ -311,26 +324,23 @@ def main():
     print(f"command: {command}")
     rev = git_rev()
     print(f"anycastd tree: {rev}")
-    doc = {
+    details = {
         "command": command,
         "git": rev,
         "machine": {"nproc": int(nproc), "cpu": cpu, "loadavg": load},
-        "rows": rows,
         "targets": found,
         "runs": runs,
         "paths": path_rows,
     }
-    with open(base + ".json", "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+    written = write_results(base, rows, details)
     with open(base + ".svg", "w") as f:
         f.write(profiles_svg(rows, f"{nproc} cores, {cpu}, load {load}"))
+    written.append(base + ".svg")
     if path_rows:
         with open(base + "-paths.svg", "w") as f:
             f.write(paths.svg(path_rows, f"{nproc} cores, {cpu}, load {load}; anycastd tree {rev}"))
-        print(f"wrote {base}.json, {base}.svg and {base}-paths.svg")
-    else:
-        print(f"wrote {base}.json and {base}.svg")
+        written.append(base + "-paths.svg")
+    print(f"wrote {', '.join(written[:-1])} and {written[-1]}")
     if check == "1":
         bad = check_failures(rows)
         if bad:

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Tests of bench/report.py's rows: the DUT's busy share, the notes on rounds the generator
 paced and on runs whose rounds ran at different speeds (python3 bench/test_report.py)."""
+import json
 import os
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -149,6 +151,30 @@ class Sizes(unittest.TestCase):
         self.assertEqual(report.profile_table(rows).splitlines()[0].split("|")[1].strip(), "dut")
         found = report.targets(rows, self.runs()[:2], [])
         self.assertEqual(found[0]["target"], "icmp ≥ 0.85 of testpmd")
+
+
+class Files(unittest.TestCase):
+    def test_results_are_a_list_of_rows_and_the_rest_beside_them(self):
+        runs = [run("testpmd", 10.0, 200.0), run("anycastd", 9.0, 230.0)]
+        rows = report.aggregate(runs)
+        with tempfile.TemporaryDirectory() as d:
+            base = os.path.join(d, "2026-12-07T000000Z")
+            written = report.write_results(base, rows, {"runs": runs, "targets": []})
+            self.assertEqual(written, [base + ".json", base + "-details.json"])
+            with open(base + ".json") as f:
+                listed = json.load(f)
+            with open(base + "-details.json") as f:
+                details = json.load(f)
+        # The benchmark issue's file: a list of rows with at least these fields.
+        self.assertIsInstance(listed, list)
+        self.assertEqual(len(listed), 2)
+        for r in listed:
+            for key in ("profile", "dut", "offered_mpps", "answered_mpps", "loss", "p50_us",
+                        "p99_us", "ratio_to_testpmd"):
+                self.assertIn(key, r)
+        ours = next(r for r in listed if r["dut"] == "anycastd")
+        self.assertAlmostEqual(ours["ratio_to_testpmd"], 0.9)
+        self.assertEqual(details["runs"][1]["dut"], "anycastd")
 
 
 if __name__ == "__main__":
