@@ -1,7 +1,8 @@
 //! The `dns` profile's queries and the validation of their answers: header, question, the
 //! answer records themselves (owner, type, data; CNAME targets decompressed), so an answer
 //! with the right counts but the wrong records fails, and every record the header counts.
-use super::{ipv4_ok, l4_checksum, word, DNS_VIP, ETH, IP};
+use super::validate::ipv4_ok;
+use super::{l4_checksum, word, DNS_VIP, ETH, IP};
 
 /// An answer record a response must hold (in any order within the answer section).
 #[derive(Debug, Clone)]
