@@ -161,3 +161,6 @@ impl Reader {
         read_words(hw)
     }
 }
+
+#[cfg(test)]
+mod fuzz;
