@@ -34,6 +34,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from html import escape
 
 BENCHES = ["answer", "forward", "dns", "pipeline"]
@@ -263,6 +264,17 @@ def seconds(v):
     return v
 
 
+def round_progress(done, rounds, started, now=None):
+    """", T elapsed, about U left" before round `done + 1` of `rounds` (the estimate from the
+    rounds done since `started`, a time.monotonic() reading); "" before the first."""
+    if done == 0:
+        return ""
+    spent = int((time.monotonic() if now is None else now) - started)
+    left = -(-spent * (rounds - done) // done)
+    return (f", {spent // 60}:{spent % 60:02d} elapsed, "
+            f"about {left // 60}:{left % 60:02d} left")
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="bench/paths.py", description=__doc__.split("\n")[0])
     ap.add_argument("--warm-up", type=seconds, default="1", help="criterion warm-up, s")
@@ -280,13 +292,24 @@ def main(argv):
         return smoke()
     if a.rounds < 1:
         sys.exit(f"bench/paths.py: --rounds must be at least 1, not {a.rounds}")
+    # The output files are opened before the rounds: one that cannot be written is found now,
+    # not after minutes of benches.
+    outputs = {}
+    for name, path in (("out", a.out), ("svg", a.svg)):
+        if path:
+            try:
+                outputs[name] = open(path, "w")
+            except OSError as e:
+                sys.exit(f"bench/paths.py: cannot write --{name} {path}: {e.strerror}")
     if a.sources:
         texts = [open(f).read() for f in a.sources]
     else:
         texts = []
+        started = time.monotonic()
         for r in range(a.rounds):
             if a.rounds > 1:
-                print(f"== round {r + 1} of {a.rounds}", file=sys.stderr, flush=True)
+                print(f"== round {r + 1} of {a.rounds}{round_progress(r, a.rounds, started)}",
+                      file=sys.stderr, flush=True)
             texts.append(cargo_bench(["--warm-up-time", a.warm_up, "--measurement-time",
                                       a.measure, "--output-format", "bencher"] + a.filter,
                                      progress=True))
@@ -295,11 +318,11 @@ def main(argv):
         sys.exit("bench/paths.py: no path rows in the benches' output")
     if not a.quiet:
         print(table(rows))
-    if a.out:
-        with open(a.out, "w") as f:
+    if "out" in outputs:
+        with outputs["out"] as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
-    if a.svg:
-        with open(a.svg, "w") as f:
+    if "svg" in outputs:
+        with outputs["svg"] as f:
             rounds = len(texts)
             f.write(svg(rows, f"criterion --warm-up-time {a.warm_up} "
                               f"--measurement-time {a.measure}"

@@ -32,6 +32,19 @@ class Paths(unittest.TestCase):
     def setUp(self):
         self.rows = {r["path"]: r for r in paths.path_rows(paths.parse_bencher(OUTPUT))}
 
+    def test_round_progress_estimates_from_the_rounds_done(self):
+        self.assertEqual(paths.round_progress(0, 3, 100.0, now=100.0), "")
+        # One round of 250 s done, two to go.
+        self.assertEqual(paths.round_progress(1, 3, 100.0, now=350.0),
+                         ", 4:10 elapsed, about 8:20 left")
+        self.assertEqual(paths.round_progress(2, 3, 100.0, now=601.0),
+                         ", 8:21 elapsed, about 4:11 left")
+
+    def test_an_output_that_cannot_be_written_is_refused_before_any_round(self):
+        with self.assertRaises(SystemExit) as e:
+            paths.main(["--rounds", "3", "--out", "/proc/no/such/dir/rows.jsonl"])
+        self.assertIn("cannot write --out /proc/no/such/dir/rows.jsonl", str(e.exception))
+
     def test_parses_every_bencher_line_and_nothing_else(self):
         times = paths.parse_bencher(OUTPUT)
         self.assertEqual(len(times), 14)
