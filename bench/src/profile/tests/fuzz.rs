@@ -157,8 +157,9 @@ proptest! {
     }
 
     /// A DNS answer's message cut anywhere and bytes in it changed, its IPv4 and UDP lengths
-    /// and checksums made to match: the record parsers meet names and records that run past
-    /// the message's end. Checked without a panic; cut inside its records, an error.
+    /// made to match (no UDP checksum) and its IPv4 checksum right: the record parsers meet
+    /// names and records that run past the message's end. Checked without a panic; cut inside
+    /// its records, an error.
     #[test]
     fn dns_messages_cut_and_changed_never_panic(
         pick in any::<prop::sample::Index>(),
@@ -169,15 +170,12 @@ proptest! {
         let (p, size, good) = pick.get(&answers);
         let msg_len = good.len() - (IP + 8);
         let keep = cut.index(msg_len + 1);
-        let mut f = good[..IP + 8 + keep].to_vec();
+        let mut f = resized_dns(good, msg_len - keep, 0);
         for (at, v) in &changes {
             if keep > 0 {
                 f[IP + 8 + at.index(keep)] = *v;
             }
         }
-        let ip_total = u16::try_from(f.len() - ETH).expect("short");
-        f[ETH + 2..ETH + 4].copy_from_slice(&ip_total.to_be_bytes());
-        f[IP + 4..IP + 6].copy_from_slice(&(ip_total - 20).to_be_bytes());
         fix_checksums(&mut f);
         let r = check_all(*p, *size, &f);
         if changes.is_empty() && keep < msg_len {
