@@ -3,7 +3,7 @@ mod common;
 
 use common::Netns;
 
-use common::{counter, sh, Dataplane};
+use common::{counter, ping_all, sh, Dataplane};
 
 /// Starts anycastd on a net_tap port named `iface` (with `port_keys` added to its `[[port]]`),
 /// moves the interface into a fresh namespace as 198.51.100.2/24 with a route to the VIP, and
@@ -51,19 +51,8 @@ address = "203.0.113.10"
 #[test]
 fn ping_100_to_the_vip_gets_100_replies() {
     let (mut dp, ns, _) = start("p", "", "");
-    let out = sh(&format!(
-        "ip netns exec {} ping -c 100 -i 0.01 -W 2 -q 203.0.113.10",
-        ns.0
-    ));
-    assert!(
-        out.contains("100 packets transmitted, 100 received"),
-        "{out}"
-    );
-    let node = sh(&format!(
-        "ip netns exec {} ping -c 5 -i 0.05 -W 2 -q 198.51.100.1",
-        ns.0
-    ));
-    assert!(node.contains("5 packets transmitted, 5 received"), "{node}");
+    ping_all(&ns.0, 100, "-i 0.01", "203.0.113.10");
+    ping_all(&ns.0, 5, "-i 0.05", "198.51.100.1");
     let done = dp.stop();
     assert!(done.status.success(), "{}", done.stderr);
     assert!(
@@ -81,11 +70,7 @@ fn a_port_mtu_of_1504_is_the_kernel_sides_and_carries_1504_byte_pings() {
     let (mut dp, ns, _) = start("m", "mtu = 1504", "");
     let link = sh(&format!("ip -n {} link show anycm", ns.0));
     assert!(link.contains(" mtu 1504 "), "{link}");
-    let out = sh(&format!(
-        "ip netns exec {} ping -c 5 -i 0.05 -W 2 -q -M do -s 1476 203.0.113.10",
-        ns.0
-    ));
-    assert!(out.contains("5 packets transmitted, 5 received"), "{out}");
+    ping_all(&ns.0, 5, "-i 0.05 -M do -s 1476", "203.0.113.10");
     let done = dp.stop();
     assert!(done.status.success(), "{}", done.stderr);
     // The five echo replies, and the ARP reply the kernel asked for first.

@@ -4,7 +4,7 @@ mod common;
 
 use common::Netns;
 
-use common::{counter, sh, Dataplane};
+use common::{counter, ping_all, sh, Dataplane};
 
 fn start(tag: &str) -> (Dataplane, Netns) {
     let iface = format!("anyc{tag}");
@@ -123,14 +123,7 @@ fn dig_kdig_and_ping6_get_real_answers() {
 
     // ICMPv6: the node address and a VIP answer ping -6 (NDP resolves them first).
     for target in ["2001:db8:1::1", "2001:db8:10::10"] {
-        let out = sh(&format!(
-            "ip netns exec {} ping -6 -c 20 -i 0.02 -W 2 -q {target}",
-            ns.0
-        ));
-        assert!(
-            out.contains("20 packets transmitted, 20 received"),
-            "{target}: {out}"
-        );
+        ping_all(&ns.0, 20, "-6 -i 0.02", target);
     }
     let neigh = sh(&format!("ip -n {} -6 neigh show 2001:db8:10::10", ns.0));
     assert!(

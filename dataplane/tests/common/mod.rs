@@ -253,6 +253,18 @@ pub fn sh(cmd: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+/// Pings `target` `count` times from network namespace `ns` (`options`: interval, `-6`, size)
+/// and asserts that every echo was answered; returns ping's summary.
+pub fn ping_all(ns: &str, count: u32, options: &str, target: &str) -> String {
+    let out = sh(&format!(
+        "ip netns exec {ns} ping -c {count} {options} -W 2 -q {target}"
+    ));
+    assert!(
+        out.contains(&format!("{count} packets transmitted, {count} received")),
+        "{target}: {out}"
+    );
+    out
+}
 pub mod bgp;
 pub mod lan;
 pub mod sidecar;
